@@ -1,0 +1,113 @@
+"""The pipeline: file -> Frames -> face tracks -> crops -> scores -> Verdict.
+
+Each stage is a small function of its own module; this one strings them together and times them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from .faces import NO_FACE_MESSAGE, FaceCrops, NoFaceError, crop_tracks, find_faces
+from .network import FAKE
+from .verdict import DEFAULT_THRESHOLD, DEFAULT_UNCERTAIN_BAND, FaceResult, Verdict, decide, heatmap, video_p_fake
+from .video import FRAME_CHOICES, MediaError, read_frames
+from .weights import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+@contextmanager
+def _timed(timings: dict, stage: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round((time.perf_counter() - t0) * 1000, 1)
+
+
+def to_tensor(crops: np.ndarray, loaded: LoadedModel) -> torch.Tensor:
+    """(T, H, W, 3) RGB uint8 -> (1, T, 3, H, W) normalised as the model was trained."""
+    spec = loaded.spec
+    arr = crops[..., ::-1] if spec.channel_order == "BGR" else crops
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(loaded.device)
+    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)
+
+
+def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
+    """P(fake) for one face track's crops."""
+    x = to_tensor(crops, loaded)
+    with torch.inference_mode():
+        if loaded.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                _, logits = loaded.net(x)
+        else:
+            _, logits = loaded.net(x)
+        probs = torch.softmax(logits.float(), dim=1)[0]
+    return float(probs[FAKE])
+
+
+def check(
+    path: str | os.PathLike,
+    frames: int = 20,
+    model: LoadedModel | str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    uncertain_band: float = DEFAULT_UNCERTAIN_BAND,
+    want_heatmap: bool = False,
+) -> Verdict:
+    """Check one video or image file. Never raises for bad input: errors become the verdict.
+
+    verdict is REAL / FAKE / UNCERTAIN, NO_FACE when no face was found, or ERROR with `error`
+    set to a message meant for the user (not a video, corrupt, ...).
+    """
+    if frames not in FRAME_CHOICES:
+        raise ValueError(f"frames must be one of {FRAME_CHOICES}, not {frames}")
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    name = os.fspath(path)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    v = Verdict(file=name, verdict="ERROR", model=loaded.name, mode=loaded.spec.mode,
+                threshold=threshold, uncertain_band=uncertain_band, timings_ms=timings)
+    try:
+        with _timed(timings, "decode"):
+            fr = read_frames(path, frames)
+        v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
+        with _timed(timings, "detect"):
+            detections, tracks = find_faces(fr)
+        v.frames_with_face = sum(1 for d in detections if d)
+        with _timed(timings, "crop"):
+            face_crops: list[FaceCrops] = crop_tracks(fr, tracks, loaded.spec.crop)
+        with _timed(timings, "model"):
+            scores = [score_crops(loaded, fc.crops) for fc in face_crops]
+        v.faces = [
+            FaceResult(
+                p_fake=round(p, 6),
+                frames=len(fc.frame_indices),
+                boxes=[{"t": round(fr.times[i], 3), "box": fc.track.boxes[i].as_list()} for i in fc.frame_indices],
+            )
+            for p, fc in zip(scores, face_crops)
+        ]
+        p = video_p_fake(scores)
+        v.p_fake = round(p, 6)
+        v.verdict, conf = decide(p, threshold, uncertain_band)
+        v.confidence = round(conf, 6)
+        if want_heatmap:
+            with _timed(timings, "heatmap"):
+                worst = face_crops[int(np.argmax(scores))]
+                v.heatmap_png, _ = heatmap(loaded.net, to_tensor(worst.crops, loaded), worst.crops)
+    except NoFaceError:
+        v.verdict, v.error = "NO_FACE", NO_FACE_MESSAGE
+    except MediaError as e:
+        v.verdict, v.error = "ERROR", str(e)
+    except (MemoryError, ValueError, OSError, RuntimeError) as e:
+        # a decoder or library failure on hostile input: report it, keep serving the next file
+        log.warning("check failed: %s: %s", type(e).__name__, e)
+        v.verdict, v.error = "ERROR", f"Could not process this file ({type(e).__name__})."
+    timings["total"] = round((time.perf_counter() - t_start) * 1000, 1)
+    return v

@@ -1,0 +1,243 @@
+"""Faces: detect with face_recognition (dlib), track across the sampled frames, crop.
+
+`crop_face` is the one function that turns a frame and a face box into a model input crop;
+training data preparation (prepare.py) and inference both call it, so they cannot drift.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .video import Frames
+
+log = logging.getLogger(__name__)
+
+# Frames are resized so their long side is this many pixels before detection: dlib's HOG
+# detector finds faces from ~80 px up, so a face filling a tenth of a 720p frame is found
+# without upsampling the full frame (upsampling 1x costs ~4x the time).
+DETECT_LONG_SIDE = 640
+# Small frames (thumbnails, 160 px face stills) are enlarged to this long side so their faces
+# clear the detector's minimum size.
+MIN_DETECT_LONG_SIDE = 320
+MAX_TRACKS = 3
+# A "face" seen in fewer than this fraction of the frames the main face was seen in is most
+# likely a detector false positive (a pattern on a shirt); it would only add noise and time.
+MIN_TRACK_FRACTION = 0.2
+NO_FACE_MESSAGE = "No faces detected. Cannot process the video."
+
+
+class NoFaceError(Exception):
+    """No face anywhere in the sampled frames."""
+
+    def __init__(self, message: str = NO_FACE_MESSAGE):
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face box in full-resolution frame pixels (face_recognition's order)."""
+
+    top: int
+    right: int
+    bottom: int
+    left: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
+
+    def iou(self, other: "Box") -> float:
+        t, b = max(self.top, other.top), min(self.bottom, other.bottom)
+        l, r = max(self.left, other.left), min(self.right, other.right)
+        inter = max(0, b - t) * max(0, r - l)
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+    def as_list(self) -> list[int]:
+        """[x, y, w, h] for JSON consumers (drawing boxes over a video)."""
+        return [self.left, self.top, self.width, self.height]
+
+
+@dataclass
+class FaceTrack:
+    """One face followed across sampled frames: frame index -> box."""
+
+    boxes: dict[int, Box] = field(default_factory=dict)
+
+    @property
+    def last(self) -> Box:
+        return self.boxes[max(self.boxes)]
+
+    @property
+    def weight(self) -> float:
+        # size x persistence: a big face seen often beats a small face seen once
+        return float(sum(b.area for b in self.boxes.values()))
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a model's input crops are made; stored with the model's weights."""
+
+    size: int = 112
+    margin: float = 0.25  # extra context on each side, as a fraction of the box's long side
+    square: bool = True  # legacy checkpoints were trained on the tight, non-square box
+
+
+@dataclass
+class FaceCrops:
+    """Crops (T, size, size, 3) RGB uint8 for one track, with the frame indices they came from."""
+
+    track: FaceTrack
+    frame_indices: list[int]
+    crops: np.ndarray
+
+
+def _detector_model() -> str:
+    try:
+        import dlib
+
+        return "cnn" if getattr(dlib, "DLIB_USE_CUDA", False) else "hog"
+    except ImportError:  # pragma: no cover - dlib is a hard dependency
+        return "hog"
+
+
+def _detect_one(img: np.ndarray, upsample: int, long_side: int, model: str) -> list[Box]:
+    import face_recognition
+
+    h, w = img.shape[:2]
+    scale = min(max(max(h, w), MIN_DETECT_LONG_SIDE), long_side) / max(h, w)
+    if abs(scale - 1.0) > 0.05:
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+    else:
+        small, scale = img, 1.0
+    locs = face_recognition.face_locations(np.ascontiguousarray(small), number_of_times_to_upsample=upsample, model=model)
+    boxes = []
+    for top, right, bottom, left in locs:
+        box = Box(max(0, round(top / scale)), min(w, round(right / scale)), min(h, round(bottom / scale)), max(0, round(left / scale)))
+        if box.width > 1 and box.height > 1:
+            boxes.append(box)
+    return boxes
+
+
+def detect_faces(frames: Frames, upsample: int = 0, long_side: int = DETECT_LONG_SIDE) -> list[list[Box]]:
+    """Face boxes per frame, in full-resolution coordinates.
+
+    A frame where nothing is found at the detection size is searched once more with 1x
+    upsampling, which finds faces down to ~40 px (a person further from the camera, a
+    portrait-format clip); frames with a face found at once never pay for it.
+    """
+    model = _detector_model()
+    out: list[list[Box]] = []
+    for img in frames.images:
+        boxes = _detect_one(img, upsample, long_side, model)
+        if not boxes and upsample == 0:
+            boxes = _detect_one(img, 1, long_side, model)
+        out.append(boxes)
+    return out
+
+
+def _match_cost(track_box: Box, box: Box) -> float | None:
+    """Lower is better; None when the two boxes cannot be the same face.
+
+    Sampled frames can be a second or more apart, so plain overlap is too strict: a box also
+    continues a track when its centre moved less than one face width and its size is similar.
+    """
+    iou = track_box.iou(box)
+    if iou >= 0.2:
+        return 1.0 - iou
+    (cx, cy), (nx, ny) = track_box.centre, box.centre
+    size = max(track_box.width, track_box.height, 1)
+    dist = np.hypot(cx - nx, cy - ny) / size
+    ratio = max(box.area, 1) / max(track_box.area, 1)
+    if dist < 1.0 and 0.5 <= ratio <= 2.0:
+        return 1.0 + dist
+    return None
+
+
+def track_faces(detections: list[list[Box]], max_tracks: int = MAX_TRACKS) -> list[FaceTrack]:
+    """Greedy frame-to-frame association; returns up to max_tracks tracks, biggest first."""
+    tracks: list[FaceTrack] = []
+    for fi, boxes in enumerate(detections):
+        pairs = []
+        for ti, tr in enumerate(tracks):
+            for bi, box in enumerate(boxes):
+                c = _match_cost(tr.last, box)
+                if c is not None:
+                    pairs.append((c, ti, bi))
+        used_t, used_b = set(), set()
+        for c, ti, bi in sorted(pairs):
+            if ti in used_t or bi in used_b:
+                continue
+            tracks[ti].boxes[fi] = boxes[bi]
+            used_t.add(ti)
+            used_b.add(bi)
+        for bi, box in enumerate(boxes):
+            if bi not in used_b:
+                tracks.append(FaceTrack({fi: box}))
+    if not tracks:
+        return []
+    longest = max(len(t.boxes) for t in tracks)
+    tracks = [t for t in tracks if len(t.boxes) >= MIN_TRACK_FRACTION * longest]
+    tracks.sort(key=lambda t: t.weight, reverse=True)
+    return tracks[:max_tracks]
+
+
+def crop_face(image: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
+    """The model-input crop of one face: RGB uint8 (size, size, 3).
+
+    Square crops take `margin` of context around the box and pad with reflected pixels at the
+    frame's edge, so a face near the border is not squashed. The legacy crop is the tight box
+    resized to size x size, as the original project trained on.
+    """
+    h, w = image.shape[:2]
+    if spec.square:
+        cx, cy = box.centre
+        side = max(box.width, box.height) * (1 + 2 * spec.margin)
+        half = side / 2
+        x0, y0 = int(round(cx - half)), int(round(cy - half))
+        x1, y1 = int(round(cx + half)), int(round(cy + half))
+        pad = max(0, -x0, -y0, x1 - w, y1 - h)
+        if pad:
+            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+            x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+        crop = image[y0:y1, x0:x1]
+    else:
+        crop = image[max(0, box.top):box.bottom, max(0, box.left):box.right]
+    if crop.size == 0:
+        raise ValueError(f"empty crop for {box}")
+    ch, cw = crop.shape[:2]
+    interp = cv2.INTER_AREA if ch > spec.size or cw > spec.size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(crop, (spec.size, spec.size), interpolation=interp))
+
+
+def crop_tracks(frames: Frames, tracks: list[FaceTrack], spec: CropSpec) -> list[FaceCrops]:
+    out = []
+    for tr in tracks:
+        idx = sorted(tr.boxes)
+        crops = np.stack([crop_face(frames.images[i], tr.boxes[i], spec) for i in idx])
+        out.append(FaceCrops(tr, idx, crops))
+    return out
+
+
+def find_faces(frames: Frames, max_tracks: int = MAX_TRACKS) -> tuple[list[list[Box]], list[FaceTrack]]:
+    """Detect and track. Raises NoFaceError when no frame has a face."""
+    detections = detect_faces(frames)
+    if not any(detections):
+        raise NoFaceError()
+    return detections, track_faces(detections, max_tracks)

@@ -1,0 +1,224 @@
+"""Weights: a registry of shipped models (like whisper.load_model), checkpoint I/O, verification.
+
+A checkpoint saved by this project is a dict
+    {"format": "deepfake-check", "version": 1, "spec": ModelSpec.to_dict(), "state_dict": ...}
+so it carries its own backbone, mode, crop and normalisation. A bare state_dict in the
+original ResNeXt-LSTM project's layout is recognised from its keys and loaded in legacy mode.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .network import BACKBONES, LEGACY_SPEC, DeepfakeDetector, ModelSpec, pick_device
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+FORMAT = "deepfake-check"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and what was expected."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    name: str
+    file: str  # relative to model/weights/
+    sha256: str
+    backbone: str
+    mode: str
+    frames: int
+    input_size: int
+    class_order: tuple[str, str]
+    card: str  # model card, relative to model/weights/
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+# The models this project ships. The first entry is the default.
+REGISTRY: dict[str, RegistryEntry] = {}
+DEFAULT_MODEL: str | None = None
+
+
+class NoDefaultModelError(CheckpointError):
+    pass
+
+
+def available_models() -> list[str]:
+    return list(REGISTRY)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve(name_or_path: str | os.PathLike | None) -> tuple[Path, RegistryEntry | None]:
+    """A registry name, a file path, or None for the default model."""
+    if name_or_path is None:
+        env = os.environ.get("DEEPFAKE_CHECK_WEIGHTS")
+        if env:
+            name_or_path = env
+        elif DEFAULT_MODEL is None:
+            raise NoDefaultModelError(
+                "No default model weights are installed. Pass a checkpoint with --weights FILE "
+                "(for example the original project's model_97_acc_100_frames_FF_data.pt)."
+            )
+        else:
+            name_or_path = DEFAULT_MODEL
+    key = os.fspath(name_or_path)
+    if key in REGISTRY:
+        entry = REGISTRY[key]
+        return entry.path, entry
+    path = Path(key).expanduser()
+    if not path.exists():
+        known = ", ".join(REGISTRY) or "none"
+        raise CheckpointError(f"{key}: no such file, and not a registered model (registered: {known}).")
+    return path, None
+
+
+def save_checkpoint(path: str | os.PathLike, model: DeepfakeDetector, extra: dict | None = None, half: bool = False) -> None:
+    """Save with metadata; `half` stores fp16 weights (they are upcast at load on CPU)."""
+    sd = model.state_dict()
+    if half:
+        sd = {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, "spec": model.spec.to_dict(), "state_dict": sd}
+    if extra:
+        payload["extra"] = extra
+    tmp = Path(f"{path}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}).") from e
+    except Exception as e:  # pickle.UnpicklingError and friends from weights_only loading
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}).") from e
+
+
+def _legacy_layout(sd: dict) -> bool:
+    w = sd.get("lstm.weight_ih_l0")
+    return (
+        w is not None
+        and tuple(w.shape) == (4 * 2048, 2048)
+        and "lstm.bias_ih_l0" not in sd
+        and "linear1.weight" in sd
+        and tuple(sd["linear1.weight"].shape) == (2, 2048)
+        and "model.0.weight" in sd
+    )
+
+
+def spec_and_state(path: Path) -> tuple[ModelSpec, dict, dict]:
+    """Read a checkpoint file into (spec, state_dict, extra metadata)."""
+    obj = _read(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        if obj.get("version") != FORMAT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format version {obj.get('version')}, expected {FORMAT_VERSION}.")
+        try:
+            spec = ModelSpec.from_dict(obj["spec"])
+        except (TypeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: bad model metadata ({e}).") from e
+        return spec, obj["state_dict"], obj.get("extra", {})
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if _legacy_layout(obj):
+            return LEGACY_SPEC, obj, {}
+        raise CheckpointError(
+            f"{path}: unrecognised state_dict ({len(obj)} keys). Expected a Deepfake Check checkpoint "
+            "or the original ResNeXt-LSTM layout (model.*, lstm.weight_ih_l0 [8192, 2048] without LSTM bias, "
+            "linear1.weight [2, 2048])."
+        )
+    raise CheckpointError(f"{path}: not a model checkpoint (found {type(obj).__name__}).")
+
+
+def build_from(spec: ModelSpec, state: dict, path: Path) -> DeepfakeDetector:
+    model = DeepfakeDetector(spec)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: weights do not fit a {spec.backbone} {spec.mode} model ({str(e).splitlines()[0][:300]})."
+        ) from e
+    return model
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference, with the facts a report needs."""
+
+    net: DeepfakeDetector
+    spec: ModelSpec
+    name: str
+    path: Path
+    device: torch.device
+    sha256: str
+    extra: dict
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "backbone": self.spec.backbone,
+            "mode": self.spec.mode,
+            "frames": self.spec.frames,
+            "input_size": self.spec.crop.size,
+            "device": str(self.device),
+            "sha256": self.sha256,
+        }
+
+
+_cache: dict[tuple[str, str], LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(name_or_path: str | os.PathLike | None = None, device: str | None = None) -> LoadedModel:
+    """Load (once per process) and verify a model by registry name or file path."""
+    path, entry = resolve(name_or_path)
+    dev = pick_device(device)
+    key = (str(path.resolve()), str(dev))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        digest = sha256_file(path)
+        if entry is not None and digest != entry.sha256:
+            raise CheckpointError(
+                f"{path}: sha256 {digest[:16]}... does not match the registry's {entry.sha256[:16]}... "
+                "(corrupt or replaced file)."
+            )
+        spec, state, extra = spec_and_state(path)
+        net = build_from(spec, state, path).eval().to(dev)
+        if dev.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)
+        name = entry.name if entry else (spec.name if spec.name not in ("custom", "legacy") else path.stem)
+        loaded = LoadedModel(net, spec, name, path, dev, digest, extra)
+        _cache[key] = loaded
+        log.info("loaded model %s (%s/%s) on %s", name, spec.backbone, spec.mode, dev)
+        return loaded
+
+
+def register(entry: RegistryEntry, default: bool = False) -> None:
+    global DEFAULT_MODEL
+    if entry.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {entry.backbone}")
+    REGISTRY[entry.name] = entry
+    if default or DEFAULT_MODEL is None:
+        DEFAULT_MODEL = entry.name

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs on a fresh machine, idempotently:
+#   system packages (Debian: chromium for the browser tests, libnss3-tools for `server trust`),
+#   the Python virtual environment .venv/ from requirements*.txt,
+#   the npm tools for package.sh (web-ext).
+# The venv lives in a cache directory keyed by the requirements' hash and .venv is a symlink
+# to it, so a fresh clone (CI) reuses an identical environment instead of reinstalling ~6 GB.
+# Usage: scripts/setup.sh [--with-browser]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_browser=0
+[ "${1:-}" = "--with-browser" ] && with_browser=1
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- system packages ---------------------------------------------------------------------
+apt_pkgs=(libnss3-tools)
+[ "$with_browser" = 1 ] && apt_pkgs+=(chromium)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing system packages: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "please install these system packages: ${missing[*]} (e.g. sudo apt-get install ${missing[*]})"
+  fi
+fi
+
+# --- Python virtual environment ------------------------------------------------------------
+PY=${PYTHON:-python3}
+hash=$(cat requirements.txt requirements-nodeps.txt | sha256sum | cut -c1-16)
+cache=${DEEPFAKE_CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/deepfake-check}
+venv="$cache/venv-$hash"
+if [ ! -f "$venv/.complete" ]; then
+  log "creating Python environment in $venv (first run: a few minutes)"
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  "$PY" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip wheel
+  "$venv/bin/pip" install -q -r requirements.txt
+  "$venv/bin/pip" install -q --no-deps -r requirements-nodeps.txt
+  "$venv/bin/python" -c "import torch, torchvision, face_recognition, av, cv2, aiohttp, yt_dlp" \
+    || { log "environment check failed"; exit 1; }
+  touch "$venv/.complete"
+fi
+if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
+  rm -rf .venv
+  ln -s "$venv" .venv
+fi
+
+# --- npm tools (web-ext for package.sh) --------------------------------------------------------
+if [ -f package.json ] && command -v npm >/dev/null; then
+  lockhash=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+  if [ "$(cat node_modules/.lockhash 2>/dev/null)" != "$lockhash" ]; then
+    log "installing npm tools"
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$lockhash" > node_modules/.lockhash
+  fi
+fi
+log "ready"

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import media  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def shared_data_dir() -> Path | None:
+    """../shared/data (or $DEEPFAKE_CHECK_DATA); None when absent outside CI, a failure inside CI."""
+    path = Path(os.environ.get("DEEPFAKE_CHECK_DATA", ROOT.parent / "shared" / "data"))
+    if path.is_dir():
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"shared data not found at {path} (required in CI)")
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared data (../shared/data) is not present on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    """A folder of generated test media shared by the session."""
+    d = tmp_path_factory.mktemp("media")
+    media.write_clip(d / "face.mp4", media.face_frames(30))
+    media.write_clip(d / "noface.mp4", media.no_face_frames(10))
+    media.write_clip(d / "twofaces.mp4", media.two_face_frames(10))
+    media.write_clip(d / "oneframe.mp4", media.face_frames(1))
+    Image.fromarray(media.head()).save(d / "face.jpg", quality=92)
+    Image.fromarray(media.no_face_frames(1)[0]).save(d / "noface.png")
+    (d / "notes.mp4").write_text("this is a text file, not a video\n")
+    data = (d / "face.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """An untrained small model saved in this project's format (for plumbing, never for verdicts)."""
+    from model.network import DeepfakeDetector, ModelSpec
+    from model.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, DeepfakeDetector(ModelSpec(name="tiny")))
+    return path

@@ -1,0 +1,84 @@
+"""The pipeline and the CLI end to end on generated media. No test asserts REAL/FAKE from untrained weights."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from model import check, load_model
+from model.verdict import decide
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    return load_model(tiny_checkpoint, device="cpu")
+
+
+def test_check_on_a_face_clip_gives_a_verdict_with_timings(media_dir, tiny):
+    v = check(media_dir / "face.mp4", frames=20, model=tiny, want_heatmap=True)
+    assert v.verdict in ("REAL", "FAKE", "UNCERTAIN") and v.error is None
+    assert 0.0 <= v.p_fake <= 1.0 and 0.5 <= v.confidence <= 1.0
+    assert v.frames_analysed == 20 and v.frames_with_face >= 18
+    assert len(v.faces) == 1 and v.faces[0].frames >= 18
+    assert set(v.timings_ms) >= {"decode", "detect", "crop", "model", "heatmap", "total"}
+    assert v.heatmap_png.startswith(b"\x89PNG")
+
+
+def test_no_face_clip_gives_no_face_verdict(media_dir, tiny):
+    v = check(media_dir / "noface.mp4", model=tiny)
+    assert v.verdict == "NO_FACE" and v.error == "No faces detected. Cannot process the video."
+    assert v.p_fake is None
+
+
+def test_image_with_no_face_gives_no_face_verdict(media_dir, tiny):
+    assert check(media_dir / "noface.png", model=tiny).verdict == "NO_FACE"
+
+
+def test_text_file_named_mp4_gives_an_error_verdict_not_a_traceback(media_dir, tiny):
+    v = check(media_dir / "notes.mp4", model=tiny)
+    assert v.verdict == "ERROR" and "Only video or image files" in v.error
+
+
+def test_two_face_clip_reports_each_face(media_dir, tiny):
+    v = check(media_dir / "twofaces.mp4", frames=10, model=tiny)
+    assert len(v.faces) == 2
+    assert v.p_fake == max(f.p_fake for f in v.faces)
+
+
+@pytest.mark.parametrize(
+    "p, expected",
+    [(0.95, ("FAKE", 0.95)), (0.05, ("REAL", 0.95)), (0.55, ("UNCERTAIN", 0.55)), (0.45, ("UNCERTAIN", 0.55)),
+     (0.6, ("FAKE", 0.6)), (0.4, ("REAL", 0.6))],
+)
+def test_decide_reports_the_probability_of_the_stated_verdict(p, expected):
+    verdict, conf = decide(p, 0.5, 0.1)
+    assert verdict == expected[0] and conf == pytest.approx(expected[1])
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "model", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_prints_one_json_object_per_file_and_keeps_going_after_a_bad_one(media_dir, tiny_checkpoint, tmp_path):
+    heat = tmp_path / "heat.png"
+    r = _cli("check", str(media_dir / "face.mp4"), str(media_dir / "notes.mp4"), str(media_dir / "noface.mp4"),
+             "--weights", str(tiny_checkpoint), "--json", "--heatmap", str(heat))
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["verdict"] for d in lines][1:] == ["ERROR", "NO_FACE"]
+    assert lines[0]["verdict"] in ("REAL", "FAKE", "UNCERTAIN")
+    for d in lines:
+        assert {"file", "verdict", "p_fake", "confidence", "faces", "frames_analysed", "model", "timings_ms", "error"} <= set(d)
+    assert r.returncode == 2  # one file could not be read
+    assert (tmp_path / "heat-0.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_exit_code_is_zero_when_every_file_got_a_verdict(media_dir, tiny_checkpoint):
+    r = _cli("check", str(media_dir / "face.jpg"), "--weights", str(tiny_checkpoint))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("face.jpg: ") and "confidence" in r.stdout
+
+
+def test_cli_with_a_missing_checkpoint_fails_with_a_message(media_dir, tmp_path):
+    r = _cli("check", str(media_dir / "face.jpg"), "--weights", str(tmp_path / "none.pt"))
+    assert r.returncode == 2 and "none.pt: no such file" in r.stderr
