@@ -1,0 +1,88 @@
+// How a check looks to a person: one label, one colour class, one line of explanation.
+// Used by the badge, the popup and the check-a-file page so all three say the same thing.
+
+export const LIMITS_PAGE = "pages/limits.html";
+
+/**
+ * The verdict to show. With no override the server's verdict stands; an uncertain band set in the
+ * options re-reads p_fake against the server's threshold (the same rule as model/verdict.py).
+ */
+export function displayVerdict(result, bandOverride = null) {
+  if (!result) return null;
+  const v = result.verdict;
+  if (v !== "REAL" && v !== "FAKE" && v !== "UNCERTAIN") return v;
+  if (bandOverride == null || typeof result.p_fake !== "number") return v;
+  const t = typeof result.threshold === "number" ? result.threshold : 0.5;
+  if (Math.abs(result.p_fake - t) < bandOverride - 1e-9) return "UNCERTAIN";
+  return result.p_fake >= t ? "FAKE" : "REAL";
+}
+
+export function confidenceOf(result, verdict) {
+  if (typeof result?.p_fake !== "number") return null;
+  if (verdict === "FAKE") return result.p_fake;
+  if (verdict === "REAL") return 1 - result.p_fake;
+  return Math.max(result.p_fake, 1 - result.p_fake);
+}
+
+const pct = (x) => `${Math.round(x * 100)}%`;
+
+/**
+ * A check's state (as the service worker reports it) → {label, tone, detail}.
+ * tone is one of: busy, real, fake, unsure, noface, error (CSS classes; colour is never the only cue).
+ */
+export function describe(update, bandOverride = null) {
+  if (!update) return { label: "", tone: "busy", detail: "" };
+  if (update.phase === "error" || update.phase === "failed") {
+    const e = update.error || {};
+    return { label: shortError(e.code), tone: "error", detail: e.message || "The check failed." };
+  }
+  if (update.phase !== "done") {
+    const p = update.percent;
+    const label = typeof p === "number" && p > 0 ? `checking… ${Math.round(p)}%` : "checking…";
+    return { label, tone: "busy", detail: statusText(update.status) };
+  }
+  const r = update.result;
+  if (r?.error && r.verdict !== "NO_FACE") {
+    return { label: "error", tone: "error", detail: r.error };
+  }
+  const v = displayVerdict(r, bandOverride);
+  if (v === "NO_FACE") return { label: "No face", tone: "noface", detail: r.error || "No faces detected." };
+  if (v === "UNCERTAIN") return { label: "UNSURE", tone: "unsure", detail: `P(fake) ${r.p_fake.toFixed(2)}: too close to call.` };
+  const c = confidenceOf(r, v);
+  if (v === "REAL") return { label: `REAL ${pct(c)}`, tone: "real", detail: `P(fake) ${r.p_fake.toFixed(2)}` };
+  if (v === "FAKE") return { label: `FAKE ${pct(c)}`, tone: "fake", detail: `P(fake) ${r.p_fake.toFixed(2)}` };
+  return { label: String(v || "?"), tone: "error", detail: "" };
+}
+
+function statusText(status) {
+  return {
+    queued: "Waiting for the server…",
+    downloading: "The server is downloading the video…",
+    detecting: "Finding faces…",
+    analysing: "Analysing faces…",
+  }[status] || "Checking…";
+}
+
+// Short words that fit on a badge; the full message goes in the panel and the tooltip.
+const SHORT = {
+  not_running: "server not running",
+  cert_untrusted: "certificate not trusted",
+  not_paired: "not paired",
+  unauthorized: "not paired",
+  busy: "server busy",
+  rate_limited: "server busy",
+  timeout: "timed out",
+  fetch_failed: "can't fetch",
+  unsupported_url: "unsupported",
+  login_required: "login needed",
+  too_large: "too large",
+  too_long: "too long",
+  not_media: "not a video",
+  private_address: "private address",
+  bad_url: "no usable URL",
+  no_url: "no usable URL",
+};
+
+export function shortError(code) {
+  return SHORT[code] || "error";
+}
