@@ -1,0 +1,113 @@
+"""`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_PORT, Config, default_config_dir, default_data_dir
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server", description="Deepfake Check's local inference server.")
+    p.add_argument("command", nargs="?", default="serve", choices=["serve", "trust", "untrust", "rotate-token"],
+                   help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
+    p.add_argument("--host-only", default="127.0.0.1", choices=["127.0.0.1", "::1"],
+                   help="loopback address to listen on (default 127.0.0.1)")
+    p.add_argument("--weights", help="model checkpoint file or registered name (default: the shipped model)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--frames", type=int, default=20, help="frames per check when a request does not say (default 20)")
+    p.add_argument("--allow-private-fetch", action="store_true",
+                   help="allow fetching URLs on loopback/private networks (off: a web page cannot aim the server at your router)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="an extra allowed CORS origin besides chrome-extension:// and moz-extension:// (repeatable)")
+    p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="token and TLS files (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="cache and temporary media (default %(default)s)")
+    p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
+    p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
+    p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")
+    p.add_argument("--max-duration", type=float, default=600.0, help="longest video fetched, seconds (default 600)")
+    p.add_argument("--queue-size", type=int, default=16, help="unfinished checks before 503 busy (default 16)")
+    p.add_argument("--log-urls", action="store_true", help="log the URLs checked (off by default)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def config_from(a: argparse.Namespace) -> Config:
+    return Config(
+        port=a.port, host=a.host_only, weights=a.weights, device=a.device, frames=a.frames,
+        allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
+        config_dir=a.config_dir, data_dir=a.data_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
+        deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
+    )
+
+
+def serve(config: Config, rotate_cert: bool) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+    from .keys import PAIRING, WORKER
+    from .security import Certs, ensure_certs
+    from .worker import ModelUnavailable
+
+    certs, ca_new = ensure_certs(config.tls_dir, rotate=rotate_cert)
+    app = create_app(config)
+    host = "[::1]" if config.host == "::1" else config.host
+    base = f"https://{host}:{config.port}"
+
+    def banner(_msg: str) -> None:
+        info, code = app[WORKER].info, app[PAIRING].code
+        print(
+            f"Deepfake Check server {base}\n"
+            f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}\n"
+            f"  TLS SPKI:     {certs.spki_sha256()}   (sha256, base64, for --ignore-certificate-errors-spki-list)\n"
+            f"  local CA:     {certs.ca_cert}" + ("   NEW: run `python -m server trust` once" if ca_new else "") + "\n"
+            f"  pairing code: {code}   (valid 10 minutes, one use)\n"
+            f"  pairing link: {base}/pair#code={code}\n"
+            f"Press Ctrl-C to stop.",
+            flush=True,
+        )
+
+    try:
+        web.run_app(app, host=config.host, port=config.port, ssl_context=certs.ssl_context(),
+                    print=banner, access_log=None, handle_signals=True, shutdown_timeout=10)
+    except ModelUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot listen on {config.host}:{config.port} ({e.strerror or e}). "
+              "Is the server already running? Use --port to pick another.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from(a)
+    if a.command == "serve":
+        return serve(config, a.rotate_cert)
+    if a.command == "rotate-token":
+        from .security import TokenStore
+
+        TokenStore(config.token_path).rotate()
+        print("New token written; the old one stops working now (a running server picks it up at once).\n"
+              "Restart the server for a pairing code and pair the extension again.")
+        return 0
+    from . import trust as trust_mod
+    from .security import ensure_certs
+
+    certs, _ = ensure_certs(config.tls_dir)
+    if a.command == "trust":
+        lines, ok = trust_mod.trust(certs.ca_cert, Path.home())
+        print("\n".join(lines))
+        return 0 if ok else 1
+    print("\n".join(trust_mod.untrust(Path.home())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""HTTP handlers: validate input -> call the job service -> JSON. Errors are ApiError (errors.py)."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .config import VERSION
+from .errors import ApiError
+from .fetch import resolves_to_private
+from .keys import CONFIG, JOBS, PAIRING, STORE, WORKER
+from .media import SNIFF_BYTES, sniff
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+MAX_URL_LEN = 4096
+EVENTS_HEARTBEAT_S = 15.0
+PAIR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Deepfake Check: pairing</title>
+<style>body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}</style></head>
+<body><h1>Deepfake Check</h1>
+<p id="status">If the Deepfake Check extension is installed, it is pairing with this server now.</p>
+<p>Otherwise, open the extension's options and enter the pairing code shown in the server's terminal.</p>
+</body></html>
+"""
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The request body must be a JSON object.")
+    return body
+
+
+def _http_url(value, field: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_URL_LEN:
+        raise ApiError(400, "bad_url", f"{field} must be an http(s) URL.")
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ApiError(400, "bad_url", f"{field} must be an http(s) URL.")
+    return value.strip()
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "version": VERSION})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/json")
+
+
+async def pair(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise ApiError(400, "bad_request", "code is required.")
+    return web.json_response({"token": request.app[PAIRING].exchange(code)})
+
+
+async def pair_page(request: web.Request) -> web.Response:
+    return web.Response(text=PAIR_PAGE, content_type="text/html", headers={
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        "Referrer-Policy": "no-referrer",
+    })
+
+
+async def model_info(request: web.Request) -> web.Response:
+    info = request.app[WORKER].info
+    return web.json_response({k: info.get(k) for k in ("name", "backbone", "mode", "frames", "input_size", "device")})
+
+
+async def create_check(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    jobs, config = request.app[JOBS], request.app[CONFIG]
+    url = _http_url(body.get("url"), "url")
+    if body.get("page_url") is not None:
+        _http_url(body["page_url"], "page_url")  # accepted for the record; never fetched
+    frames = jobs.validate_frames(body.get("frames"))
+    if not config.allow_private_fetch and await resolves_to_private(url):
+        raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
+    check, new = await jobs.submit_url(url, frames)
+    if check.status == "done" and check.cached:
+        return web.json_response(check.to_json(), status=200)
+    return web.json_response({"id": check.id, "status": check.status}, status=202)
+
+
+async def upload_check(request: web.Request) -> web.Response:
+    jobs, config, store = request.app[JOBS], request.app[CONFIG], request.app[STORE]
+    limit = config.max_upload_bytes
+    too_large = ApiError(413, "too_large", f"File too large. Max limit {config.max_upload_mb}MB.")
+    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
+        raise too_large  # refuse before reading a byte (multipart overhead allowed for)
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(400, "bad_request", "Send the file as multipart/form-data with a 'file' part.")
+    jobs.ensure_capacity()
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError):
+        raise ApiError(400, "bad_request", "Malformed multipart body.") from None
+    frames_raw, media, writer = None, None, None
+    try:
+        while (part := await reader.next()) is not None:
+            if part.name == "frames":
+                frames_raw = (await part.read(decode=False))[:16].decode(errors="replace").strip()
+            elif part.name == "file" and media is None:
+                writer, sniffed = store.writer(), False
+                while chunk := await part.read_chunk(64 * 1024):
+                    writer.write(chunk)
+                    if writer.size > limit:
+                        raise too_large
+                    if not sniffed and len(writer.head) >= SNIFF_BYTES:
+                        sniffed = True  # refuse a non-video as soon as its first bytes are in
+                        if sniff(writer.head) is None:
+                            raise _unsupported()
+                media = writer.finish()
+            else:
+                await part.release()
+    except ApiError:
+        if writer is not None:
+            writer.abort()
+        raise
+    except (ValueError, AssertionError):
+        if writer is not None:
+            writer.abort()
+        raise ApiError(400, "bad_request", "Malformed multipart body.") from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if media is None:
+        raise ApiError(400, "bad_request", "No 'file' part in the upload.")
+    sniffed = media.sniffed
+    if sniffed is None or media.size == 0:
+        store.delete(media)
+        raise _unsupported()
+    try:
+        frames = jobs.validate_frames(int(frames_raw) if frames_raw else None)
+    except (ValueError, ApiError):
+        store.delete(media)
+        raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
+    check = await jobs.submit_upload(media, sniffed[1], frames)
+    if check.status == "done":
+        return web.json_response(check.to_json(), status=200)
+    return web.json_response({"id": check.id, "status": check.status}, status=202)
+
+
+def _unsupported() -> ApiError:
+    return ApiError(415, "unsupported_media", "Only video or image files allowed.")
+
+
+async def get_check(request: web.Request) -> web.Response:
+    return web.json_response(request.app[JOBS].get(request.match_info["id"]).to_json())
+
+
+async def heatmap(request: web.Request) -> web.Response:
+    check = request.app[JOBS].get(request.match_info["id"])
+    if not check.heatmap:
+        raise ApiError(404, "not_found", "No heatmap for this check.")
+    return web.Response(body=check.heatmap, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    jobs = request.app[JOBS]
+    check = jobs.get(request.match_info["id"])
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await resp.prepare(request)
+    q = jobs.subscribe(check)
+    try:
+        while True:
+            try:
+                snap = await asyncio.wait_for(q.get(), EVENTS_HEARTBEAT_S)
+            except asyncio.TimeoutError:
+                await resp.write(b": keep-alive\n\n")
+                continue
+            await resp.write(f"data: {json.dumps(snap)}\n\n".encode())
+            if snap["status"] in ("done", "failed"):
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        jobs.unsubscribe(check, q)
+        raise
+    jobs.unsubscribe(check, q)
+    await resp.write_eof()
+    return resp
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/v1/health", health),
+        web.get("/v1/openapi.json", openapi),
+        web.post("/v1/pair", pair),
+        web.get("/pair", pair_page),
+        web.get("/v1/model", model_info),
+        web.post("/v1/checks", create_check),
+        web.post("/v1/checks/upload", upload_check),
+        web.get("/v1/checks/{id}", get_check),
+        web.get("/v1/checks/{id}/heatmap.png", heatmap),
+        web.get("/v1/checks/{id}/events", events),
+    ]

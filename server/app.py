@@ -1,0 +1,110 @@
+"""create_app(config): wiring only. Resources with a lifetime live in cleanup_ctx, in start order:
+media dirs -> model worker -> job service (cache, queue) -> sweeper; they stop in reverse."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+
+from . import api
+from .config import Config
+from .jobs import JobService, ResultCache
+from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
+from .media import MediaStore, sweep, wipe_dir
+from .security import (
+    Pairing, RateLimiter, private_dir, TokenStore, cors_middleware, error_middleware, host_middleware, rate_limit_middleware,
+    token_middleware,
+)
+from .worker import InferenceWorker
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 30.0
+
+
+def create_app(config: Config, worker: InferenceWorker | None = None) -> web.Application:
+    """`worker`: an already started worker to share (tests); None starts one that the app owns."""
+    tokens = TokenStore(config.token_path)
+    tokens.ensure()
+    app = web.Application(
+        middlewares=[
+            error_middleware,
+            host_middleware(None),
+            cors_middleware(tuple(config.allow_origins)),
+            token_middleware(tokens),
+            rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),
+        ],
+        client_max_size=1024 * 1024,  # JSON bodies; uploads are streamed and limited on their own
+    )
+    app[CONFIG] = config
+    app[TOKENS] = tokens
+    app[PAIRING] = Pairing(tokens, config.pair_attempts_per_min)
+    app.add_routes(api.routes())
+    app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx])
+    return app
+
+
+def _media_dirs(config: Config):
+    return [config.media_dir, config.fetch_dir, config.plain_dir]
+
+
+async def _media_ctx(app: web.Application):
+    config = app[CONFIG]
+    private_dir(config.data_dir)
+    removed = sum(wipe_dir(d) for d in _media_dirs(config))  # leftovers of a crash: unreadable, go
+    if removed:
+        log.info("removed %d media leftovers from an earlier run", removed)
+    app[STORE] = MediaStore(config.media_dir)
+    yield
+    for d in _media_dirs(config):
+        wipe_dir(d)
+
+
+def _worker_ctx(shared: InferenceWorker | None):
+    async def ctx(app: web.Application):
+        config = app[CONFIG]
+        if shared is not None:
+            app[WORKER] = shared
+            yield
+            return
+        worker = InferenceWorker(config.weights, config.device, config.plain_dir)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, worker.start)
+        app[WORKER] = worker
+        yield
+        await loop.run_in_executor(None, worker.stop, 2.0)  # the job service already waited
+
+    return ctx
+
+
+async def _jobs_ctx(app: web.Application):
+    config = app[CONFIG]
+    cache = ResultCache(config.cache_path, config.cache_ttl_s)
+    jobs = JobService(config, app[STORE], app[WORKER], cache)
+    await jobs.start()
+    app[JOBS] = jobs
+    yield
+    await jobs.stop(SHUTDOWN_GRACE_S)
+    cache.close()
+
+
+async def _sweeper_ctx(app: web.Application):
+    config, jobs = app[CONFIG], app[JOBS]
+
+    async def loop_():
+        while True:
+            await asyncio.sleep(config.sweep_every_s)
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, sweep, _media_dirs(config), config.media_max_age_s)
+                await jobs.housekeeping()
+            except Exception:  # the sweeper must survive anything a disk does
+                log.exception("sweeper failed")
+
+    task = asyncio.create_task(loop_(), name="sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,95 @@
+"""Server configuration: every limit and path named once, with the documented defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VERSION = "0.1.0"
+DEFAULT_PORT = 8765
+APP_NAME = "deepfake-check"
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    base = os.environ.get(var)
+    return Path(base) if base else Path.home() / fallback
+
+
+def default_config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / APP_NAME
+
+
+def default_data_dir() -> Path:
+    return _xdg("XDG_DATA_HOME", ".local/share") / APP_NAME
+
+
+def default_plain_dir(data_dir: Path) -> Path:
+    """Where a decrypted file lives for the seconds the detector reads it: RAM (tmpfs) when possible."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"{APP_NAME}-{os.getuid()}"
+    return data_dir / "plain"
+
+
+@dataclass
+class Config:
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    weights: str | None = None  # None: the default registered model (or $DEEPFAKE_CHECK_WEIGHTS)
+    device: str | None = None
+    frames: int = 20  # default frames per check when a request does not say
+    allow_private_fetch: bool = False
+    allow_origins: tuple[str, ...] = ()
+    config_dir: Path = field(default_factory=default_config_dir)
+    data_dir: Path = field(default_factory=default_data_dir)
+    plain_dir: Path | None = None  # None: default_plain_dir(data_dir)
+    max_upload_mb: int = 100
+    log_urls: bool = False
+    # jobs
+    queue_size: int = 16  # unfinished checks (downloading + waiting + running) before 503
+    max_downloads: int = 2
+    deadline_s: float = 300.0  # per check: fetch + analysis (time waiting for the worker excluded)
+    max_duration_s: float = 600.0  # videos longer than this are refused before download
+    cache_ttl_s: float = 7 * 24 * 3600
+    jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long
+    media_max_age_s: float = 30 * 60
+    sweep_every_s: float = 60.0
+    retry_after_s: int = 10
+    # access control
+    rate_limit_per_min: int = 600
+    pair_attempts_per_min: int = 10
+
+    def __post_init__(self):
+        self.config_dir = Path(self.config_dir)
+        self.data_dir = Path(self.data_dir)
+        if self.plain_dir is None:
+            self.plain_dir = default_plain_dir(self.data_dir)
+        self.plain_dir = Path(self.plain_dir)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_fetch_bytes(self) -> int:
+        return self.max_upload_bytes
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"  # encrypted media only
+
+    @property
+    def fetch_dir(self) -> Path:
+        return self.data_dir / "fetch"  # yt-dlp's plaintext, for the duration of one download
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_dir / "cache.sqlite3"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.config_dir / "tls"
+
+    @property
+    def token_path(self) -> Path:
+        return self.config_dir / "token"

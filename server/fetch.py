@@ -1,0 +1,274 @@
+"""Fetching a video by URL with yt-dlp, in a child process that can be killed at the deadline.
+
+The parent (`fetch`) starts `python -m server.fetch`, sends the job as JSON on stdin (never on
+the command line, where other users could read the URL) and reads JSON lines back: progress,
+then `done` or `error`. Without --allow-private-fetch the child refuses every connection to a
+non-public address at the moment it resolves a name (socket.getaddrinfo), which covers
+redirects and DNS rebinding between our check and yt-dlp's connection, not only the first URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+FORMAT = "bv[height<=?720]/bv*[height<=?720]/b[height<=?720]/wv*/w"
+SOCKET_TIMEOUT_S = 20.0
+PROGRESS_EVERY_S = 0.25
+
+
+class FetchError(Exception):
+    """A download that failed; code is one of the API's check error codes."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def is_public_ip(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def url_host(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        return parts.hostname if parts.scheme in ("http", "https") else None
+    except ValueError:
+        return None
+
+
+async def resolves_to_private(url: str, timeout: float = 5.0) -> bool:
+    """True when the URL's host resolves to any non-public address. Unresolvable: False (the
+    download then fails with its own message, and the child's guard still applies)."""
+    host = url_host(url)
+    if not host:
+        return False
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), timeout)
+    except (OSError, asyncio.TimeoutError, UnicodeError):
+        return False
+    return any(not is_public_ip(info[4][0]) for info in infos)
+
+
+@dataclass
+class Fetched:
+    path: Path
+    extractor: str | None
+    duration: float | None
+
+
+async def fetch(
+    url: str,
+    dest: Path,
+    *,
+    max_bytes: int,
+    max_duration_s: float,
+    allow_private: bool,
+    timeout_s: float,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> Fetched:
+    """Download url's video into dest (a 0700 directory). Raises FetchError."""
+    job = {
+        "url": url, "dest": str(dest), "max_bytes": max_bytes, "max_duration_s": max_duration_s,
+        "allow_private": allow_private, "socket_timeout": min(SOCKET_TIMEOUT_S, max(1.0, timeout_s)),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.fetch",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    proc.stdin.write(json.dumps(job).encode() + b"\n")
+    await proc.stdin.drain()
+    proc.stdin.close()
+
+    async def read_result() -> dict:
+        result = None
+        async for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("type") == "progress":
+                if on_progress:
+                    on_progress(int(msg["bytes"]), msg.get("total"))
+            else:
+                result = msg
+        await proc.wait()
+        return result or {"type": "error", "code": "fetch_failed", "message": "The downloader stopped unexpectedly."}
+
+    stderr_task = asyncio.create_task(proc.stderr.read())
+    try:
+        result = await asyncio.wait_for(read_result(), timeout_s)
+    except asyncio.TimeoutError:
+        raise FetchError("timeout", f"The download did not finish within {timeout_s:.0f} seconds.") from None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        err = await stderr_task
+        if err.strip():
+            log.debug("fetch stderr: %s", err.decode(errors="replace")[-2000:])
+    if result["type"] == "done":
+        return Fetched(Path(result["file"]), result.get("extractor"), result.get("duration"))
+    raise FetchError(result.get("code", "fetch_failed"), result.get("message", "Download failed."))
+
+
+# --- the child process --------------------------------------------------------------------------
+class _TooLarge(Exception):
+    pass
+
+
+class _Blocked(OSError):
+    pass
+
+
+def _classify(msg: str) -> tuple[str, str]:
+    low = msg.lower()
+    short = msg.replace("ERROR: ", "").strip()[:300]
+    if "unsupported url" in low:
+        return "unsupported_url", "This page is not supported or has no video."
+    if any(s in low for s in ("no video formats found", "no media found", "requested format is not available",
+                              "no video could be found", "there's no video")):
+        return "unsupported_url", "No video found at this URL."
+    if any(s in low for s in ("login", "log in", "sign in", "cookies", "private video", "confirm your age",
+                              "age-restricted", "members-only", "authentication")):
+        return "login_required", "This video needs a login; the server does not use your accounts."
+    if "timed out" in low or "timeout" in low:
+        return "timeout", "The site did not answer in time."
+    if "http error" in low:
+        code = low.split("http error", 1)[1].strip().split(":")[0].strip()
+        return "fetch_failed", f"The site answered HTTP {code}."
+    return "fetch_failed", f"Could not download the video: {short}"
+
+
+def _child(job: dict, out) -> dict:
+    import yt_dlp
+
+    dest = Path(job["dest"])
+    max_bytes, max_dur = int(job["max_bytes"]), float(job["max_duration_s"])
+    state: dict = {}
+
+    if not job["allow_private"]:
+        real_getaddrinfo = socket.getaddrinfo
+
+        def guarded(host, port, *args, **kwargs):
+            infos = real_getaddrinfo(host, port, *args, **kwargs)
+            if any(not is_public_ip(i[4][0]) for i in infos):
+                state["blocked"] = True
+                raise _Blocked(f"refusing to connect to a non-public address ({host})")
+            return infos
+
+        socket.getaddrinfo = guarded
+
+    last = [0.0]
+
+    def progress(d: dict) -> None:
+        if d.get("status") != "downloading":
+            return
+        done = int(d.get("downloaded_bytes") or 0)
+        total = d.get("total_bytes") or d.get("total_bytes_estimate")
+        if done > max_bytes or (total and total > max_bytes * 1.05):
+            state["too_large"] = True
+            raise _TooLarge()
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            out.write(json.dumps({"type": "progress", "bytes": done, "total": int(total) if total else None}) + "\n")
+            out.flush()
+
+    def match(info: dict, *, incomplete: bool = False):
+        dur = info.get("duration")
+        if dur and dur > max_dur:
+            state["too_long"] = dur
+            return "too long"
+        if info.get("is_live"):
+            state["live"] = True
+            return "live"
+        size = info.get("filesize") or info.get("filesize_approx")
+        if size and size > max_bytes:
+            state["too_large"] = True
+            return "too large"
+        return None
+
+    class Quiet:
+        def debug(self, msg): pass
+        def info(self, msg): pass
+        def warning(self, msg): pass
+        def error(self, msg): state.setdefault("errors", []).append(msg)
+
+    opts = {
+        "outtmpl": str(dest / "media.%(ext)s"),
+        "format": FORMAT,
+        "format_sort": ["res:720", "vcodec:h264"],
+        "noplaylist": True,
+        "playlist_items": "1",
+        "socket_timeout": float(job["socket_timeout"]),
+        "retries": 2, "fragment_retries": 2, "extractor_retries": 1, "file_access_retries": 1,
+        "max_filesize": max_bytes,
+        "match_filter": match,
+        "progress_hooks": [progress],
+        "logger": Quiet(), "quiet": True, "no_warnings": True, "noprogress": True,
+        "cachedir": False, "nopart": False, "overwrites": True, "writethumbnail": False,
+        "restrictfilenames": True, "ignoreerrors": False, "color": "never",
+    }
+
+    def too_large() -> dict:
+        return {"type": "error", "code": "too_large", "message": f"The video is larger than {max_bytes // 2**20}MB."}
+
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            info = ydl.extract_info(job["url"], download=True)
+    except Exception as e:  # yt_dlp.utils.DownloadError and anything an extractor throws
+        if state.get("too_large"):
+            return too_large()
+        if state.get("blocked"):
+            return {"type": "error", "code": "private_address",
+                    "message": "The URL leads to a private or local network address; refused."}
+        return {"type": "error", **dict(zip(("code", "message"), _classify(str(e))))}
+    if state.get("too_long"):
+        return {"type": "error", "code": "too_long",
+                "message": f"The video is longer than {max_dur / 60:.0f} minutes ({state['too_long'] / 60:.1f} min)."}
+    if state.get("live"):
+        return {"type": "error", "code": "unsupported_url", "message": "Live streams cannot be checked."}
+    if state.get("too_large"):
+        return too_large()
+    files = [p for p in dest.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
+    if not files:
+        # yt-dlp returns without a file and without an error when max_filesize refuses
+        return too_large() if info else {"type": "error", "code": "unsupported_url", "message": "No video found at this URL."}
+    f = max(files, key=lambda p: p.stat().st_size)
+    if f.stat().st_size > max_bytes:
+        return too_large()
+    return {"type": "done", "file": str(f), "extractor": (info or {}).get("extractor_key"),
+            "duration": (info or {}).get("duration")}
+
+
+def main() -> None:
+    # yt-dlp and extractors may print: keep the real stdout for our messages only
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    job = json.loads(sys.stdin.readline())
+    try:
+        result = _child(job, out)
+    except Exception as e:  # never die silently: the parent shows this message
+        result = {"type": "error", "code": "fetch_failed", "message": f"Download failed ({type(e).__name__})."}
+    out.write(json.dumps(result) + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()

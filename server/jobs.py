@@ -1,0 +1,398 @@
+"""Checks as jobs: the queue in front of the one inference worker, downloads, the result cache.
+
+A check by URL: (cache hit? done) -> downloading (fetch.py, at most N at once) -> encrypted into
+the media store -> (cache hit by sha256? done) -> queued -> detecting (worker) -> done/failed.
+An upload starts at "encrypted in the store". Media is deleted the moment its check ends.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .config import Config
+from .errors import ApiError
+from .fetch import FetchError, fetch
+from .media import MediaStore, StoredMedia
+from .worker import InferenceWorker, WorkerFailed
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "downloading", "detecting", "analysing", "done", "failed")
+FINISHED = ("done", "failed")
+HEATMAPS_KEPT = 64
+# query parameters that only say where a link was shared from: the same video either way
+TRACKING_PARAMS = {"fbclid", "gclid", "igshid", "si", "feature", "ref", "ref_src", "ref_url", "s", "t"}
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per video: lower-case scheme and host, no fragment, default port, tracking
+    parameters or www./m. prefixes; sorted query; youtu.be and /shorts/ links as watch?v= links."""
+    p = urlsplit(url.strip())
+    host = (p.hostname or "").lower()
+    for prefix in ("www.", "m.", "mobile."):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    port = p.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    path = p.path or "/"
+    query = [(k, v) for k, v in parse_qsl(p.query, keep_blank_values=True)
+             if k not in TRACKING_PARAMS and not k.startswith("utm_")]
+    if host == "youtu.be" and path.strip("/"):
+        host, netloc, query, path = "youtube.com", "youtube.com", [("v", path.strip("/"))], "/watch"
+    elif host == "youtube.com" and path.startswith("/shorts/"):
+        query, path = [("v", path.split("/")[2])], "/watch"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return urlunsplit((p.scheme.lower(), netloc, path, urlencode(sorted(query)), ""))
+
+
+def iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Check:
+    id: str
+    source: str  # "url" | "upload"
+    frames: int
+    status: str = "queued"
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    progress: dict | None = None
+    cached: bool = False
+    result: dict | None = None
+    error: dict | None = None
+    heatmap: bytes | None = None
+    url_key: str | None = None
+    listeners: list[asyncio.Queue] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_json(self) -> dict:
+        result = None
+        if self.result is not None:
+            result = dict(self.result)
+            result["heatmap_url"] = f"/v1/checks/{self.id}/heatmap.png" if self.heatmap else None
+        return {
+            "id": self.id, "status": self.status, "progress": self.progress, "source": self.source,
+            "cached": self.cached, "created": iso(self.created), "updated": iso(self.updated),
+            "result": result, "error": self.error,
+        }
+
+
+class ResultCache:
+    """Finished results in SQLite keyed by canonical URL and by media sha256, with a TTL.
+    Results only: never media. Blocking; the job service calls it from one thread."""
+
+    def __init__(self, path: Path, ttl_s: float):
+        self.ttl_s = ttl_s
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # results say what you watched: owner only
+        os.chmod(path, 0o600)
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT NOT NULL, created REAL NOT NULL)")
+
+    def get(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT result, created FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None or time.time() - row[1] > self.ttl_s:
+            return None
+        return json.loads(row[0])
+
+    def put(self, keys: list[str], result: dict) -> None:
+        now, blob = time.time(), json.dumps(result)
+        with self.db:  # one transaction: all keys or none
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO results (key, result, created) VALUES (?, ?, ?)",
+                                [(k, blob, now) for k in keys])
+
+    def purge(self) -> int:
+        return self.db.execute("DELETE FROM results WHERE created < ?", (time.time() - self.ttl_s,)).rowcount
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class _Work:
+    check: Check
+    media: StoredMedia
+    ext: str
+    keys: list[str]
+    fetch_ms: float | None
+    timeout_s: float
+
+
+class JobService:
+    def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache):
+        self.config, self.store, self.worker, self.cache = config, store, worker, cache
+        self.checks: dict[str, Check] = {}
+        self.in_flight: dict[str, Check] = {}  # url cache key -> its running check
+        self.heatmaps: OrderedDict[str, bytes] = OrderedDict()
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._downloads = asyncio.Semaphore(config.max_downloads)
+        self._tasks: set[asyncio.Task] = set()
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="cache")
+        self._infer = ThreadPoolExecutor(1, thread_name_prefix="infer")
+        self._consumer: asyncio.Task | None = None
+        self._running: _Work | None = None
+        self.closing = False
+
+    # --- lifecycle ---
+    async def start(self) -> None:
+        self._consumer = asyncio.create_task(self._consume(), name="inference-consumer")
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop taking work; downloads and queued checks fail, the running check may finish."""
+        self.closing = True
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            w = self._queue.get_nowait()
+            self.store.delete(w.media)
+            self._fail(w.check, "internal", "The server shut down before this check ran.")
+        if self._consumer:
+            deadline = time.monotonic() + grace_s
+            while self._running is not None and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # let the running check finish
+            self._consumer.cancel()  # a check still running now is marked failed
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        self._infer.shutdown(wait=False)  # the owner of the worker ends a run that is still going
+        for c in self.checks.values():
+            if not c.finished:
+                self._fail(c, "internal", "The server shut down during this check.")
+        self._db.shutdown(wait=True)
+
+    # --- helpers ---
+    async def _db_call(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    def _key(self, frames: int, kind: str, value: str) -> str:
+        """Hashed, so the cache file is not a readable list of the URLs checked. A result belongs
+        to one model and one frame count: either changing means a new key."""
+        raw = f"{self.worker.info.get('sha256', '')}:{frames}:{kind}:{value}"
+        return f"{kind}:{hashlib.sha256(raw.encode()).hexdigest()}"
+
+    def validate_frames(self, frames) -> int:
+        if frames is None:
+            return self.config.frames
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames not in self.worker.frame_choices:
+            choices = "/".join(str(f) for f in self.worker.frame_choices)
+            raise ApiError(400, "bad_request", f"frames must be one of {choices}.")
+        return frames
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for c in self.checks.values() if not c.finished)
+
+    def ensure_capacity(self) -> None:
+        if self.closing:
+            raise ApiError(503, "busy", "The server is shutting down.", {"Retry-After": str(self.config.retry_after_s)})
+        if self.pending >= self.config.queue_size:
+            raise ApiError(503, "busy", f"Too many checks in progress ({self.pending}); try again shortly.",
+                           {"Retry-After": str(self.config.retry_after_s)})
+
+    def get(self, check_id: str) -> Check:
+        c = self.checks.get(check_id)
+        if c is None:
+            raise ApiError(404, "not_found", "No check with this id (it may have expired).")
+        return c
+
+    def _new(self, source: str, frames: int) -> Check:
+        c = Check(id=secrets.token_urlsafe(12), source=source, frames=frames)
+        self.checks[c.id] = c
+        return c
+
+    def _notify(self, c: Check) -> None:
+        c.updated = time.time()
+        snap = c.to_json()
+        for q in c.listeners:
+            if q.full():
+                q.get_nowait()  # a slow reader gets the newest state, not a backlog
+            q.put_nowait(snap)
+
+    def _set(self, c: Check, status: str, progress: dict | None = None) -> None:
+        c.status, c.progress = status, progress
+        self._notify(c)
+
+    def _fail(self, c: Check, code: str, message: str) -> None:
+        if c.finished:
+            return
+        c.status, c.error, c.progress = "failed", {"error": code, "message": message}, None
+        if c.url_key and self.in_flight.get(c.url_key) is c:
+            del self.in_flight[c.url_key]
+        self._notify(c)
+        log.info("check %s failed: %s", c.id, code)
+
+    def _finish_cached(self, c: Check, result: dict, key: str) -> None:
+        c.cached, c.result, c.heatmap = True, result, self.heatmaps.get(key)
+        self._set(c, "done")
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    # --- submitting ---
+    async def submit_url(self, url: str, frames: int) -> tuple[Check, bool]:
+        """(check, is_new). A cached URL gives a finished check; one in flight gives that check."""
+        canon = canonical_url(url)
+        key = self._key(frames, "url", canon)
+        running = self.in_flight.get(key)
+        if running is not None and not running.finished:
+            return running, False
+        cached = await self._db_call(self.cache.get, key)
+        if cached is not None:
+            c = self._new("url", frames)
+            self._finish_cached(c, cached, key)
+            return c, True
+        self.ensure_capacity()
+        c = self._new("url", frames)
+        c.url_key = key
+        self.in_flight[key] = c
+        self._spawn(self._run_url(c, url))
+        if self.config.log_urls:
+            log.info("check %s: url %s", c.id, url)
+        return c, True
+
+    async def submit_upload(self, media: StoredMedia, ext: str, frames: int) -> Check:
+        key = self._key(frames, "sha", media.sha256)
+        cached = await self._db_call(self.cache.get, key)
+        c = self._new("upload", frames)
+        if cached is not None:
+            self.store.delete(media)
+            self._finish_cached(c, cached, key)
+            return c
+        self._queue.put_nowait(_Work(c, media, ext, [key], None, self.config.deadline_s))
+        return c
+
+    # --- running ---
+    async def _run_url(self, c: Check, url: str) -> None:
+        t0 = time.monotonic()
+        media = None
+        try:
+            async with self._downloads:
+                self._set(c, "downloading", {"bytes": 0, "total": None, "percent": None})
+
+                def progress(done: int, total: int | None) -> None:
+                    pct = round(100.0 * done / total, 1) if total else None
+                    self._set(c, "downloading", {"bytes": done, "total": total, "percent": pct})
+
+                dest = Path(tempfile.mkdtemp(dir=self.config.fetch_dir))  # 0700
+                try:
+                    fetched = await fetch(
+                        url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,
+                        allow_private=self.config.allow_private_fetch, timeout_s=self.config.deadline_s,
+                        on_progress=progress,
+                    )
+                    media = await asyncio.get_running_loop().run_in_executor(None, self.store.encrypt_file, fetched.path)
+                finally:
+                    shutil.rmtree(dest, ignore_errors=True)  # the plaintext download, at once
+            fetch_s = time.monotonic() - t0
+            sniffed = media.sniffed
+            if sniffed is None:
+                self.store.delete(media)
+                self._fail(c, "not_media", "The URL gave a file that is not a video or image.")
+                return
+            sha_key = self._key(c.frames, "sha", media.sha256)
+            cached = await self._db_call(self.cache.get, sha_key)
+            if cached is not None:
+                self.store.delete(media)
+                await self._db_call(self.cache.put, [c.url_key], cached)
+                self.in_flight.pop(c.url_key, None)
+                self._finish_cached(c, cached, sha_key)
+                return
+            self._set(c, "queued")
+            timeout = max(30.0, self.config.deadline_s - fetch_s)
+            self._queue.put_nowait(_Work(c, media, sniffed[1], [c.url_key, sha_key], round(fetch_s * 1000, 1), timeout))
+            media = None  # the consumer owns it now
+        except FetchError as e:
+            self._fail(c, e.code, e.message)
+        except asyncio.CancelledError:
+            self._fail(c, "internal", "The server shut down during the download.")
+            raise
+        except Exception:
+            log.exception("check %s: download failed unexpectedly", c.id)
+            self._fail(c, "internal", "Something went wrong while downloading.")
+        finally:
+            self.store.delete(media)
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            w = await self._queue.get()
+            self._running = w
+            try:
+                self._set(w.check, "detecting")
+                out = await loop.run_in_executor(
+                    self._infer, self.worker.run, w.media.path, self.store.key, w.ext, w.check.frames, w.timeout_s)
+                await self._complete(w, out.verdict, out.heatmap_png)
+            except WorkerFailed as e:
+                self._fail(w.check, e.code, e.message)
+            except asyncio.CancelledError:
+                self._fail(w.check, "internal", "The server shut down during this check.")
+                raise
+            except Exception:
+                log.exception("check %s: analysis failed unexpectedly", w.check.id)
+                self._fail(w.check, "internal", "Something went wrong during the analysis.")
+            finally:
+                self.store.delete(w.media)
+                self._running = None
+
+    async def _complete(self, w: _Work, verdict: dict, heatmap: bytes | None) -> None:
+        c = w.check
+        if verdict["verdict"] == "ERROR":
+            self._fail(c, "not_media", verdict.get("error") or "Could not read this file.")
+            return
+        result = {k: v for k, v in verdict.items() if k != "file"}  # the worker's temp path is nobody's business
+        timings = dict(result.get("timings_ms") or {})
+        if w.fetch_ms is not None:
+            timings["fetch"] = w.fetch_ms
+            timings["total"] = round(timings.get("total", 0.0) + w.fetch_ms, 1)
+        result["timings_ms"] = timings
+        await self._db_call(self.cache.put, [k for k in w.keys if k], result)
+        if heatmap:
+            for k in w.keys:
+                if k:
+                    self.heatmaps[k] = heatmap
+            while len(self.heatmaps) > HEATMAPS_KEPT:
+                self.heatmaps.popitem(last=False)
+        c.result, c.heatmap = result, heatmap
+        if c.url_key:
+            self.in_flight.pop(c.url_key, None)
+        self._set(c, "done")
+        log.info("check %s done: %s", c.id, result["verdict"])
+
+    # --- events and housekeeping ---
+    def subscribe(self, c: Check) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=16)
+        q.put_nowait(c.to_json())
+        c.listeners.append(q)
+        return q
+
+    def unsubscribe(self, c: Check, q: asyncio.Queue) -> None:
+        if q in c.listeners:
+            c.listeners.remove(q)
+
+    async def housekeeping(self) -> None:
+        cutoff = time.time() - self.config.jobs_kept_s
+        for cid in [cid for cid, c in self.checks.items() if c.finished and c.updated < cutoff]:
+            del self.checks[cid]
+        await self._db_call(self.cache.purge)

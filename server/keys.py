@@ -1,0 +1,17 @@
+"""Typed application state keys (aiohttp web.AppKey), shared by app.py and api.py."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from .config import Config
+from .jobs import JobService
+from .media import MediaStore
+from .security import Pairing, TokenStore
+from .worker import InferenceWorker
+
+CONFIG = web.AppKey("config", Config)
+TOKENS = web.AppKey("tokens", TokenStore)
+PAIRING = web.AppKey("pairing", Pairing)
+STORE = web.AppKey("store", MediaStore)
+WORKER = web.AppKey("worker", InferenceWorker)
+JOBS = web.AppKey("jobs", JobService)

@@ -1,0 +1,243 @@
+"""Private media handling: an AES-GCM encrypted temp store, content sniffing, the sweeper.
+
+The key lives only in this process's memory (and is handed to the worker process through a
+pipe for the check it runs), so files left behind by a crash are unreadable after a restart;
+they are deleted at start anyway, and the sweeper removes anything older than 30 minutes.
+
+File layout: MAGIC, an 8-byte random nonce prefix, then records of
+(4-byte big-endian length, AES-GCM ciphertext+tag) of up to CHUNK plaintext bytes each. The
+nonce is prefix + record counter; the associated data binds the counter and a final-record flag,
+so records can be neither reordered nor dropped from the end without detection.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"DFC1"
+CHUNK = 256 * 1024
+SNIFF_BYTES = 64
+TAG = 16
+
+
+class CorruptMedia(Exception):
+    """An encrypted file that does not decrypt: wrong key (a leftover from an earlier run) or damaged."""
+
+
+def _aad(counter: int, final: bool) -> bytes:
+    return struct.pack(">IB", counter, 1 if final else 0)
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    """(kind, extension) from a file's first bytes, or None when it is not a video/image we read."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+            return ("image", ".heic") if brand.startswith(b"he") else ("image", ".avif")
+        return ("video", ".mov") if brand == b"qt  " else ("video", ".mp4")
+    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "video", ".mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video", ".webm"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video", ".avi"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image", ".webp"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "video", ".gif"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image", ".jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image", ".png"
+    if head.startswith(b"BM") and len(head) >= 14 and head[6:10] == b"\0\0\0\0":
+        return "image", ".bmp"
+    if head.startswith(b"FLV\x01"):
+        return "video", ".flv"
+    if head.startswith(b"OggS"):
+        return "video", ".ogv"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "video", ".mpg"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "video", ".wmv"
+    if len(head) >= 1 and head[0] == 0x47 and (len(head) < 189 or head[188] == 0x47) and len(head) >= 4 and head[1] & 0x40 == 0x40:
+        return "video", ".ts"
+    return None
+
+
+@dataclass
+class StoredMedia:
+    """An encrypted file in the store and what is known of its plaintext."""
+
+    path: Path
+    size: int
+    sha256: str
+    head: bytes
+
+    @property
+    def sniffed(self) -> tuple[str, str] | None:
+        return sniff(self.head)
+
+
+class EncryptedWriter:
+    """Streams plaintext in, encrypted records out; never holds more than one chunk."""
+
+    def __init__(self, store: "MediaStore", path: Path):
+        self.store, self.path = store, path
+        self._aes = AESGCM(store.key)
+        self._prefix = secrets.token_bytes(8)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._f: BinaryIO = os.fdopen(fd, "wb")
+        self._f.write(MAGIC + self._prefix)
+        self._buf = bytearray()
+        self._counter = 0
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self._sha.update(data)
+        self.size += len(data)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += data[: SNIFF_BYTES - len(self.head)]
+        self._buf += data
+        while len(self._buf) > CHUNK:  # keep at least one byte back so the last record is the final one
+            self._emit(bytes(self._buf[:CHUNK]), final=False)
+            del self._buf[:CHUNK]
+
+    def _emit(self, chunk: bytes, final: bool) -> None:
+        nonce = self._prefix + struct.pack(">I", self._counter)
+        ct = self._aes.encrypt(nonce, chunk, _aad(self._counter, final))
+        self._f.write(struct.pack(">I", len(ct)) + ct)
+        self._counter += 1
+
+    def finish(self) -> StoredMedia:
+        self._emit(bytes(self._buf), final=True)
+        self._buf.clear()
+        self._f.close()
+        self.closed = True
+        return StoredMedia(self.path, self.size, self._sha.hexdigest(), self.head)
+
+    def abort(self) -> None:
+        if not self.closed:
+            self._f.close()
+            self.closed = True
+        self.path.unlink(missing_ok=True)
+
+
+def decrypt_records(key: bytes, src: Path):
+    """Yield the plaintext chunks of an encrypted file; CorruptMedia on any tampering or wrong key."""
+    aes = AESGCM(key)
+    with open(src, "rb") as f:
+        if f.read(4) != MAGIC:
+            raise CorruptMedia(f"{src.name}: not an encrypted media file")
+        prefix = f.read(8)
+        counter = 0
+        while True:
+            hdr = f.read(4)
+            if len(hdr) < 4:
+                raise CorruptMedia(f"{src.name}: truncated")
+            (n,) = struct.unpack(">I", hdr)
+            ct = f.read(n)
+            if len(ct) != n or n < TAG or n > CHUNK + TAG:
+                raise CorruptMedia(f"{src.name}: truncated")
+            nonce = prefix + struct.pack(">I", counter)
+            final = not f.peek(1)  # nothing after this record: it must be the final one
+            try:
+                yield aes.decrypt(nonce, ct, _aad(counter, final))
+            except Exception as e:  # cryptography's InvalidTag
+                raise CorruptMedia(f"{src.name}: does not decrypt (wrong key or damaged)") from e
+            if final:
+                return
+            counter += 1
+
+
+def decrypt_to_file(key: bytes, src: Path, dst: Path) -> None:
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in decrypt_records(key, src):
+                out.write(chunk)
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+
+
+class MediaStore:
+    """Encrypted media files in one 0700 directory, under a key that exists only in memory."""
+
+    def __init__(self, directory: Path, key: bytes | None = None):
+        self.dir = directory
+        self.key = key or AESGCM.generate_key(bit_length=256)
+
+    def open(self) -> None:
+        """Create the directory and delete leftovers: they were encrypted under a key now gone."""
+        wipe_dir(self.dir)
+
+    def writer(self) -> EncryptedWriter:
+        return EncryptedWriter(self, self.dir / f"{secrets.token_hex(16)}.enc")
+
+    def encrypt_file(self, plain: Path) -> StoredMedia:
+        """Encrypt a plaintext file into the store (blocking: call from a thread)."""
+        w = self.writer()
+        try:
+            with open(plain, "rb") as f:
+                for chunk in iter(lambda: f.read(CHUNK), b""):
+                    w.write(chunk)
+            return w.finish()
+        except BaseException:
+            w.abort()
+            raise
+
+    def delete(self, media: StoredMedia | None) -> None:
+        if media is not None:
+            media.path.unlink(missing_ok=True)
+
+
+def wipe_dir(d: Path) -> int:
+    """Empty d (creating it 0700). Returns how many entries were removed."""
+    d.mkdir(parents=True, exist_ok=True)
+    os.chmod(d, 0o700)
+    n = 0
+    for p in d.iterdir():
+        n += 1
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return n
+
+
+def sweep(dirs: list[Path], max_age_s: float, now: float | None = None) -> int:
+    """Delete every entry in dirs last modified more than max_age_s ago. Returns how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            try:
+                age = now - p.lstat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age > max_age_s:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("sweeper removed %d stale media entries", removed)
+    return removed
