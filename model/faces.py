@@ -94,7 +94,9 @@ class CropSpec:
     """How a model's input crops are made; stored with the model's weights."""
 
     size: int = 112
-    margin: float = 0.25  # extra context on each side, as a fraction of the box's long side
+    # extra context on each side, as a fraction of the box's long side; modest, because face
+    # datasets are tight crops and padding them out would teach the model mirrored borders
+    margin: float = 0.15
     square: bool = True  # legacy checkpoints were trained on the tight, non-square box
 
 
@@ -198,6 +200,21 @@ def track_faces(detections: list[list[Box]], max_tracks: int = MAX_TRACKS) -> li
     return tracks[:max_tracks]
 
 
+def crop_window(box: Box, spec: CropSpec) -> tuple[float, float, float, float]:
+    """(x0, y0, width, height) of the region `crop_face` takes, in frame pixels (may overhang)."""
+    if spec.square:
+        cx, cy = box.centre
+        side = max(box.width, box.height) * (1 + 2 * spec.margin)
+        return cx - side / 2, cy - side / 2, side, side
+    return float(box.left), float(box.top), float(box.width), float(box.height)
+
+
+def crop_points(points: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
+    """Map (x, y) frame coordinates (e.g. landmarks) into the crop's coordinates."""
+    x0, y0, cw, ch = crop_window(box, spec)
+    return (points - np.array([x0, y0], np.float32)) * np.array([spec.size / cw, spec.size / ch], np.float32)
+
+
 def crop_face(image: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
     """The model-input crop of one face: RGB uint8 (size, size, 3).
 
@@ -206,23 +223,18 @@ def crop_face(image: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
     resized to size x size, as the original project trained on.
     """
     h, w = image.shape[:2]
-    if spec.square:
-        cx, cy = box.centre
-        side = max(box.width, box.height) * (1 + 2 * spec.margin)
-        half = side / 2
-        x0, y0 = int(round(cx - half)), int(round(cy - half))
-        x1, y1 = int(round(cx + half)), int(round(cy + half))
-        pad = max(0, -x0, -y0, x1 - w, y1 - h)
-        if pad:
-            image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-            x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-        crop = image[y0:y1, x0:x1]
-    else:
-        crop = image[max(0, box.top):box.bottom, max(0, box.left):box.right]
+    x0f, y0f, cw, ch = crop_window(box, spec)
+    x0, y0 = int(round(x0f)), int(round(y0f))
+    x1, y1 = int(round(x0f + cw)), int(round(y0f + ch))
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    crop = image[y0:y1, x0:x1]
     if crop.size == 0:
         raise ValueError(f"empty crop for {box}")
-    ch, cw = crop.shape[:2]
-    interp = cv2.INTER_AREA if ch > spec.size or cw > spec.size else cv2.INTER_LINEAR
+    ch_, cw_ = crop.shape[:2]
+    interp = cv2.INTER_AREA if ch_ > spec.size or cw_ > spec.size else cv2.INTER_LINEAR
     return np.ascontiguousarray(cv2.resize(crop, (spec.size, spec.size), interpolation=interp))
 
 

@@ -1,0 +1,147 @@
+"""Self-blended fakes (SBI: Shiohara & Yamasaki, CVPR 2022).
+
+A FAKE training sample is made from a REAL face by blending the face with a perturbed copy of
+itself (colour and frequency changes, a slight warp) inside a blurred, randomly deformed
+landmark-hull mask. Real and fake then share the identity, so a model can only tell them apart
+by the blending traces (boundary, colour mismatch, resampling) that every face swap leaves.
+
+Everything random comes from one `BlendParams`, drawn from a seeded generator, so a blend is
+reproducible and a clip's frames can share one set of parameters (a swap is consistent over time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# 68-point landmark groups (dlib order) used to build the mask hull
+JAW = list(range(0, 17))
+BROWS = list(range(17, 27))
+NOSE = list(range(27, 36))
+EYES = list(range(36, 48))
+MOUTH = list(range(48, 68))
+HULL_VARIANTS = {
+    "full": JAW + BROWS,  # the whole face up to the brows
+    "inner": JAW[3:14] + BROWS,  # narrower at the cheeks
+    "lower": JAW + NOSE[:1],  # mouth and chin up to the nose bridge
+    "centre": EYES + NOSE + MOUTH,  # eyes, nose, mouth: a tight swap
+}
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    hull: str
+    blend_ratio: float  # peak opacity of the perturbed face inside the mask
+    blur_sigma: float  # mask edge softness, fraction of the face size
+    deform: float  # elastic deformation of the mask edge, fraction of the face size
+    deform_seed: int
+    shift: tuple[float, float]  # warp of the source, fraction of the crop
+    scale: float
+    colour: tuple[float, float, float]  # per-channel gain
+    brightness: float
+    contrast: float
+    freq: str  # "none" | "blur" | "sharpen" | "resample"
+    freq_amount: float
+
+
+def sample_params(rng: np.random.Generator) -> BlendParams:
+    return BlendParams(
+        hull=str(rng.choice(list(HULL_VARIANTS))),
+        blend_ratio=float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])),
+        blur_sigma=float(rng.uniform(0.015, 0.05)),
+        deform=float(rng.uniform(0.0, 0.06)),
+        deform_seed=int(rng.integers(0, 2**31 - 1)),
+        shift=(float(rng.uniform(-0.03, 0.03)), float(rng.uniform(-0.03, 0.03))),
+        scale=float(rng.uniform(0.95, 1.05)),
+        colour=tuple(float(v) for v in rng.uniform(0.9, 1.1, 3)),
+        brightness=float(rng.uniform(-12, 12)),
+        contrast=float(rng.uniform(0.9, 1.1)),
+        freq=str(rng.choice(["none", "blur", "sharpen", "resample"])),
+        freq_amount=float(rng.uniform(0.3, 1.0)),
+    )
+
+
+def find_landmarks(image: np.ndarray, box) -> np.ndarray:
+    """68 landmarks (x, y) of the face in `box` (a faces.Box), with dlib's 68-point model."""
+    import dlib
+    import face_recognition.api as fr_api
+
+    shape = fr_api.pose_predictor_68_point(image, dlib.rectangle(box.left, box.top, box.right, box.bottom))
+    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+
+
+def make_mask(shape: tuple[int, int], landmarks: np.ndarray, p: BlendParams) -> np.ndarray:
+    """Float mask in [0, 1] (H, W): the deformed, blurred landmark hull times the blend ratio.
+
+    The mask never leaves the face (the hull of all 68 landmarks): the deformation is clipped to
+    it and the shape is eroded by two blur radii before blurring, so the soft edge fades out inside.
+    """
+    h, w = shape
+    face = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(face, cv2.convexHull(landmarks.astype(np.int32)), 1.0)
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(mask, cv2.convexHull(landmarks[HULL_VARIANTS[p.hull]].astype(np.int32)), 1.0)
+    size = float(max(np.ptp(landmarks[:, 0]), np.ptp(landmarks[:, 1]), 1.0))
+    if p.deform > 0:
+        mask = _elastic(mask, p.deform * size, p.deform_seed) * face
+    sigma = max(0.5, p.blur_sigma * size)
+    k = max(1, int(round(2 * sigma)))
+    eroded = cv2.erode(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+    if eroded.max() > 0:  # a small hull can vanish under erosion: then keep its core
+        mask = eroded
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma) * face
+    mask = np.clip(mask / max(mask.max(), 1e-6), 0.0, 1.0) * p.blend_ratio
+    mask[mask < 1e-3] = 0.0
+    return mask
+
+
+def _elastic(mask: np.ndarray, amount: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    h, w = mask.shape
+    coarse = rng.uniform(-1, 1, (2, 4, 4)).astype(np.float32)
+    dx = cv2.resize(coarse[0], (w, h), interpolation=cv2.INTER_CUBIC) * amount
+    dy = cv2.resize(coarse[1], (w, h), interpolation=cv2.INTER_CUBIC) * amount
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderValue=0)
+    return (out > 0.5).astype(np.float32)
+
+
+def perturb_source(image: np.ndarray, p: BlendParams) -> np.ndarray:
+    """The 'other face': the same face with colour, frequency and geometry slightly changed."""
+    h, w = image.shape[:2]
+    img = image.astype(np.float32)
+    img = img * np.asarray(p.colour, np.float32)
+    img = (img - 128.0) * p.contrast + 128.0 + p.brightness
+    img = np.clip(img, 0, 255)
+    if p.freq == "blur":
+        img = cv2.GaussianBlur(img, (0, 0), 0.5 + 1.0 * p.freq_amount)
+    elif p.freq == "sharpen":
+        blur = cv2.GaussianBlur(img, (0, 0), 1.0)
+        img = np.clip(img + p.freq_amount * (img - blur), 0, 255)
+    elif p.freq == "resample":
+        f = 1.0 - 0.5 * p.freq_amount
+        small = cv2.resize(img, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, p.scale)
+    m[0, 2] += p.shift[0] * w
+    m[1, 2] += p.shift[1] * h
+    img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return img
+
+
+def self_blend(image: np.ndarray, landmarks: np.ndarray, p: BlendParams) -> tuple[np.ndarray, np.ndarray]:
+    """(blended uint8 image, mask). Pixels where the mask is 0 are exactly the source's."""
+    mask = make_mask(image.shape[:2], landmarks, p)
+    src = perturb_source(image, p)
+    m = mask[..., None]
+    out = image.astype(np.float32) * (1 - m) + src * m
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out[mask == 0] = image[mask == 0]
+    return out, mask
+
+
+def blend_sequence(images: list[np.ndarray], landmarks: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """One set of blend parameters for every frame of a clip."""
+    p = sample_params(rng)
+    return [self_blend(img, lm, p)[0] for img, lm in zip(images, landmarks)]
