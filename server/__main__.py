@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="an extra allowed CORS origin besides chrome-extension:// and moz-extension:// (repeatable)")
     p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="token and TLS files (default %(default)s)")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="cache and temporary media (default %(default)s)")
+    p.add_argument("--temp-dir", type=Path, default=None,
+                   help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID)")
     p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
     p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
     p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")
@@ -39,7 +41,7 @@ def config_from(a: argparse.Namespace) -> Config:
     return Config(
         port=a.port, host=a.host_only, weights=a.weights, device=a.device, frames=a.frames,
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
-        config_dir=a.config_dir, data_dir=a.data_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
+        config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
     )
 

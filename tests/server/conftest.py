@@ -1,0 +1,100 @@
+"""Fixtures for the server tests: one real inference worker (the tiny untrained model) shared by
+the in-process app tests, local HTTP servers to fetch from (one that never answers), and
+configs in temp dirs."""
+from __future__ import annotations
+
+import http.server
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from server.config import Config
+from server.worker import InferenceWorker
+
+PAGE = '<!doctype html><html><body><h1>A post</h1><video src="/face.mp4" controls></video></body></html>'
+
+
+@pytest.fixture(scope="session")
+def worker(tiny_checkpoint, tmp_path_factory):
+    w = InferenceWorker(str(tiny_checkpoint), "cpu", tmp_path_factory.mktemp("plain"))
+    w.start()
+    yield w
+    w.stop(grace_s=5)
+
+
+@pytest.fixture
+def make_config(tmp_path, worker):
+    def make(**kw) -> Config:
+        kw.setdefault("config_dir", tmp_path / "config")
+        kw.setdefault("data_dir", tmp_path / "data")
+        kw.setdefault("plain_dir", worker.plain_dir)
+        return Config(**kw)
+
+    return make
+
+
+def media_dirs(config: Config) -> list[Path]:
+    return [config.media_dir, config.fetch_dir, config.plain_dir]
+
+
+def leftover_media(config: Config) -> list[Path]:
+    return [p for d in media_dirs(config) if d.exists() for p in d.iterdir()]
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def web_root(media_dir, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("www")
+    for name in ("face.mp4", "face.jpg", "noface.mp4", "notes.mp4"):
+        shutil.copy(media_dir / name, root / name)
+    (root / "page.html").write_text(PAGE)
+    (root / "nothing.html").write_text("<!doctype html><html><body><p>No video here.</p></body></html>")
+    return root
+
+
+@pytest.fixture(scope="session")
+def media_server(web_root):
+    """http://127.0.0.1:PORT serving web_root (direct media and an HTML page with a <video>)."""
+    handler = lambda *a, **k: _Handler(*a, directory=str(web_root), **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def hung_server():
+    """Accepts connections and never answers: a stuck site or extractor."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/video.mp4"
+    stop.set()
+    t.join(2)
+    for c in held:
+        c.close()
+    sock.close()
