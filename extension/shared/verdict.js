@@ -34,7 +34,7 @@ export function describe(update, bandOverride = null) {
   if (!update) return { label: "", tone: "busy", detail: "" };
   if (update.phase === "error" || update.phase === "failed") {
     const e = update.error || {};
-    return { label: shortError(e.code), tone: "error", detail: e.message || "The check failed." };
+    return { label: shortError(e.error), tone: "error", detail: e.message || "The check failed." };
   }
   if (update.phase !== "done") {
     const p = update.percent;

@@ -1,0 +1,177 @@
+// Checks of URLs: one server job per resolved URL, at most MAX_ACTIVE automatic ones at a time,
+// progress pushed to every tab frame that asked. State lives in storage.session (the service
+// worker may be stopped at any time); only promises and timers live in memory.
+import { api } from "../shared/browser.js";
+import { MSG } from "../shared/messages.js";
+import { getSettings } from "../shared/settings.js";
+import { Client, ServerError, updateFromCheck } from "./client.js";
+import { probeStatus } from "./status.js";
+
+export const MAX_ACTIVE = 2;
+const RECENT_MAX = 20;
+const KEY = (url) => `check:${url}`;
+const CONNECTION_ERRORS = new Set(["not_running", "cert_untrusted", "not_paired"]);
+
+const recs = new Map(); // url → record (mirror of storage.session)
+const running = new Map(); // url → Promise of the job this worker is following
+let active = 0;
+const waiting = [];
+
+function acquire() {
+  return new Promise((resolve) => {
+    if (active < MAX_ACTIVE) {
+      active++;
+      resolve();
+    } else waiting.push(resolve);
+  });
+}
+
+function release() {
+  const next = waiting.shift();
+  if (next) next();
+  else active--;
+}
+
+// Chrome stops an idle service worker after 30 s; a fetch stream alone does not count as activity.
+let keepAlive = null;
+function holdAlive() {
+  keepAlive ??= setInterval(() => api.runtime.getPlatformInfo?.().catch(() => {}), 20_000);
+}
+function letGo() {
+  if (running.size === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = null;
+  }
+}
+
+async function getRec(url) {
+  if (!recs.has(url)) {
+    const stored = (await api.storage.session.get(KEY(url)))[KEY(url)];
+    if (stored && !recs.has(url)) recs.set(url, stored);
+  }
+  return recs.get(url) ?? null;
+}
+
+function save(rec) {
+  rec.updated = Date.now();
+  recs.set(rec.url, rec);
+  api.storage.session.set({ [KEY(rec.url)]: rec }).catch(() => {});
+}
+
+/** What a content script or page sees of a record. */
+export function publicUpdate(rec) {
+  const { phase, id, status, percent, result, error, cached } = rec;
+  return { phase, id, status, percent, result, error, cached };
+}
+
+function addSubscriber(rec, sender) {
+  const tabId = sender?.tab?.id;
+  if (typeof tabId !== "number") return;
+  const frameId = sender.frameId ?? 0;
+  rec.subs ??= [];
+  if (!rec.subs.some((s) => s.tabId === tabId && s.frameId === frameId)) rec.subs.push({ tabId, frameId });
+}
+
+function publish(rec, update) {
+  Object.assign(rec, update);
+  if (update.phase !== "done") delete rec.result;
+  if (update.phase !== "failed" && update.phase !== "error") rec.error = null;
+  save(rec);
+  const message = { type: MSG.CHECK_UPDATE, url: rec.url, update: publicUpdate(rec) };
+  for (const { tabId, frameId } of rec.subs ?? []) {
+    api.tabs.sendMessage(tabId, message, { frameId }).catch(() => {
+      rec.subs = rec.subs.filter((s) => s.tabId !== tabId || s.frameId !== frameId);
+    });
+  }
+}
+
+async function remember(rec) {
+  const { recent = [] } = await api.storage.local.get("recent");
+  const r = rec.result;
+  const item = {
+    url: rec.url, pageUrl: rec.pageUrl, kind: rec.kind, time: Date.now(), phase: rec.phase, id: rec.id ?? null,
+    verdict: r?.verdict ?? null, p_fake: r?.p_fake ?? null, confidence: r?.confidence ?? null,
+    threshold: r?.threshold ?? null, error: rec.error ?? (r?.error ? { error: "result", message: r.error } : null),
+  };
+  const rest = recent.filter((x) => x.url !== rec.url);
+  await api.storage.local.set({ recent: [item, ...rest].slice(0, RECENT_MAX) });
+}
+
+function asError(e) {
+  if (e instanceof ServerError) return e.toJSON();
+  return { error: "internal", message: String(e?.message || e) };
+}
+
+/**
+ * Ask for the check of target.url. Answers at once with the current state; progress follows as
+ * check-update messages to the sender's frame. The same URL is never checked twice: a finished
+ * check is answered from storage.session, a running one gains a subscriber.
+ */
+export async function requestCheck(target, sender, reason = "auto") {
+  let rec = await getRec(target.url);
+  const retry = !rec
+    || rec.phase === "error" // could not reach/ask the server: try again now that someone asks
+    || (rec.phase === "failed" && reason === "menu") // the user asked explicitly
+    || ((rec.phase === "queued" || rec.phase === "checking") && !running.has(target.url)); // orphaned by a restart
+  rec ??= { url: target.url, pageUrl: target.pageUrl, kind: target.kind, subs: [] };
+  addSubscriber(rec, sender);
+  if (retry) {
+    if (rec.phase === "failed") rec.id = null;
+    publish(rec, { phase: "queued", status: "queued", percent: null });
+    start(rec, reason);
+  } else save(rec);
+  return publicUpdate(rec);
+}
+
+function start(rec, reason) {
+  const job = run(rec, reason).finally(() => {
+    running.delete(rec.url);
+    letGo();
+  });
+  running.set(rec.url, job);
+  holdAlive();
+}
+
+async function run(rec, reason) {
+  const priority = reason === "menu"; // what the user right-clicked does not wait behind the feed
+  if (!priority) await acquire();
+  try {
+    const s = await getSettings();
+    const client = new Client(s.server, s.token);
+    if (!s.token) {
+      await client.health(); // "server not running" says more than "not paired" when both are true
+      throw new ServerError("not_paired", "The extension is not paired with the server yet. Open the options and pair it.");
+    }
+    const onUpdate = (check) => publish(rec, updateFromCheck(check));
+    let check = null;
+    if (rec.id) {
+      try {
+        check = await client.follow(rec.id, onUpdate);
+      } catch (e) {
+        if (e.code !== "not_found") throw e;
+        rec.id = null; // the server forgot it (restarted): ask again
+      }
+    }
+    if (!check) {
+      const created = await client.createCheck(rec.url, rec.pageUrl, (wait) =>
+        publish(rec, { phase: "queued", status: "busy", percent: null, retryIn: wait }));
+      if (created.status === "done" || created.status === "failed") check = created;
+      else {
+        publish(rec, { phase: "checking", id: created.id, status: created.status, percent: null });
+        check = await client.follow(created.id, onUpdate);
+      }
+    }
+    publish(rec, updateFromCheck(check));
+  } catch (e) {
+    publish(rec, { phase: "error", error: asError(e) });
+    if (e instanceof ServerError && CONNECTION_ERRORS.has(e.code)) probeStatus().catch(() => {});
+  } finally {
+    if (!priority) release();
+  }
+  await remember(rec);
+}
+
+/** For the popup and tests: how many checks this worker is following or has queued. */
+export function activity() {
+  return { active, waiting: waiting.length, running: [...running.keys()] };
+}

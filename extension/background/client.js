@@ -1,0 +1,245 @@
+// The server's API (docs/api.md) as functions. Used by the service worker and by the extension's
+// own pages (the check-a-file page uploads from here); never by content scripts, which run with the
+// page's origin.
+import { api } from "../shared/browser.js";
+
+export const REQUEST_TIMEOUT_MS = 15_000;
+export const UPLOAD_TIMEOUT_MS = 10 * 60_000;
+const MAX_BUSY_RETRIES = 5;
+const MAX_RETRY_WAIT_S = 30;
+
+/** An error with a stable code, like the server's {"error", "message"} bodies. */
+export class ServerError extends Error {
+  constructor(code, message, { status = 0, retryAfter = null } = {}) {
+    super(message);
+    this.code = code;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+  toJSON() {
+    return { error: this.code, message: this.message };
+  }
+}
+
+// The last network error per server origin, from webRequest (when the browser lets us see it):
+// the only way to tell "nothing listening" from "certificate not trusted", which fetch() reports alike.
+const lastNetError = new Map();
+
+export function watchNetworkErrors() {
+  const wr = api.webRequest;
+  if (!wr?.onErrorOccurred) return;
+  wr.onErrorOccurred.addListener(
+    (d) => {
+      try {
+        lastNetError.set(new URL(d.url).origin, { error: d.error, at: Date.now() });
+      } catch { /* not a URL we care about */ }
+    },
+    { urls: ["https://127.0.0.1/*", "https://localhost/*"] },
+  );
+}
+
+const CERT = /CERT|SSL|SEC_ERROR|MOZILLA_PKIX|ERR_BAD_SSL|certificate/i;
+
+async function networkError(origin, cause) {
+  // webRequest's event can arrive just after fetch() rejects.
+  await new Promise((r) => setTimeout(r, 50));
+  const seen = lastNetError.get(origin);
+  const recent = seen && Date.now() - seen.at < 5000;
+  if (recent && CERT.test(seen.error)) {
+    return new ServerError("cert_untrusted",
+      `The server's certificate is not trusted by the browser (${seen.error}). Run \`python -m server trust\`, then restart the browser.`);
+  }
+  const detail = recent ? ` (${seen.error})` : "";
+  return new ServerError("not_running",
+    `Cannot reach the Deepfake Check server at ${origin}${detail}. Start it with \`make serve\` (or \`python -m server\`).`
+    + (recent ? "" : " If it is running, its certificate may not be trusted: run `python -m server trust`."),
+    { status: 0 });
+}
+
+function retryAfterSeconds(res) {
+  const v = Number(res.headers.get("Retry-After"));
+  return Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_RETRY_WAIT_S) : null;
+}
+
+async function errorFrom(res) {
+  let body = null;
+  try {
+    body = await res.json();
+  } catch { /* not JSON */ }
+  const code = body?.error || (res.status === 401 ? "unauthorized" : `http_${res.status}`);
+  const message = body?.message || `The server answered ${res.status} ${res.statusText}.`;
+  if (res.status === 401) {
+    return new ServerError("not_paired", "The extension is not paired with the server (or the token was rotated). Pair it in the options.", { status: 401 });
+  }
+  return new ServerError(code, message, { status: res.status, retryAfter: retryAfterSeconds(res) });
+}
+
+export class Client {
+  /** server: "https://127.0.0.1:8765"; token: the bearer token or null. */
+  constructor(server, token) {
+    this.server = server;
+    this.token = token;
+  }
+
+  /** fetch() with a timeout, the token, and the server's errors turned into ServerError. */
+  async raw(path, { method = "GET", json, body, headers = {}, timeoutMs = REQUEST_TIMEOUT_MS, signal, auth = true } = {}) {
+    const h = { ...headers };
+    if (auth) {
+      if (!this.token) throw new ServerError("not_paired", "The extension is not paired with the server yet. Open the options and pair it.");
+      h.Authorization = `Bearer ${this.token}`;
+    }
+    if (json !== undefined) {
+      h["Content-Type"] = "application/json";
+      body = JSON.stringify(json);
+    }
+    const signals = [AbortSignal.timeout(timeoutMs)];
+    if (signal) signals.push(signal);
+    let res;
+    try {
+      res = await fetch(this.server + path, { method, headers: h, body, signal: AbortSignal.any(signals), credentials: "omit", cache: "no-store" });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      if (e?.name === "TimeoutError") throw new ServerError("timeout", `The server did not answer within ${Math.round(timeoutMs / 1000)} s.`);
+      throw await networkError(this.server, e);
+    }
+    if (!res.ok) throw await errorFrom(res);
+    return res;
+  }
+
+  async json(path, opts) {
+    return (await this.raw(path, opts)).json();
+  }
+
+  /** Like json(), but waits and retries while the server says it is busy (503/429 Retry-After). */
+  async jsonRetrying(path, opts = {}, onBusy = () => {}) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.json(path, opts);
+      } catch (e) {
+        const busy = e instanceof ServerError && (e.status === 503 || e.status === 429);
+        if (!busy || attempt >= MAX_BUSY_RETRIES) throw e;
+        const wait = e.retryAfter ?? Math.min(2 ** attempt, MAX_RETRY_WAIT_S);
+        onBusy(wait, e);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+      }
+    }
+  }
+
+  health() {
+    return this.json("/v1/health", { auth: false, timeoutMs: 5000 });
+  }
+
+  async pair(code) {
+    const body = await this.json("/v1/pair", { method: "POST", json: { code: code.trim().toUpperCase() }, auth: false })
+      .catch((e) => {
+        if (e.status === 401) throw new ServerError("bad_code", "The server did not accept that pairing code (wrong, used or expired). Restart the server for a new one.", { status: 401 });
+        throw e;
+      });
+    if (!body?.token) throw new ServerError("bad_response", "The server's pairing answer had no token.");
+    return body.token;
+  }
+
+  model() {
+    return this.json("/v1/model", { timeoutMs: 5000 });
+  }
+
+  createCheck(url, pageUrl, onBusy) {
+    const json = { url };
+    if (pageUrl && /^https?:/.test(pageUrl)) json.page_url = pageUrl;
+    return this.jsonRetrying("/v1/checks", { method: "POST", json }, onBusy);
+  }
+
+  getCheck(id) {
+    return this.json(`/v1/checks/${encodeURIComponent(id)}`);
+  }
+
+  async uploadFile(file, { onBusy, signal } = {}) {
+    const make = () => {
+      const form = new FormData();
+      form.append("file", file, file.name || "upload");
+      return form;
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.json("/v1/checks/upload", { method: "POST", body: make(), timeoutMs: UPLOAD_TIMEOUT_MS, signal });
+      } catch (e) {
+        if (!(e.status === 503 || e.status === 429) || attempt >= MAX_BUSY_RETRIES) throw e;
+        const wait = e.retryAfter ?? Math.min(2 ** attempt, MAX_RETRY_WAIT_S);
+        onBusy?.(wait, e);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+      }
+    }
+  }
+
+  async heatmapDataUrl(path) {
+    const res = await this.raw(path, { timeoutMs: 10_000 });
+    const buf = new Uint8Array(await res.arrayBuffer());
+    let bin = "";
+    for (let i = 0; i < buf.length; i += 0x8000) bin += String.fromCharCode(...buf.subarray(i, i + 0x8000));
+    return `data:image/png;base64,${btoa(bin)}`;
+  }
+
+  /**
+   * Follows a check until it is done or failed, calling onUpdate(check) on each change. Reads the
+   * event stream with fetch() (EventSource cannot send the token); falls back to polling.
+   */
+  async follow(id, onUpdate, { signal, deadlineMs = 15 * 60_000 } = {}) {
+    const deadline = Date.now() + deadlineMs;
+    try {
+      const final = await this.#stream(id, onUpdate, signal, deadline);
+      if (final) return final;
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      if (e instanceof ServerError && (e.code === "not_paired" || e.code === "not_found")) throw e;
+      // else: stream unsupported or cut: poll
+    }
+    let wait = 500;
+    while (Date.now() < deadline) {
+      const check = await this.getCheck(id);
+      onUpdate(check);
+      if (check.status === "done" || check.status === "failed") return check;
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 1.5, 3000);
+    }
+    throw new ServerError("timeout", "The check took too long.");
+  }
+
+  async #stream(id, onUpdate, signal, deadline) {
+    const res = await this.raw(`/v1/checks/${encodeURIComponent(id)}/events`, {
+      headers: { Accept: "text/event-stream" }, timeoutMs: Math.max(1000, deadline - Date.now()), signal,
+    });
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    let last = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value.replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buf.indexOf("\n\n")) >= 0) {
+        const event = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+        if (!data) continue;
+        last = JSON.parse(data);
+        onUpdate(last);
+        if (last.status === "done" || last.status === "failed") {
+          reader.cancel().catch(() => {});
+          return last;
+        }
+      }
+    }
+    return last && (last.status === "done" || last.status === "failed") ? last : null;
+  }
+}
+
+/** A server check JSON → the extension's update shape (the one message schema's payload). */
+export function updateFromCheck(check) {
+  if (check.status === "done") {
+    return { phase: "done", id: check.id, status: "done", percent: 100, result: check.result, cached: !!check.cached };
+  }
+  if (check.status === "failed") {
+    return { phase: "failed", id: check.id, status: "failed", error: check.error || { error: "internal", message: "The check failed." } };
+  }
+  return { phase: "checking", id: check.id, status: check.status, percent: check.progress?.percent ?? null };
+}

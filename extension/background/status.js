@@ -1,0 +1,37 @@
+// Is the server there, is it trusted, are we paired? The answer is kept in storage.session so the
+// popup can show it at once and a restarted service worker does not have to guess.
+import { api } from "../shared/browser.js";
+import { getSettings } from "../shared/settings.js";
+import { Client } from "./client.js";
+
+export async function probeStatus() {
+  const s = await getSettings();
+  const client = new Client(s.server, s.token);
+  let status;
+  try {
+    const health = await client.health();
+    if (!s.token) {
+      status = { state: "not_paired", message: "Not paired with the server yet: open the options and pair (one paste or one click)." };
+    } else {
+      const model = await client.model();
+      status = { state: "connected", message: "Connected.", version: health.version, model };
+    }
+  } catch (e) {
+    const state = ["not_running", "cert_untrusted", "not_paired"].includes(e.code) ? e.code : e.code === "timeout" ? "not_running" : "error";
+    status = { state, message: e.message };
+  }
+  status.server = s.server;
+  status.checkedAt = Date.now();
+  await api.storage.session.set({ status });
+  // A small "!" on the toolbar icon when something needs the user's attention.
+  try {
+    await api.action.setBadgeText({ text: status.state === "connected" ? "" : "!" });
+    await api.action.setBadgeBackgroundColor({ color: "#b35900" });
+  } catch { /* no action API (tests, old browsers) */ }
+  return status;
+}
+
+export async function lastStatus() {
+  const { status } = await api.storage.session.get("status");
+  return status ?? null;
+}

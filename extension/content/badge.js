@@ -1,0 +1,172 @@
+// The verdict badge on a video's corner and its details panel. Each badge lives in a closed shadow
+// root on its own host element at the top of the document: the page's CSS cannot reach in, ours
+// cannot leak out, and nothing is inserted into the player (its controls keep working).
+
+const CSS = `
+:host { all: initial; }
+.wrap { font: 600 12px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #fff; }
+.badge { display: inline-flex; align-items: center; gap: 4px; padding: 3px 7px; border-radius: 4px;
+  border: 2px solid rgba(255,255,255,.9); box-shadow: 0 1px 3px rgba(0,0,0,.5); cursor: pointer;
+  pointer-events: auto; user-select: none; white-space: nowrap; max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
+.badge:focus-visible { outline: 3px solid #56B4E9; outline-offset: 1px; }
+.icon { font-weight: 800; }
+/* Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), always with text and an icon. */
+.busy { background: rgba(20,20,20,.82); }
+.real { background: #0072B2; }
+.fake { background: #D55E00; border-style: double; border-width: 3px; }
+.unsure { background: #F0E442; color: #111; border-color: #111; }
+.noface { background: #5b5b5b; }
+.error { background: #222; border-color: #E69F00; color: #fff; }
+.bar { display: block; height: 3px; margin-top: 2px; background: rgba(255,255,255,.25); border-radius: 2px; overflow: hidden; }
+.bar > i { display: block; height: 100%; width: 0; background: #56B4E9; transition: width .3s; }
+.panel { margin-top: 4px; width: 280px; max-height: 360px; overflow: auto; background: #fff; color: #111; border-radius: 6px;
+  box-shadow: 0 4px 16px rgba(0,0,0,.45); padding: 10px 12px; font: 400 13px/1.4 system-ui, sans-serif; pointer-events: auto; }
+.panel[hidden] { display: none; }
+.panel h2 { font-size: 15px; margin: 0 0 4px; }
+.panel p { margin: 4px 0; }
+.panel ul { margin: 4px 0; padding-left: 18px; }
+.panel .muted { color: #555; font-size: 12px; word-break: break-all; }
+.panel canvas { display: block; width: 160px; height: 160px; margin: 6px 0; border-radius: 4px; }
+.panel a { color: #0a58ca; cursor: pointer; text-decoration: underline; }
+.panel button { font: inherit; float: right; border: 0; background: none; cursor: pointer; font-size: 16px; line-height: 1; }
+`;
+
+const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!" };
+const MIN_SIZE = 48; // px: smaller videos (avatars, icons) get no badge
+
+export class Badges {
+  /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits()} */
+  constructor(hooks, doc = document) {
+    this.hooks = hooks;
+    this.doc = doc;
+    this.items = new Map(); // element → {host, root, view}
+    this.frame = 0;
+    const schedule = () => this.schedule();
+    doc.addEventListener("scroll", schedule, { capture: true, passive: true });
+    doc.defaultView.addEventListener("resize", schedule, { passive: true });
+    this.timer = setInterval(schedule, 500); // layout changes without scroll or resize
+  }
+
+  /** Show view ({label, tone, detail, update, url}) on element's corner. */
+  set(el, view) {
+    let item = this.items.get(el);
+    if (!item) item = this.#create(el);
+    item.view = view;
+    this.#render(item);
+    this.schedule();
+  }
+
+  remove(el) {
+    const item = this.items.get(el);
+    if (!item) return;
+    item.host.remove();
+    this.items.delete(el);
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.#position();
+    });
+  }
+
+  #create(el) {
+    const host = this.doc.createElement("deepfake-check-badge");
+    const root = host.attachShadow({ mode: "closed" });
+    root.innerHTML = `<style>${CSS}</style><div class="wrap">
+      <div class="badge busy" role="button" tabindex="0" aria-haspopup="dialog"><span class="icon"></span><span class="label"></span></div>
+      <span class="bar"><i></i></span>
+      <div class="panel" role="dialog" aria-label="Deepfake Check details" hidden></div></div>`;
+    const item = { el, host, root, view: null, open: false };
+    const badge = root.querySelector(".badge");
+    const toggle = (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      item.open = !item.open;
+      this.#render(item);
+    };
+    badge.addEventListener("click", toggle);
+    badge.addEventListener("keydown", (e) => (e.key === "Enter" || e.key === " ") && toggle(e));
+    host.style.cssText = "position:absolute !important; z-index:2147483646 !important; top:0; left:0; display:none !important; pointer-events:none !important; margin:0 !important; padding:0 !important; border:0 !important; transform:none !important;";
+    this.doc.documentElement.appendChild(host);
+    this.items.set(el, item);
+    return item;
+  }
+
+  #render(item) {
+    const { root, host, view } = item;
+    if (!view) return;
+    const badge = root.querySelector(".badge");
+    badge.className = `badge ${view.tone}`;
+    root.querySelector(".icon").textContent = ICON[view.tone] ?? "";
+    root.querySelector(".label").textContent = view.label;
+    badge.title = `Deepfake Check: ${view.label}${view.detail ? ` — ${view.detail}` : ""}`;
+    badge.setAttribute("aria-label", badge.title);
+    const bar = root.querySelector(".bar");
+    const pct = view.update?.percent;
+    bar.style.display = view.tone === "busy" ? "block" : "none";
+    bar.firstElementChild.style.width = `${typeof pct === "number" ? Math.max(5, Math.min(100, pct)) : 5}%`;
+    // Mirrored on the host for assistive tech and automated checks; holds nothing the page can't see.
+    host.setAttribute("data-tone", view.tone);
+    host.setAttribute("data-label", view.label);
+    host.setAttribute("data-url", view.url ?? "");
+    const panel = root.querySelector(".panel");
+    panel.hidden = !item.open;
+    if (item.open) this.#fillPanel(item, panel);
+  }
+
+  #fillPanel(item, panel) {
+    const { view } = item;
+    const r = view.update?.result;
+    const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+    let html = `<button class="close" aria-label="Close">×</button><h2>${esc(view.label)}</h2><p>${esc(view.detail)}</p>`;
+    if (r) {
+      if (r.faces?.length) {
+        html += `<p>Faces:</p><ul>${r.faces.map((f, i) => `<li>Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${esc(f.frames)} frames</li>`).join("")}</ul>`;
+      }
+      html += `<p>Frames analysed: ${esc(r.frames_analysed)} (${esc(r.frames_with_face)} with a face)</p>`;
+      html += `<p>Model: ${esc(r.model)}${r.mode ? ` (${esc(r.mode)})` : ""}</p>`;
+      if (r.heatmap_url) html += `<p class="muted">Where the model looked (most suspicious face):</p><canvas width="224" height="224"></canvas>`;
+    }
+    html += `<p><a class="limits" role="link" tabindex="0">Why this can be wrong</a></p><p class="muted">${esc(view.url)}</p>`;
+    panel.innerHTML = html;
+    panel.querySelector(".close").addEventListener("click", (e) => {
+      e.stopPropagation();
+      item.open = false;
+      this.#render(item);
+    });
+    panel.querySelector(".limits").addEventListener("click", (e) => {
+      e.stopPropagation();
+      this.hooks.openLimits();
+    });
+    panel.addEventListener("click", (e) => e.stopPropagation());
+    const canvas = panel.querySelector("canvas");
+    if (canvas) this.#drawHeatmap(canvas, r.heatmap_url);
+  }
+
+  async #drawHeatmap(canvas, path) {
+    const dataUrl = await this.hooks.heatmap(path);
+    if (!dataUrl) return canvas.remove();
+    // Decoded by hand and drawn on a canvas: an <img src="data:"> could be blocked by the page's CSP.
+    const bytes = Uint8Array.from(atob(dataUrl.split(",")[1]), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  }
+
+  #position() {
+    const win = this.doc.defaultView;
+    for (const [el, item] of this.items) {
+      if (!el.isConnected) {
+        this.remove(el);
+        continue;
+      }
+      const r = el.getBoundingClientRect();
+      const show = r.width >= MIN_SIZE && r.height >= MIN_SIZE;
+      item.host.style.setProperty("display", show ? "block" : "none", "important");
+      if (!show) continue;
+      item.host.style.setProperty("left", `${Math.round(r.left + win.scrollX + 6)}px`, "important");
+      item.host.style.setProperty("top", `${Math.round(r.top + win.scrollY + 6)}px`, "important");
+    }
+  }
+}

@@ -1,0 +1,229 @@
+// The page side: find videos, resolve each to what the server should fetch (site adapters), ask
+// the service worker to check visible ones on sites where automatic checks are on, and show the
+// answers as badges. It never talks to the server itself.
+import { api } from "../shared/browser.js";
+import { FINAL_PHASES, MSG } from "../shared/messages.js";
+import { autoCheckEnabled, getSettings } from "../shared/settings.js";
+import { describe } from "../shared/verdict.js";
+import { adapterFor, generic } from "../sites/index.js";
+import { Badges } from "./badge.js";
+import { watchVideos } from "./finder.js";
+
+const DEBOUNCE_MS = 500; // a video must stay visible this long before it is checked (fast scrolling checks nothing)
+const STALE_MS = 45_000; // no news of a running check for this long: ask again (the worker may have restarted)
+const RIGHT_CLICK_MEMORY_MS = 60_000;
+
+let settings = await getSettings();
+const entries = new Map(); // resolved URL → {update, els: Set<Element>, kind, asked, heard}
+const urlOf = new WeakMap(); // element → resolved URL
+let lastRightClick = null;
+let page = null; // {controller, adapter}
+let currentHref = location.href;
+
+const badges = new Badges({
+  heatmap: async (path) => (await send({ type: MSG.HEATMAP, path }))?.dataUrl ?? null,
+  openLimits: () => send({ type: MSG.OPEN_LIMITS }),
+});
+
+async function send(msg) {
+  try {
+    return await api.runtime.sendMessage(msg);
+  } catch (e) {
+    // The extension was reloaded or updated: this content script is orphaned.
+    return { ok: false, error: { error: "internal", message: String(e?.message || e) } };
+  }
+}
+
+function render(url) {
+  const entry = entries.get(url);
+  if (!entry?.update) return;
+  const view = { ...describe(entry.update, settings.uncertainBand), update: entry.update, url };
+  for (const el of entry.els) {
+    if (urlOf.get(el) === url) badges.set(el, view);
+  }
+}
+
+function attach(el, url, kind) {
+  const old = urlOf.get(el);
+  if (old && old !== url) entries.get(old)?.els.delete(el);
+  urlOf.set(el, url);
+  let entry = entries.get(url);
+  if (!entry) {
+    entry = { update: null, els: new Set(), kind, asked: 0, heard: 0 };
+    entries.set(url, entry);
+  }
+  entry.els.add(el);
+  return entry;
+}
+
+async function ask(url, reason) {
+  const entry = entries.get(url);
+  entry.asked = Date.now();
+  if (!entry.update) {
+    entry.update = { phase: "queued", status: "queued" };
+    render(url);
+  }
+  const answer = await send({ type: MSG.CHECK, target: { url, pageUrl: location.href, kind: entry.kind }, reason });
+  entry.heard = Date.now();
+  // A check-update may have overtaken this answer: keep whichever says more.
+  if (answer?.ok) {
+    if (!(FINAL_PHASES.has(entry.update?.phase) && !FINAL_PHASES.has(answer.update.phase))) entry.update = answer.update;
+  } else entry.update = { phase: "error", error: answer?.error ?? { error: "internal", message: "No answer from the extension." } };
+  render(url);
+}
+
+/** Resolve and check one element. Returns the URL asked about, or null. */
+function check(el, kind, url, reason) {
+  if (!url) {
+    if (reason === "menu") badges.set(el, { ...describe({ phase: "error", error: { error: "no_url", message: "This video has no address the server could fetch (it is streamed from a blob:)." } }), url: "" });
+    return null;
+  }
+  const entry = attach(el, url, kind);
+  const phase = entry.update?.phase;
+  if (!entry.asked || (reason === "menu" && (phase === "error" || phase === "failed"))) ask(url, reason);
+  else render(url);
+  return url;
+}
+
+function resolveVideo(video, adapter, reason) {
+  const url = adapter.resolve(video, location.href);
+  if (url) return url;
+  // A site adapter that finds no post gives up on automatic checks; a right-click falls back to the file or page.
+  return reason === "menu" || adapter === generic ? generic.resolve(video, location.href) : null;
+}
+
+function startPage() {
+  page?.controller.abort();
+  const controller = new AbortController();
+  const adapter = adapterFor(location.href);
+  page = { controller, adapter };
+  const timers = new Map();
+  const autoOn = () => autoCheckEnabled(settings, adapter.id, location.origin);
+  watchVideos({
+    find: adapter.findVideos,
+    signal: controller.signal,
+    onVisible(video) {
+      if (!autoOn()) return;
+      clearTimeout(timers.get(video));
+      timers.set(video, setTimeout(() => {
+        timers.delete(video);
+        if (!controller.signal.aborted && video.isConnected) check(video, "video", resolveVideo(video, adapter, "auto"), "auto");
+      }, DEBOUNCE_MS));
+    },
+    onHidden(video) {
+      clearTimeout(timers.get(video));
+      timers.delete(video);
+    },
+    onRemoved(video) {
+      badges.remove(video);
+      const url = urlOf.get(video);
+      if (url) entries.get(url)?.els.delete(video);
+    },
+    onMutate() {
+      if (location.href !== currentHref) navigated();
+    },
+  });
+  controller.signal.addEventListener("abort", () => timers.forEach(clearTimeout), { once: true });
+}
+
+// Single-page apps: YouTube tells us; others change history (seen on the next DOM change or popstate).
+function navigated() {
+  if (location.href === currentHref && page) return;
+  currentHref = location.href;
+  startPage();
+}
+addEventListener("yt-navigate-finish", () => { currentHref = ""; navigated(); });
+addEventListener("popstate", navigated);
+globalThis.navigation?.addEventListener?.("navigatesuccess", navigated);
+
+// Remember what was right-clicked, before the page's own handlers can stop the event.
+addEventListener("contextmenu", (e) => {
+  lastRightClick = { path: e.composedPath().filter((n) => n.nodeType === 1), x: e.clientX, y: e.clientY, at: Date.now() };
+}, { capture: true });
+
+function videoAtPoint(x, y, root = document, depth = 0) {
+  for (const el of root.elementsFromPoint(x, y)) {
+    if (el.nodeName === "VIDEO") return el;
+    if (el.shadowRoot && depth < 4) {
+      const inner = videoAtPoint(x, y, el.shadowRoot, depth + 1);
+      if (inner) return inner;
+    }
+  }
+  return null;
+}
+
+function menuElement(info) {
+  if (info.targetElementId != null && api.menus?.getTargetElement) {
+    const el = api.menus.getTargetElement(info.targetElementId); // Firefox knows exactly
+    if (el) return { path: [el], x: null, y: null };
+  }
+  if (lastRightClick && Date.now() - lastRightClick.at < RIGHT_CLICK_MEMORY_MS) return lastRightClick;
+  return null;
+}
+
+function onMenuTarget(info) {
+  const hit = menuElement(info);
+  const path = hit?.path ?? [];
+  const adapter = page?.adapter ?? adapterFor(location.href);
+  if (info.kind === "video") {
+    let video = path.find((n) => n.nodeName === "VIDEO") ?? (hit?.x != null ? videoAtPoint(hit.x, hit.y) : null);
+    if (!video && info.srcUrl) video = [...document.querySelectorAll("video")].find((v) => v.currentSrc === info.srcUrl) ?? null;
+    if (!video) return { ok: false };
+    const url = check(video, "video", resolveVideo(video, adapter, "menu"), "menu");
+    return url ? { ok: true, target: { url, kind: "video" } } : { ok: false };
+  }
+  if (info.kind === "link") {
+    const a = path.find((n) => n.nodeName === "A" && n.href) ?? null;
+    const url = info.linkUrl || a?.href;
+    const el = a?.querySelector("img, video") ?? a;
+    if (!el || !/^https?:/.test(url || "")) return { ok: false };
+    check(el, "link", url, "menu");
+    return { ok: true, target: { url, kind: "link" } };
+  }
+  if (info.kind === "image") {
+    const img = path.find((n) => n.nodeName === "IMG") ?? null;
+    const url = /^https?:/.test(info.srcUrl || "") ? info.srcUrl : null;
+    if (!img || !url) return { ok: false };
+    check(img, "image", url, "menu");
+    return { ok: true, target: { url, kind: "image" } };
+  }
+  return { ok: false };
+}
+
+api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
+  if (sender.id !== api.runtime.id) return false;
+  if (msg?.type === MSG.CHECK_UPDATE) {
+    const entry = entries.get(msg.url);
+    if (entry) {
+      entry.update = msg.update;
+      entry.heard = Date.now();
+      render(msg.url);
+    }
+    return false;
+  }
+  if (msg?.type === MSG.MENU_TARGET) {
+    sendResponse(onMenuTarget(msg.info));
+    return false;
+  }
+  return false;
+});
+
+api.storage.onChanged.addListener(async (changes, area) => {
+  if (area !== "local") return;
+  settings = await getSettings();
+  if ("token" in changes || "server" in changes) {
+    // Newly paired (or pointed at another server): checks that could not be made are asked again.
+    for (const [url, entry] of entries) if (entry.update?.phase === "error") ask(url, "auto");
+  }
+  if ("autoSites" in changes || "autoOrigins" in changes) startPage(); // visible videos are seen afresh
+  if ("uncertainBand" in changes) for (const url of entries.keys()) render(url);
+});
+
+// A check we asked about has gone quiet (e.g. the service worker was stopped): ask again; it resumes.
+setInterval(() => {
+  for (const [url, entry] of entries) {
+    if (entry.asked && !FINAL_PHASES.has(entry.update?.phase) && Date.now() - entry.heard > STALE_MS) ask(url, "auto");
+  }
+}, 15_000);
+
+startPage();

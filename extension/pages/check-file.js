@@ -1,0 +1,159 @@
+// Choose a file → upload to the server → the video plays with the verdict, confidence and face
+// boxes drawn over it. An extension page, so it may use the server client directly (it runs with
+// the extension's origin, like the service worker; a File cannot travel through messages anyway).
+import { Client, ServerError } from "../background/client.js";
+import { getSettings } from "../shared/settings.js";
+import { describe, displayVerdict } from "../shared/verdict.js";
+import { showStatus } from "./status-view.js";
+
+export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024; // the server's limit (docs/api.md, 413 too_large)
+const MESSAGES = {
+  tooLarge: "File too large. Max limit 100MB.",
+  notMedia: "Only video or image files allowed.",
+  noFace: "No faces detected. Cannot process the video.",
+};
+
+const $ = (id) => document.getElementById(id);
+let objectUrl = null;
+let drawing = 0;
+
+function message(text, kind = "info") {
+  $("message").textContent = text;
+  $("message").dataset.kind = kind;
+}
+
+function isMedia(file) {
+  if (/^(video|image)\//.test(file.type)) return true;
+  return !file.type && /\.(mp4|m4v|mov|webm|mkv|avi|jpe?g|png|webp|gif|bmp)$/i.test(file.name);
+}
+
+async function run(file) {
+  $("result").hidden = true;
+  cancelAnimationFrame(drawing);
+  if (!file) return message("Choose a video or image first.", "error");
+  if (!isMedia(file)) return message(MESSAGES.notMedia, "error");
+  if (file.size > MAX_UPLOAD_BYTES) return message(MESSAGES.tooLarge, "error");
+  const s = await getSettings();
+  const client = new Client(s.server, s.token);
+  const bar = $("progress");
+  bar.hidden = false;
+  bar.removeAttribute("value");
+  $("go").disabled = true;
+  try {
+    message("Uploading…");
+    let check = await client.uploadFile(file, { onBusy: (wait) => message(`The server is busy; trying again in ${wait} s…`) });
+    if (check.status !== "done" && check.status !== "failed") {
+      check = await client.follow(check.id, (c) => {
+        const view = describe({ phase: "checking", status: c.status, percent: c.progress?.percent });
+        message(view.detail || "Checking…");
+        if (typeof c.progress?.percent === "number") bar.value = c.progress.percent;
+      });
+    }
+    if (check.status === "failed") throw new ServerError(check.error?.error ?? "internal", check.error?.message ?? "The check failed.");
+    show(file, check, client, s.uncertainBand);
+  } catch (e) {
+    const text = e.code === "too_large" ? MESSAGES.tooLarge : e.code === "unsupported_media" || e.code === "not_media" ? MESSAGES.notMedia : e.message;
+    message(text, "error");
+    if (["not_running", "cert_untrusted", "not_paired"].includes(e.code)) {
+      $("status").hidden = false;
+      showStatus($("status"), { state: e.code, message: e.message, server: s.server });
+    }
+  } finally {
+    bar.hidden = true;
+    $("go").disabled = false;
+  }
+}
+
+function show(file, check, client, band) {
+  const r = check.result;
+  if (r.verdict === "NO_FACE") {
+    message(r.error || MESSAGES.noFace, "error");
+  } else if (r.error) {
+    return message(r.error, "error");
+  } else message("");
+  const view = describe({ phase: "done", result: r }, band);
+  const verdict = displayVerdict(r, band);
+  $("verdict-tag").className = `tag ${view.tone}`;
+  $("verdict-tag").textContent = verdict === "UNCERTAIN" ? "UNSURE" : verdict === "NO_FACE" ? "No face" : verdict;
+  $("confidence").textContent = typeof r.p_fake === "number" ? `${view.label.match(/\d+%/)?.[0] ? `confidence ${view.label.match(/\d+%/)[0]}` : ""} · P(fake) ${r.p_fake.toFixed(2)}` : "";
+  document.body.dataset.verdict = verdict;
+  document.body.dataset.label = view.label;
+
+  const stage = $("stage");
+  stage.querySelector("video, img")?.remove();
+  if (objectUrl) URL.revokeObjectURL(objectUrl);
+  objectUrl = URL.createObjectURL(file);
+  const isImage = /^image\//.test(file.type);
+  const media = document.createElement(isImage ? "img" : "video");
+  media.src = objectUrl;
+  if (!isImage) Object.assign(media, { controls: true, autoplay: true, muted: true, loop: true, playsInline: true });
+  stage.prepend(media);
+
+  const faces = $("faces");
+  faces.replaceChildren(...(r.faces ?? []).map((f, i) => {
+    const li = document.createElement("li");
+    li.textContent = `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`;
+    return li;
+  }));
+  $("frames").textContent = `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`;
+  $("model").textContent = `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`;
+  $("result").hidden = false;
+  $("heatmap-box").hidden = true;
+  if (r.heatmap_url) {
+    client.heatmapDataUrl(r.heatmap_url).then((u) => {
+      $("heatmap").src = u;
+      $("heatmap-box").hidden = false;
+    }).catch(() => {});
+  }
+  const draw = () => {
+    drawBoxes(media, r, band);
+    drawing = requestAnimationFrame(draw);
+  };
+  drawing = requestAnimationFrame(draw);
+}
+
+/** Face boxes (in source pixels, at sampled times) drawn over the media as it plays. */
+function drawBoxes(media, r, band) {
+  const canvas = $("boxes");
+  const w = media.clientWidth;
+  const h = media.clientHeight;
+  if (!w || !h) return;
+  if (canvas.width !== w || canvas.height !== h) Object.assign(canvas, { width: w, height: h });
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, w, h);
+  const sw = r.width || media.videoWidth || media.naturalWidth;
+  const sh = r.height || media.videoHeight || media.naturalHeight;
+  if (!sw || !sh) return;
+  const scale = Math.min(w / sw, h / sh); // object-fit: contain
+  const ox = (w - sw * scale) / 2;
+  const oy = (h - sh * scale) / 2;
+  const t = media.currentTime ?? 0;
+  for (const face of r.faces ?? []) {
+    if (!face.boxes?.length) continue;
+    let best = face.boxes[0];
+    for (const b of face.boxes) if (Math.abs(b.t - t) < Math.abs(best.t - t)) best = b;
+    const spacing = r.duration && r.frames_analysed ? r.duration / r.frames_analysed : 1;
+    if (media.tagName === "VIDEO" && Math.abs(best.t - t) > Math.max(1, spacing * 1.5)) continue;
+    const fv = displayVerdict({ ...r, verdict: face.p_fake >= (r.threshold ?? 0.5) ? "FAKE" : "REAL", p_fake: face.p_fake }, band ?? r.uncertain_band);
+    const colour = fv === "FAKE" ? "#D55E00" : fv === "REAL" ? "#0072B2" : "#F0E442";
+    const [x, y, bw, bh] = best.box;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = colour;
+    ctx.setLineDash(fv === "FAKE" ? [8, 4] : []);
+    ctx.strokeRect(ox + x * scale, oy + y * scale, bw * scale, bh * scale);
+    const label = `${fv === "UNCERTAIN" ? "UNSURE" : fv} ${Math.round((fv === "FAKE" ? face.p_fake : 1 - face.p_fake) * 100)}%`;
+    ctx.font = "bold 14px system-ui, sans-serif";
+    const tw = ctx.measureText(label).width + 8;
+    ctx.setLineDash([]);
+    ctx.fillStyle = colour;
+    ctx.fillRect(ox + x * scale, Math.max(0, oy + y * scale - 20), tw, 20);
+    ctx.fillStyle = fv === "UNCERTAIN" ? "#111" : "#fff";
+    ctx.fillText(label, ox + x * scale + 4, Math.max(15, oy + y * scale - 5));
+  }
+}
+
+$("form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  run($("file").files[0]);
+});
+$("file").addEventListener("change", () => run($("file").files[0]));

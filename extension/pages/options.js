@@ -1,0 +1,117 @@
+import { api } from "../shared/browser.js";
+import { MSG } from "../shared/messages.js";
+import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
+import { SITES } from "../sites/index.js";
+import { showStatus } from "./status-view.js";
+
+const $ = (id) => document.getElementById(id);
+
+async function refreshStatus() {
+  const answer = await api.runtime.sendMessage({ type: MSG.STATUS, refresh: true });
+  showStatus($("status"), answer?.status);
+}
+
+/** "ABCD-2345" or "https://127.0.0.1:8765/pair#code=ABCD-2345" → {code, server?}. */
+export function parsePairing(text) {
+  const t = text.trim();
+  const link = t.match(/^(https:\/\/[^/#]+)\/pair#code=([A-Za-z0-9-]+)/);
+  if (link) return { server: link[1], code: link[2] };
+  return /^[A-Za-z0-9]{4}-?[A-Za-z0-9]{4}$/.test(t) ? { code: t } : null;
+}
+
+async function pair(text) {
+  const out = $("pair-result");
+  const parsed = parsePairing(text);
+  if (!parsed) {
+    out.dataset.ok = "false";
+    out.textContent = "That is not a pairing code (like ABCD-2345) or a pairing link.";
+    return;
+  }
+  if (parsed.server && !normaliseServer(parsed.server)) {
+    out.dataset.ok = "false";
+    out.textContent = "The link must point to https://127.0.0.1 or https://localhost.";
+    return;
+  }
+  out.dataset.ok = "";
+  out.textContent = "Pairing…";
+  const answer = await api.runtime.sendMessage({ type: MSG.PAIR, code: parsed.code, server: parsed.server });
+  out.dataset.ok = String(!!answer?.ok);
+  out.textContent = answer?.ok ? "Paired." : `Not paired: ${answer?.error?.message ?? "no answer"}`;
+  if (answer?.ok) {
+    $("code").value = "";
+    $("server").value = (await getSettings()).server;
+    showStatus($("status"), answer.status);
+  }
+}
+
+async function main() {
+  const s = await getSettings();
+  $("server").value = s.server;
+  $("band").value = s.uncertainBand ?? "";
+
+  $("pair-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    pair($("code").value);
+  });
+  // One paste is enough: a pasted code or link pairs at once.
+  $("code").addEventListener("paste", () => setTimeout(() => parsePairing($("code").value) && pair($("code").value), 0));
+
+  $("server-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const server = normaliseServer($("server").value);
+    if (!server) {
+      $("server").setCustomValidity("Use https://127.0.0.1:PORT or https://localhost:PORT");
+      $("server").reportValidity();
+      return;
+    }
+    $("server").setCustomValidity("");
+    await setSettings({ server });
+    refreshStatus();
+  });
+
+  $("band").addEventListener("change", async () => {
+    const v = $("band").value === "" ? null : Math.min(0.5, Math.max(0, Number($("band").value)));
+    await setSettings({ uncertainBand: Number.isFinite(v) ? v : null });
+  });
+  $("band-reset").addEventListener("click", async () => {
+    $("band").value = "";
+    await setSettings({ uncertainBand: null });
+  });
+
+  const sites = $("sites");
+  for (const site of SITES) {
+    const label = document.createElement("label");
+    label.className = "row";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.id = `site-${site.id}`;
+    box.checked = !!s.autoSites[site.id];
+    box.addEventListener("change", async () => {
+      const cur = await getSettings();
+      await setSettings({ autoSites: { ...cur.autoSites, [site.id]: box.checked } });
+    });
+    label.append(box, site.name);
+    sites.append(label);
+  }
+  const origins = Object.keys(s.autoOrigins);
+  if (origins.length) {
+    const ul = $("origins");
+    ul.replaceChildren();
+    for (const o of origins) {
+      const li = document.createElement("li");
+      const rm = document.createElement("button");
+      rm.textContent = "Turn off";
+      rm.addEventListener("click", async () => {
+        const cur = await getSettings();
+        delete cur.autoOrigins[o];
+        await setSettings({ autoOrigins: cur.autoOrigins });
+        li.remove();
+      });
+      li.append(`${o} `, rm);
+      ul.append(li);
+    }
+  }
+  refreshStatus();
+}
+
+main();

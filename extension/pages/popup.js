@@ -1,0 +1,78 @@
+import { api } from "../shared/browser.js";
+import { MSG } from "../shared/messages.js";
+import { autoCheckEnabled, getSettings, setSettings } from "../shared/settings.js";
+import { describe } from "../shared/verdict.js";
+import { adapterFor } from "../sites/index.js";
+import { showStatus } from "./status-view.js";
+
+const $ = (id) => document.getElementById(id);
+
+async function status(refresh) {
+  const answer = await api.runtime.sendMessage({ type: MSG.STATUS, refresh });
+  showStatus($("status"), answer?.status);
+}
+
+async function siteToggle() {
+  const [tab] = await api.tabs.query({ active: true, currentWindow: true });
+  const box = $("auto");
+  let url;
+  try {
+    url = new URL(tab?.url ?? "");
+  } catch { /* no URL (no access to this tab) */ }
+  if (!url || !/^https?:$/.test(url.protocol)) {
+    box.disabled = true;
+    $("auto-label").textContent = "Automatic checks: not available on this page";
+    return;
+  }
+  const adapter = adapterFor(url.href);
+  const settings = await getSettings();
+  const where = adapter.id === "generic" ? url.hostname : adapter.name;
+  $("auto-label").textContent = `Check videos on ${where} automatically`;
+  box.checked = autoCheckEnabled(settings, adapter.id, url.origin);
+  box.addEventListener("change", async () => {
+    const s = await getSettings();
+    if (adapter.id === "generic") {
+      if (box.checked) s.autoOrigins[url.origin] = true;
+      else delete s.autoOrigins[url.origin];
+      await setSettings({ autoOrigins: s.autoOrigins });
+    } else {
+      await setSettings({ autoSites: { ...s.autoSites, [adapter.id]: box.checked } });
+    }
+  });
+}
+
+async function recent() {
+  const { recent: items = [] } = await api.storage.local.get("recent");
+  const { uncertainBand } = await getSettings();
+  if (!items.length) return;
+  const ul = $("recent");
+  ul.replaceChildren();
+  for (const item of items.slice(0, 8)) {
+    const update = item.phase === "done"
+      ? { phase: "done", result: { verdict: item.verdict, p_fake: item.p_fake, threshold: item.threshold, error: item.error?.message ?? null } }
+      : { phase: item.phase, error: item.error };
+    const view = describe(update, uncertainBand);
+    const li = document.createElement("li");
+    const tag = document.createElement("span");
+    tag.className = `tag ${view.tone}`;
+    tag.textContent = view.label;
+    tag.title = view.detail;
+    const a = document.createElement("a");
+    a.className = "url";
+    a.href = item.pageUrl || item.url;
+    a.target = "_blank";
+    a.rel = "noreferrer";
+    a.textContent = item.url;
+    a.title = item.url;
+    li.append(tag, a);
+    ul.append(li);
+  }
+}
+
+$("options").addEventListener("click", (e) => {
+  e.preventDefault();
+  api.runtime.openOptionsPage();
+});
+status(false).then(() => status(true));
+siteToggle();
+recent();

@@ -1,0 +1,161 @@
+"""The fixture web: feed pages that reproduce each supported site's markup, their post pages, and
+H.264 clips, served on loopback. Two listeners share one request log:
+
+- HTTPS for the feed pages, with a self-signed certificate for the real site names (Chromium maps
+  those names here with --host-resolver-rules and pins the certificate), so the content script
+  sees x.com, www.youtube.com … and picks the matching site adapter;
+- HTTP on 127.0.0.1 for the clips and the posts' permalinks, which is what the checking server
+  fetches (started with --allow-private-fetch).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import re
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+FIXTURES = Path(__file__).resolve().parents[1] / "extension" / "fixtures"
+
+# Site name → the fixture page that reproduces its feed.
+SITE_PAGES = {
+    "x.com": "x-feed.html",
+    "www.youtube.com": "youtube-home.html",
+    "www.instagram.com": "instagram-feed.html",
+    "www.tiktok.com": "tiktok-foryou.html",
+    "www.facebook.com": "facebook-feed.html",
+    "www.reddit.com": "reddit-feed.html",
+    "blog.example": "generic-page.html",
+}
+HOSTS = list(SITE_PAGES)
+
+POST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Post {name}</title>
+<meta property="og:type" content="video.other">
+<meta property="og:video" content="{media}/media/{name}.mp4">
+<meta property="og:video:type" content="video/mp4"></head>
+<body><video controls src="{media}/media/{name}.mp4"></video></body></html>"""
+
+
+@dataclass
+class Request:
+    host: str
+    method: str
+    path: str
+    headers: dict
+
+
+@dataclass
+class FixtureWeb:
+    http_base: str  # http://127.0.0.1:PORT (clips, permalinks)
+    https_port: int
+    spki: str  # of the HTTPS certificate, base64 sha256
+    clips: dict[str, Path]
+    log: list[Request] = field(default_factory=list)
+
+    def host_rules(self) -> str:
+        return ", ".join(f"MAP {h} 127.0.0.1:{self.https_port}" for h in HOSTS)
+
+    def page_url(self, host: str) -> str:
+        return f"https://{host}/"
+
+    def fetches_by_server(self, clip: str) -> int:
+        """GETs of a clip's file not made by a browser <video> (Chromium sends Sec-Fetch-Dest: video)."""
+        return sum(1 for r in self.log if r.path == f"/media/{clip}.mp4" and r.method == "GET"
+                   and r.headers.get("Sec-Fetch-Dest") != "video")
+
+
+def self_signed(hosts: list[str]) -> tuple[bytes, bytes, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deepfake-check fixture sites")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
+            .sign(key, hashes.SHA256()))
+    spki_der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = base64.b64encode(hashlib.sha256(spki_der).digest()).decode()
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            spki)
+
+
+def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, callable]:
+    cert_pem, key_pem, spki = self_signed(HOSTS)
+    (tmp / "cert.pem").write_bytes(cert_pem)
+    (tmp / "key.pem").write_bytes(key_pem)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+
+    state: dict = {}
+    ready = threading.Event()
+    web_ref: list[FixtureWeb] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler):
+        if web_ref:
+            web_ref[0].log.append(Request(request.host, request.method, request.path, dict(request.headers)))
+        return await handler(request)
+
+    async def media(request: web.Request):
+        name = request.match_info["name"]
+        if name not in clips:
+            raise web.HTTPNotFound()
+        return web.FileResponse(clips[name], headers={"Content-Type": "video/mp4", "Cache-Control": "no-store"})
+
+    def fill(html: str) -> str:
+        return html.replace("{{MEDIA}}", web_ref[0].http_base)
+
+    async def page(request: web.Request):
+        host = request.host.split(":")[0]
+        if request.path == "/" and host in SITE_PAGES:
+            return web.Response(text=fill((FIXTURES / SITE_PAGES[host]).read_text()), content_type="text/html")
+        m = re.fullmatch(r"/fixture/([\w-]+\.html)", request.path)
+        if m and (FIXTURES / m[1]).is_file():
+            return web.Response(text=fill((FIXTURES / m[1]).read_text()), content_type="text/html")
+        # A post's permalink: the page that shows that one clip (what the checking server fetches).
+        for name in clips:
+            if re.search(rf"(^|[/=]){re.escape(name)}(\b|$)", request.path_qs):
+                return web.Response(text=POST_PAGE.format(media=web_ref[0].http_base, name=name), content_type="text/html")
+        raise web.HTTPNotFound()
+
+    async def main():
+        app = web.Application(middlewares=[record])
+        app.router.add_get("/media/{name}.mp4", media)
+        app.router.add_get("/{tail:.*}", page)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        plain = web.TCPSite(runner, "127.0.0.1", 0)
+        secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+        await plain.start()
+        await secure.start()
+        state["ports"] = (plain._server.sockets[0].getsockname()[1], secure._server.sockets[0].getsockname()[1])
+        state["runner"] = runner
+        state["stop"] = asyncio.Event()
+        ready.set()
+        await state["stop"].wait()
+        await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    thread.start()
+    ready.wait(10)
+    http_port, https_port = state["ports"]
+    fw = FixtureWeb(f"http://127.0.0.1:{http_port}", https_port, spki, clips)
+    web_ref.append(fw)
+
+    def stop():
+        loop.call_soon_threadsafe(state["stop"].set)
+        thread.join(10)
+
+    return fw, stop
