@@ -1,0 +1,94 @@
+"""Fetching with yt-dlp from local HTTP servers (loopback needs allow_private=True), the
+connect-time private-address guard, and the error messages."""
+from __future__ import annotations
+
+import pytest
+
+from server.fetch import FetchError, _classify, fetch, is_public_ip
+from server.jobs import canonical_url
+
+pytestmark = pytest.mark.asyncio
+
+
+async def get(url, dest, allow_private=True, max_bytes=10 * 2**20, timeout_s=30.0, progress=None):
+    return await fetch(url, dest, max_bytes=max_bytes, max_duration_s=600, allow_private=allow_private,
+                       timeout_s=timeout_s, on_progress=progress)
+
+
+async def test_direct_media_url_is_downloaded_with_progress(media_server, tmp_path, web_root):
+    seen = []
+    f = await get(f"{media_server}/face.mp4", tmp_path, progress=lambda b, t: seen.append((b, t)))
+    assert f.path.read_bytes() == (web_root / "face.mp4").read_bytes()
+    assert seen and seen[0][1] == f.path.stat().st_size
+
+
+async def test_video_in_an_html_page_is_found_and_downloaded(media_server, tmp_path, web_root):
+    f = await get(f"{media_server}/page.html", tmp_path)
+    assert f.path.read_bytes() == (web_root / "face.mp4").read_bytes()
+
+
+async def test_guard_refuses_loopback_at_connect_time_even_without_the_api_precheck(media_server, tmp_path):
+    """What stops a redirect (or DNS rebinding) to a private address: the child's own guard."""
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/face.mp4", tmp_path, allow_private=False)
+    assert e.value.code == "private_address"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_page_without_video_is_unsupported(media_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/nothing.html", tmp_path)
+    assert e.value.code == "unsupported_url"
+
+
+async def test_missing_file_reports_the_http_status(media_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/gone.mp4", tmp_path)
+    assert e.value.code == "fetch_failed" and "404" in e.value.message
+
+
+async def test_file_over_the_byte_cap_is_too_large(media_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/face.mp4", tmp_path, max_bytes=10_000)
+    assert e.value.code == "too_large"
+    assert not [p for p in tmp_path.iterdir() if p.stat().st_size > 10_000]
+
+
+async def test_hung_server_hits_the_deadline(hung_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(hung_server, tmp_path, timeout_s=2.0)
+    assert e.value.code == "timeout"
+
+
+@pytest.mark.parametrize("addr, public", [
+    ("8.8.8.8", True), ("2606:4700:4700::1111", True), ("127.0.0.1", False), ("10.1.2.3", False),
+    ("172.16.0.1", False), ("192.168.0.1", False), ("169.254.169.254", False), ("100.64.0.1", False),
+    ("224.0.0.251", False), ("0.0.0.0", False), ("::1", False), ("fe80::1%eth0", False), ("fc00::1", False),
+    ("::ffff:127.0.0.1", False), ("255.255.255.255", False),
+])
+async def test_only_global_unicast_addresses_are_public(addr, public):
+    assert is_public_ip(addr) is public
+
+
+@pytest.mark.parametrize("message, code", [
+    ("ERROR: Unsupported URL: https://example.com/", "unsupported_url"),
+    ("ERROR: [youtube] abc: Sign in to confirm your age", "login_required"),
+    ("ERROR: [instagram] x: Requested content is not available, rate-limit reached or login required", "login_required"),
+    ("ERROR: Unable to download webpage: HTTP Error 403: Forbidden", "fetch_failed"),
+    ("ERROR: Unable to download webpage: <urlopen error timed out>", "timeout"),
+    ("ERROR: [generic] No video formats found!", "unsupported_url"),
+])
+async def test_yt_dlp_errors_become_clear_codes(message, code):
+    assert _classify(message)[0] == code
+
+
+@pytest.mark.parametrize("a, b", [
+    ("https://www.youtube.com/watch?v=abc&utm_source=x&feature=share", "https://youtube.com/watch?v=abc"),
+    ("https://youtu.be/abc?si=tracking", "https://youtube.com/watch?v=abc"),
+    ("https://youtube.com/shorts/abc", "https://youtube.com/watch?v=abc"),
+    ("HTTPS://X.com/user/status/1/#reply", "https://x.com/user/status/1"),
+    ("https://m.facebook.com/watch/?v=9&fbclid=zz", "https://facebook.com/watch?v=9"),
+    ("https://example.com:443/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+])
+async def test_canonical_urls_make_one_spelling_per_video(a, b):
+    assert canonical_url(a) == canonical_url(b) == b

@@ -1,0 +1,137 @@
+"""The encrypted media store, content sniffing and the sweeper."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import aiohttp
+import pytest
+
+from conftest import leftover_media
+from server.app import create_app
+from server.keys import CONFIG, JOBS, STORE, TOKENS
+from server.media import CHUNK, CorruptMedia, MediaStore, decrypt_records, sniff, sweep, wipe_dir
+
+
+def windows(data: bytes, size: int = 32, step: int = 4096) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data) - size, step)]
+
+
+def stored(store: MediaStore, data: bytes, piece: int = 10_000):
+    w = store.writer()
+    for i in range(0, len(data), piece):
+        w.write(data[i:i + piece])
+    return w.finish()
+
+
+def test_stored_media_is_encrypted_and_decrypts_to_the_original(tmp_path, media_dir):
+    data = (media_dir / "face.mp4").read_bytes() * 8  # several records
+    assert len(data) > 2 * CHUNK
+    store = MediaStore(tmp_path)
+    m = stored(store, data)
+    on_disk = m.path.read_bytes()
+    assert not any(w in on_disk for w in windows(data))
+    assert b"ftyp" not in on_disk
+    assert b"".join(decrypt_records(store.key, m.path)) == data
+    assert m.size == len(data) and m.head == data[:64] and sniff(m.head) == ("video", ".mp4")
+    assert oct(m.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_media_from_an_earlier_run_cannot_be_decrypted(tmp_path, media_dir):
+    m = stored(MediaStore(tmp_path), (media_dir / "face.jpg").read_bytes())
+    with pytest.raises(CorruptMedia):
+        b"".join(decrypt_records(MediaStore(tmp_path).key, m.path))  # a new process: a new key
+
+
+@pytest.mark.parametrize("damage", ["truncate_record", "drop_last_record", "flip_byte"])
+def test_tampered_media_is_detected(tmp_path, damage):
+    store = MediaStore(tmp_path)
+    m = stored(store, os.urandom(CHUNK * 2 + 100))
+    raw = bytearray(m.path.read_bytes())
+    if damage == "truncate_record":
+        raw = raw[:-10]
+    elif damage == "drop_last_record":
+        raw = raw[: 12 + 2 * (4 + CHUNK + 16)]
+    else:
+        raw[40] ^= 1
+    m.path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptMedia):
+        b"".join(decrypt_records(store.key, m.path))
+
+
+def test_empty_file_round_trips(tmp_path):
+    store = MediaStore(tmp_path)
+    m = stored(store, b"")
+    assert b"".join(decrypt_records(store.key, m.path)) == b"" and m.size == 0
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("face.mp4", ("video", ".mp4")), ("oneframe.mp4", ("video", ".mp4")), ("truncated.mp4", ("video", ".mp4")),
+    ("face.jpg", ("image", ".jpg")), ("noface.png", ("image", ".png")), ("notes.mp4", None),
+])
+def test_sniffing_reads_content_not_names(media_dir, name, expected):
+    assert sniff((media_dir / name).read_bytes()[:64]) == expected
+
+
+@pytest.mark.parametrize("head, expected", [
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", ("video", ".webm")),
+    (b"RIFF\x00\x00\x00\x00AVI LIST", ("video", ".avi")),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", ("image", ".webp")),
+    (b"GIF89a\x01\x00", ("video", ".gif")),
+    (b"\x00\x00\x00\x14ftypqt  \x00\x00", ("video", ".mov")),
+    (b"%PDF-1.7\n", None), (b"PK\x03\x04", None), (b"<html>", None), (b"", None),
+])
+def test_sniffing_known_signatures(head, expected):
+    assert sniff(head) == expected
+
+
+def test_sweeper_removes_entries_older_than_the_limit_only(tmp_path):
+    old, new = tmp_path / "old.enc", tmp_path / "new.enc"
+    old_dir = tmp_path / "olddir"
+    for p in (old, new):
+        p.write_bytes(b"x")
+    old_dir.mkdir()
+    (old_dir / "media.mp4").write_bytes(b"x")
+    past = time.time() - 31 * 60
+    os.utime(old, (past, past))
+    os.utime(old_dir, (past, past))
+    assert sweep([tmp_path], 30 * 60) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.enc"]
+
+
+def test_leftovers_are_wiped_at_start(tmp_path):
+    (tmp_path / "a.enc").write_bytes(b"x")
+    (tmp_path / "d").mkdir()
+    assert wipe_dir(tmp_path) == 2 and list(tmp_path.iterdir()) == []
+    assert oct(tmp_path.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.asyncio
+async def test_upload_waiting_for_the_worker_is_encrypted_on_disk_then_deleted(aiohttp_client, make_config, worker, media_dir):
+    """Hold the worker busy so the uploaded file sits in the store; look at it; let the check run."""
+    app = create_app(make_config(), worker=worker)
+    client = await aiohttp_client(app)
+    auth = {"Authorization": f"Bearer {app[TOKENS].token}"}
+    data = (media_dir / "face.mp4").read_bytes()
+    fd = aiohttp.FormData()
+    fd.add_field("file", data, filename="face.mp4")
+    fd.add_field("frames", "10")
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, worker._lock.acquire)
+    try:
+        r = await client.post("/v1/checks/upload", data=fd, headers=auth)
+        check_id = (await r.json())["id"]
+        files = list(app[CONFIG].media_dir.iterdir())
+        assert len(files) == 1
+        on_disk = files[0].read_bytes()
+        assert not any(w in on_disk for w in windows(data, step=512))
+        assert b"".join(decrypt_records(app[STORE].key, files[0])) == data
+    finally:
+        worker._lock.release()
+    for _ in range(300):
+        if app[JOBS].get(check_id).finished:
+            break
+        await asyncio.sleep(0.1)
+    assert app[JOBS].get(check_id).status == "done"
+    assert leftover_media(app[CONFIG]) == []
