@@ -45,6 +45,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "face1": media.write_clip(d / "face1.mp4", media.face_frames(20, size=(480, 270))),
         "face2": media.write_clip(d / "face2.mp4", media.two_face_frames(10)),
         "noface": media.write_clip(d / "noface.mp4", media.no_face_frames(10)),
+        "face3": media.write_clip(d / "face3.mp4", media.face_frames(12, size=(400, 240))),
     }
 
 

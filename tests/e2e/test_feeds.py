@@ -1,27 +1,118 @@
-"""Automatic badges on feed pages that reproduce each supported site, against the real server."""
+"""Automatic badges on feed pages that reproduce each supported site, against the real server:
+what the badge says is what the server answered for that video's resolved URL."""
 from __future__ import annotations
+
+import time
 
 import pytest
 
-from harness import badge, expected_label, sw_eval, wait_badge
+from harness import badge, expected_label, wait_badge
 
 pytestmark = pytest.mark.browser
 
-
-def open_feed(context, fixture_web, host: str):
-    page = context.new_page()
-    page.goto(fixture_web.page_url(host))
-    return page
+# A failed server check shows a short word (extension/shared/verdict.js SHORT).
+FAILED_LABEL = {"fetch_failed": "can't fetch", "unsupported_url": "unsupported", "not_media": "not a video", "timeout": "timed out"}
 
 
-def test_x_feed_badges_show_the_servers_verdict_for_each_visible_video(paired, server, fixture_web, out_dir):
-    page = open_feed(paired, fixture_web, "x.com")
+class CheckPosts:
+    """The extension's POST /v1/checks requests, seen on the wire (Playwright sees the service worker's fetches)."""
+
+    def __init__(self, context):
+        self.urls: list[str] = []
+        self.context = context
+        context.on("request", self._on)
+
+    def _on(self, request):
+        if request.method == "POST" and request.url.endswith("/v1/checks"):
+            self.urls.append(request.post_data_json["url"])
+
+    def count(self, url: str) -> int:
+        return self.urls.count(url)
+
+    def close(self):
+        self.context.remove_listener("request", self._on)
+
+
+@pytest.fixture
+def posts(paired):
+    p = CheckPosts(paired)
+    yield p
+    p.close()
+
+
+def assert_badge_is_servers_answer(page, server, css: str, url: str) -> dict:
+    shown = wait_badge(page, css)
+    truth = server.wait_done(url)
+    assert shown["url"] == url
+    if truth["status"] == "failed":
+        assert shown["tone"] == "error" and shown["label"] == FAILED_LABEL.get(truth["error"]["error"], "error"), (shown, truth["error"])
+    else:
+        assert shown["label"] == expected_label(truth["result"]), (css, shown, truth["result"])
+    return truth
+
+
+SITES = {
+    # host: [(video, resolved URL relative to the fixture web)]
+    "www.youtube.com": [("#v-face1", "/watch?v=face1"), ("#v-noface", "/shorts/noface")],
+    "www.instagram.com": [("#v-face1", "/p/face1/"), ("#v-noface", "/reel/noface/")],
+    "www.tiktok.com": [("#v-face1", "/@alice/video/face1")],
+    "www.facebook.com": [("#v-face1", "/alicepage/videos/face1"), ("#v-reel", "/reel/1234567890")],
+    "www.reddit.com": [("#v-face1", "/r/videos/comments/face1/a_face_video/")],  # inside an open shadow root
+}
+
+
+def test_x_feed_badges_visible_videos_with_the_servers_verdict(paired, server, fixture_web, out_dir, posts):
+    page = paired.new_page()
+    page.goto("https://x.com/")
     base = fixture_web.http_base
-    for css, url in [("#v-face1", f"{base}/alice/status/face1"), ("#v-noface", f"{base}/bob/status/noface")]:
-        shown = wait_badge(page, css)
-        truth = server.wait_done(url)
-        assert truth["status"] == "done", truth
-        assert shown["url"] == url
-        assert shown["label"] == expected_label(truth["result"]), (css, shown, truth["result"]["verdict"])
-    page.screenshot(path=str(out_dir / "x-feed.png"))
+    truths = {css: assert_badge_is_servers_answer(page, server, css, base + path)
+              for css, path in [("#v-face1", "/alice/status/face1"), ("#v-noface", "/bob/status/noface")]}
+    assert truths["#v-noface"]["result"]["verdict"] == "NO_FACE"  # the clip has no face: the server must say so
+    page.screenshot(path=str(out_dir / "feed-x.png"))
+    page.close()
+
+
+def test_offscreen_video_is_not_checked_until_scrolled_into_view(paired, server, fixture_web, out_dir, posts):
+    page = paired.new_page()
+    page.goto("https://x.com/")
+    url = f"{fixture_web.http_base}/erin/status/face2"
+    wait_badge(page, "#v-face1")
+    time.sleep(2)  # well past the debounce: anything visible has been asked about by now
+    assert posts.count(url) == 0 and badge(page, "#v-face2") is None
+    page.locator("#v-face2").scroll_into_view_if_needed()
+    assert_badge_is_servers_answer(page, server, "#v-face2", url)
+    assert posts.count(url) == 1
+    page.screenshot(path=str(out_dir / "feed-x-scrolled.png"))
+    page.close()
+
+
+def test_the_same_video_shown_twice_is_checked_once(paired, server, fixture_web, posts):
+    url = f"{fixture_web.http_base}/frank/status/face3"  # face3 appears only on this page, twice
+    page = paired.new_page()
+    page.goto("https://x.com/fixture/x-thread.html")
+    first, again = wait_badge(page, "#v-main"), wait_badge(page, "#v-again")
+    assert first == again and first["url"] == url
+    assert_badge_is_servers_answer(page, server, "#v-again", url)
+    page.reload()  # and again after a reload: the answer is remembered in storage.session
+    assert wait_badge(page, "#v-again") == first
+    assert posts.count(url) == 1
+    page.close()
+
+
+@pytest.mark.parametrize("host", list(SITES))
+def test_site_feed_badges_show_the_servers_verdict(host, paired, server, fixture_web, out_dir):
+    page = paired.new_page()
+    page.goto(f"https://{host}/")
+    for css, path in SITES[host]:
+        assert_badge_is_servers_answer(page, server, css, fixture_web.http_base + path)
+    page.screenshot(path=str(out_dir / f"feed-{host}.png"))
+    page.close()
+
+
+def test_other_sites_are_not_checked_automatically(paired, fixture_web, posts):
+    page = paired.new_page()
+    page.goto("https://blog.example/")
+    page.wait_for_function("document.querySelector('#v-file').currentTime > 0")
+    time.sleep(2)
+    assert posts.urls == [] and page.locator("deepfake-check-badge").count() == 0
     page.close()

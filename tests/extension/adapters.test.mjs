@@ -53,6 +53,11 @@ describe("feed pages resolve each video to its own post", () => {
     });
   });
 
+  test("X: a video in a post embedded in a reply resolves to the embedded post", () => {
+    const { urls } = resolveAll("x-thread.html", "https://x.com/frank/status/face3");
+    assert.deepEqual(urls, { "v-main": `${MEDIA}/frank/status/face3`, "v-again": `${MEDIA}/frank/status/face3` });
+  });
+
   test("YouTube home: tiles resolve to canonical /watch?v= and /shorts/ (tracking dropped)", () => {
     const { urls } = resolveAll("youtube-home.html", "https://www.youtube.com/");
     assert.deepEqual(urls, {
@@ -99,7 +104,7 @@ describe("feed pages resolve each video to its own post", () => {
   test("Reddit: a video inside <shreddit-player>'s shadow root resolves to its post's permalink", () => {
     const { urls } = resolveAll("reddit-feed.html", "https://www.reddit.com/");
     assert.deepEqual(urls, {
-      "v-face1": "https://www.reddit.com/r/videos/comments/face1/a_face_video/",
+      "v-face1": `${MEDIA}/r/videos/comments/face1/a_face_video/`,
       "v-face2": "https://www.reddit.com/r/pics/comments/face2/two_faces/",
     });
   });
