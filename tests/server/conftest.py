@@ -36,14 +36,6 @@ def make_config(tmp_path, worker):
     return make
 
 
-def media_dirs(config: Config) -> list[Path]:
-    return [config.media_dir, config.fetch_dir, config.plain_dir]
-
-
-def leftover_media(config: Config) -> list[Path]:
-    return [p for d in media_dirs(config) if d.exists() for p in d.iterdir()]
-
-
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep test output clean
         pass
