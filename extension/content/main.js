@@ -201,6 +201,10 @@ api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
     }
     return false;
   }
+  if (msg?.type === MSG.WHERE && window === window.top) {
+    sendResponse({ url: location.href, origin: location.origin, siteId: page?.adapter.id ?? "generic" });
+    return false;
+  }
   if (msg?.type === MSG.MENU_TARGET) {
     sendResponse(onMenuTarget(msg.info));
     return false;

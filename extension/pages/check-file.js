@@ -3,7 +3,7 @@
 // the extension's origin, like the service worker; a File cannot travel through messages anyway).
 import { Client, ServerError } from "../background/client.js";
 import { getSettings } from "../shared/settings.js";
-import { describe, displayVerdict } from "../shared/verdict.js";
+import { confidenceOf, describe, displayVerdict } from "../shared/verdict.js";
 import { showStatus } from "./status-view.js";
 
 export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024; // the server's limit (docs/api.md, 413 too_large)
@@ -75,7 +75,10 @@ function show(file, check, client, band) {
   const verdict = displayVerdict(r, band);
   $("verdict-tag").className = `tag ${view.tone}`;
   $("verdict-tag").textContent = verdict === "UNCERTAIN" ? "UNSURE" : verdict === "NO_FACE" ? "No face" : verdict;
-  $("confidence").textContent = typeof r.p_fake === "number" ? `${view.label.match(/\d+%/)?.[0] ? `confidence ${view.label.match(/\d+%/)[0]}` : ""} · P(fake) ${r.p_fake.toFixed(2)}` : "";
+  const conf = confidenceOf(r, verdict);
+  $("confidence").textContent = typeof r.p_fake === "number"
+    ? `${verdict === "REAL" || verdict === "FAKE" ? `confidence ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
+    : "";
   document.body.dataset.verdict = verdict;
   document.body.dataset.label = view.label;
 

@@ -15,10 +15,12 @@ async function status(refresh) {
 async function siteToggle() {
   const [tab] = await api.tabs.query({ active: true, currentWindow: true });
   const box = $("auto");
+  // The page's content script says where it is: no "tabs" permission needed to read the tab's URL.
+  const where = tab ? await api.tabs.sendMessage(tab.id, { type: MSG.WHERE }, { frameId: 0 }).catch(() => null) : null;
   let url;
   try {
-    url = new URL(tab?.url ?? "");
-  } catch { /* no URL (no access to this tab) */ }
+    url = new URL(where?.url ?? "");
+  } catch { /* not a page the extension runs on */ }
   if (!url || !/^https?:$/.test(url.protocol)) {
     box.disabled = true;
     $("auto-label").textContent = "Automatic checks: not available on this page";
@@ -26,8 +28,8 @@ async function siteToggle() {
   }
   const adapter = adapterFor(url.href);
   const settings = await getSettings();
-  const where = adapter.id === "generic" ? url.hostname : adapter.name;
-  $("auto-label").textContent = `Check videos on ${where} automatically`;
+  const site = adapter.id === "generic" ? url.hostname : adapter.name;
+  $("auto-label").textContent = `Check videos on ${site} automatically`;
   box.checked = autoCheckEnabled(settings, adapter.id, url.origin);
   box.addEventListener("change", async () => {
     const s = await getSettings();

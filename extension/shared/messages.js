@@ -12,6 +12,8 @@
 // service worker → content (tabs.sendMessage, to the frame that asked)
 //   {type: "check-update", url, update}
 //   {type: "menu-target", info}          → {ok: true, target} | {ok: false}   (the right-clicked element)
+// popup → content (tabs.sendMessage, top frame): the popup needs no "tabs" permission to know the site
+//   {type: "where"}                      → {url, origin, siteId}
 //
 // update: {phase: "queued"|"checking"|"done"|"failed"|"error", id?, status?, percent?, result?, error?: {error, message}}
 //   "failed" = the server checked and failed (fetch_failed, …); "error" = the extension could not get a
@@ -25,6 +27,7 @@ export const MSG = Object.freeze({
   OPEN_LIMITS: "open-limits",
   CHECK_UPDATE: "check-update",
   MENU_TARGET: "menu-target",
+  WHERE: "where",
 });
 
 export const FINAL_PHASES = new Set(["done", "failed", "error"]);

@@ -1,0 +1,133 @@
+"""Right-click checks, the check-a-file page and the popup, in the paired browser."""
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.request
+
+import pytest
+
+from harness import badge, expected_label, sw_eval, wait_badge
+
+pytestmark = pytest.mark.browser
+
+
+def extension_url(context, path: str) -> str:
+    sw = context.service_workers[-1]
+    return sw.url.split("/background/")[0] + "/" + path
+
+
+def upload_as_curl(server, path) -> dict:
+    """The server's own answer for a file (cached when the page uploaded the same bytes)."""
+    boundary = "deepfake-check-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: video/mp4\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(server.base + "/v1/checks/upload", data=body, method="POST", headers={
+        "Authorization": f"Bearer {server.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(server.ca)), timeout=60) as r:
+        check = json.loads(r.read())
+    while check.get("status") not in ("done", "failed"):
+        time.sleep(0.5)
+        _, check = server.api("GET", f"/v1/checks/{check['id']}")
+    return check
+
+
+MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
+    // The page the test just opened is the active tab (the extension has no "tabs" permission to match URLs).
+    const [tab] = await chrome.tabs.query({active: true});
+    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
+}"""
+
+
+def test_right_click_checks_the_video_that_was_right_clicked(paired, server, fixture_web, out_dir):
+    page = paired.new_page()
+    page.goto("https://blog.example/")  # a site without automatic checks
+    base = fixture_web.http_base
+    page.locator("#v-below").scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('#v-below').currentTime > 0")
+    # The user right-clicks the second video (the menu itself is the browser's; its click is driven below).
+    page.click("#v-below", button="right")
+    answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": "https://blog.example/", "srcUrl": f"{base}/media/face2.mp4"})
+    assert answer["ok"] and answer["target"]["url"] == f"{base}/media/face2.mp4", answer
+    shown = wait_badge(page, "#v-below")
+    truth = server.wait_done(f"{base}/media/face2.mp4")
+    assert shown["label"] == expected_label(truth["result"]) and truth["result"]["faces"], (shown, truth["result"])
+    page.screenshot(path=str(out_dir / "menu-check-below.png"))
+    # Only that one: the first video on the page was not checked.
+    page.evaluate("window.scrollTo(0, 0)")
+    time.sleep(1)
+    assert badge(page, "#v-file") is None
+    page.close()
+
+
+def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web, out_dir):
+    """#v-file is covered by a transparent layer (like most players): the click lands on the layer."""
+    page = paired.new_page()
+    page.goto("https://blog.example/")
+    page.wait_for_function("document.querySelector('#v-file').currentTime > 0")
+    box = page.locator("#v-file").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, button="right")  # lands on the layer
+    answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": "https://blog.example/", "srcUrl": ""})
+    url = f"{fixture_web.http_base}/media/face1.mp4"
+    assert answer["ok"] and answer["target"]["url"] == url, answer
+    shown = wait_badge(page, "#v-file")
+    assert shown["label"] == expected_label(server.wait_done(url)["result"])
+    # The badge opens its panel on click, with the details (drawn in the closed shadow root).
+    page.mouse.click(*badge_point(page, "#v-file"))
+    time.sleep(0.5)
+    page.screenshot(path=str(out_dir / "menu-check-panel.png"))
+    page.close()
+
+
+def badge_point(page, css):
+    box = page.locator(css).bounding_box()
+    return box["x"] + 20, box["y"] + 14
+
+
+def test_file_check_page_shows_the_verdict_over_the_playing_video(paired, server, clips, out_dir):
+    page = paired.new_page()
+    page.goto(extension_url(paired, "pages/check-file.html"))
+    page.set_input_files("#file", str(clips["face1"]))
+    page.wait_for_selector("body[data-verdict]", timeout=120_000)
+    truth = upload_as_curl(server, clips["face1"])
+    assert truth["cached"] and page.get_attribute("body", "data-label") == expected_label(truth["result"])
+    page.wait_for_function("() => { const v = document.querySelector('#stage video'); return v && !v.paused && v.currentTime > 0.3 }")
+    drawn = page.evaluate("""() => { const c = document.getElementById('boxes');
+        return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((x, i) => i % 4 === 3 && x > 0) }""")
+    assert drawn, "no face box drawn over the video"
+    assert page.locator("#faces li").count() == len(truth["result"]["faces"]) >= 1
+    page.screenshot(path=str(out_dir / "check-file-face.png"), full_page=True)
+    page.close()
+
+
+def test_file_check_page_gives_the_seed_messages(paired, clips, tmp_path, out_dir):
+    page = paired.new_page()
+    page.goto(extension_url(paired, "pages/check-file.html"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    page.set_input_files("#file", str(notes))
+    page.wait_for_function("() => document.getElementById('message').textContent === 'Only video or image files allowed.'")
+    big = tmp_path / "big.mp4"
+    with open(big, "wb") as f:
+        f.truncate(101 * 1024 * 1024)  # sparse: over the 100 MB limit without writing it
+    page.set_input_files("#file", str(big))
+    page.wait_for_function("() => document.getElementById('message').textContent === 'File too large. Max limit 100MB.'")
+    page.set_input_files("#file", str(clips["noface"]))
+    page.wait_for_function("() => document.getElementById('message').textContent === 'No faces detected. Cannot process the video.'", timeout=120_000)
+    assert page.inner_text("#verdict-tag") == "No face"
+    page.screenshot(path=str(out_dir / "check-file-noface.png"), full_page=True)
+    page.close()
+
+
+def test_popup_shows_connection_model_and_last_checks(paired, server, out_dir):
+    page = paired.new_page()
+    page.set_viewport_size({"width": 360, "height": 520})
+    page.goto(extension_url(paired, "pages/popup.html"))
+    page.wait_for_selector("#status[data-state=connected]", timeout=20_000)
+    _, model = server.api("GET", "/v1/model")
+    assert model["name"] in page.inner_text("#status")
+    page.wait_for_selector("#recent .tag")
+    assert page.locator("#recent li").count() >= 1
+    page.screenshot(path=str(out_dir / "popup.png"))
+    page.close()
