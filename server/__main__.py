@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
     p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")
     p.add_argument("--max-duration", type=float, default=600.0, help="longest video fetched, seconds (default 600)")
+    p.add_argument("--max-downloads", type=int, default=2, help="downloads running at once (default 2)")
     p.add_argument("--queue-size", type=int, default=16, help="unfinished checks before 503 busy (default 16)")
     p.add_argument("--log-urls", action="store_true", help="log the URLs checked (off by default)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -43,6 +44,7 @@ def config_from(a: argparse.Namespace) -> Config:
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
+        max_downloads=a.max_downloads,
     )
 
 
@@ -75,7 +77,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
     try:
         web.run_app(app, host=config.host, port=config.port, ssl_context=certs.ssl_context(),
                     print=banner, access_log=None, handle_signals=True, shutdown_timeout=10)
-    except ModelUnavailable as e:
+    except (ModelUnavailable, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -223,6 +223,7 @@ def _child(job: dict, out) -> dict:
         "progress_hooks": [progress],
         "logger": Quiet(), "quiet": True, "no_warnings": True, "noprogress": True,
         "cachedir": False, "nopart": False, "overwrites": True, "writethumbnail": False,
+        "hls_prefer_native": True,  # Python sockets, so the address guard sees every connection
         "restrictfilenames": True, "ignoreerrors": False, "color": "never",
     }
 

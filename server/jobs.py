@@ -156,6 +156,8 @@ class JobService:
 
     # --- lifecycle ---
     async def start(self) -> None:
+        if self.config.frames not in self.worker.frame_choices:
+            raise ValueError(f"--frames must be one of {'/'.join(map(str, self.worker.frame_choices))}.")
         self._consumer = asyncio.create_task(self._consume(), name="inference-consumer")
 
     async def stop(self, grace_s: float = 30.0) -> None:

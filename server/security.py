@@ -4,6 +4,7 @@ Middleware order (outermost first): errors -> Host -> CORS -> token -> rate limi
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -268,6 +269,13 @@ async def error_middleware(request: web.Request, handler):
         return json_error(405, "method_not_allowed", "Method not allowed.")
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, "too_large", "Request too large.")
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:  # a bug must not leak a traceback page; the log has it
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return json_error(500, "internal", "Internal server error.")
 
 
 def allowed_hosts(port: int) -> frozenset[str]:

@@ -78,8 +78,10 @@ class InferenceWorker:
             if self._proc is None or not self._proc.is_alive():
                 self._restart()
             self.calls += 1
+            # the parent names the decrypted file so it can remove it even if the worker dies
+            plain = self.plain_dir / f"{secrets.token_hex(16)}{ext}"
             try:
-                self._conn.send(("check", str(media), key, ext, frames))
+                self._conn.send(("check", str(media), key, str(plain), frames))
                 if not self._conn.poll(timeout_s):
                     self._restart()
                     raise WorkerFailed("timeout", f"The analysis did not finish within {timeout_s:.0f} seconds.")
@@ -90,6 +92,8 @@ class InferenceWorker:
                 log.warning("inference worker died during a check; restarting it")
                 self._restart()
                 raise WorkerFailed("internal", "The detector crashed on this file.") from None
+            finally:
+                plain.unlink(missing_ok=True)
         if msg[0] == "error":
             raise WorkerFailed(msg[1], msg[2])
         return CheckOutput(msg[1], msg[2])
@@ -168,8 +172,8 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
             return
         if msg is None:
             return
-        _, src, key, ext, frames = msg
-        tmp = plain / f"{secrets.token_hex(16)}{ext}"
+        _, src, key, tmp, frames = msg
+        tmp = Path(tmp)
         try:
             decrypt_to_file(key, Path(src), tmp)
             v = check(tmp, frames=frames, model=loaded, want_heatmap=True)

@@ -397,3 +397,25 @@ async def test_shutdown_marks_unfinished_checks_failed_and_removes_media(app_fac
     await client.close()
     assert check.status == "failed" and check.error["error"] == "internal"
     assert leftover_media(app[CONFIG]) == []
+
+
+async def test_worker_crash_fails_that_check_only_and_a_fresh_worker_takes_the_next(api, media_dir, worker, shared_data):
+    import os
+    import signal
+
+    client, app, auth = api
+    clip = shared_data / "real" / "liveportrait-driving-d19.mp4"
+    r = await client.post("/v1/checks/upload", data=form(clip, frames=100), headers=auth)
+    check = app[JOBS].get((await r.json())["id"])
+    for _ in range(200):
+        if check.status == "detecting":
+            break
+        await asyncio.sleep(0.05)
+    old_pid = worker.pid
+    os.kill(old_pid, signal.SIGKILL)  # what a segfault in a native decoder looks like
+    body = await wait_done(client, auth, check.id)
+    assert body["status"] == "failed" and body["error"] == {"error": "internal", "message": "The detector crashed on this file."}
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
+    body = await wait_done(client, auth, (await r.json())["id"])
+    assert body["status"] == "done" and worker.pid != old_pid
+    assert leftover_media(app[CONFIG]) == []
