@@ -1,0 +1,85 @@
+"""What the badge and the popup say when the extension cannot get a check made, and the TLS trust
+path without any certificate flag (the server's CA installed by `python -m server trust`)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness import ROOT, free_port, launch, sw_eval, wait_badge
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def unpaired(playwright_instance, server, fixture_web, tmp_path_factory):
+    """A second Chromium with the extension, never paired."""
+    from conftest import browser_args
+
+    context, _ = launch(playwright_instance, tmp_path_factory.mktemp("profile-unpaired"), browser_args(fixture_web, server.spki))
+    sw_eval(context, "(server) => chrome.storage.local.set({server})", server.base)
+    yield context
+    context.close()
+
+
+def popup_status(context, out_path):
+    page = context.new_page()
+    page.goto(context.service_workers[-1].url.split("/background/")[0] + "/pages/popup.html")
+    page.wait_for_selector("#status:not([data-state=unknown])", timeout=20_000)
+    state, text = page.get_attribute("#status", "data-state"), page.inner_text("#status")
+    page.screenshot(path=str(out_path))
+    page.close()
+    return state, text
+
+
+def test_unpaired_extension_says_not_paired(unpaired, fixture_web, out_dir):
+    page = unpaired.new_page()
+    page.goto("https://x.com/")
+    shown = wait_badge(page, "#v-face1")
+    assert (shown["tone"], shown["label"]) == ("error", "not paired")
+    page.screenshot(path=str(out_dir / "state-not-paired.png"))
+    page.close()
+    state, text = popup_status(unpaired, out_dir / "popup-not-paired.png")
+    assert state == "not_paired" and "Not paired" in text
+
+
+def test_server_down_says_server_not_running(unpaired, fixture_web, out_dir):
+    nobody = f"https://127.0.0.1:{free_port()}"  # nothing listens there
+    sw_eval(unpaired, "(server) => chrome.storage.local.set({server, token: 'a-token-from-before'})", nobody)
+    page = unpaired.new_page()
+    page.goto("https://www.youtube.com/")
+    shown = wait_badge(page, "#v-face1")
+    assert (shown["tone"], shown["label"]) == ("error", "server not running")
+    page.screenshot(path=str(out_dir / "state-server-down.png"))
+    page.close()
+    state, text = popup_status(unpaired, out_dir / "popup-server-down.png")
+    assert state == "not_running" and "Server not running" in text
+
+
+def test_ca_installed_by_server_trust_is_trusted_without_certificate_flags(playwright_instance, server, tmp_path_factory):
+    """A fresh HOME: first Chromium does not trust the server; `python -m server trust` installs the
+    CA into HOME's NSS database, and the next Chromium reaches the server with no flag at all."""
+    home = tmp_path_factory.mktemp("home")
+    env = {**os.environ, "HOME": str(home)}
+
+    def status_with_fresh_browser(name):
+        context, _ = launch(playwright_instance, tmp_path_factory.mktemp(name), [], env=env)
+        try:
+            sw_eval(context, "(server) => chrome.storage.local.set({server})", server.base)
+            return sw_eval(context, "() => deepfakeCheck.probeStatus()")
+        finally:
+            context.close()
+
+    before = status_with_fresh_browser("profile-untrusted")
+    assert before["state"] == "cert_untrusted", before
+
+    r = subprocess.run([sys.executable, "-m", "server", "trust", "--config-dir", str(server.config_dir),
+                        "--data-dir", str(server.data_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (home / ".pki" / "nssdb").is_dir()
+
+    after = status_with_fresh_browser("profile-trusted")
+    # Reached over TLS: the server answered /v1/health (this browser is simply not paired yet).
+    assert after["state"] == "not_paired", after
