@@ -57,6 +57,7 @@ export function describe(update, bandOverride = null) {
 function statusText(status) {
   return {
     queued: "Waiting for the server…",
+    busy: "The server is busy: trying again shortly…",
     downloading: "The server is downloading the video…",
     detecting: "Finding faces…",
     analysing: "Analysing faces…",

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness import ROOT, free_port, launch, sw_eval, wait_badge
+from harness import ROOT, expected_label, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -83,3 +83,30 @@ def test_ca_installed_by_server_trust_is_trusted_without_certificate_flags(playw
     after = status_with_fresh_browser("profile-trusted")
     # Reached over TLS: the server answered /v1/health (this browser is simply not paired yet).
     assert after["state"] == "not_paired", after
+
+
+def test_busy_server_is_retried_after_its_retry_after(playwright_instance, tiny_checkpoint, fixture_web, tmp_path_factory, out_dir):
+    """A server that takes one check at a time answers the second with 503 busy + Retry-After; the
+    extension waits that long, asks again, and both badges end with the server's verdicts."""
+    from conftest import browser_args
+
+    busy_server = start_server(tmp_path_factory.mktemp("busy-server"), tiny_checkpoint, extra=["--queue-size", "1"])
+    context = None
+    try:
+        context, _ = launch(playwright_instance, tmp_path_factory.mktemp("profile-busy"), browser_args(fixture_web, busy_server.spki))
+        pair_by_link(context, busy_server)
+        busy_server.token = sw_eval(context, "async () => (await chrome.storage.local.get('token')).token")
+        statuses = []
+        context.on("response", lambda r: r.request.method == "POST" and r.url.endswith("/v1/checks") and statuses.append(r.status))
+        page = context.new_page()
+        page.goto("https://www.youtube.com/")
+        for css, path in [("#v-face1", "/watch?v=face1"), ("#v-noface", "/shorts/noface")]:
+            shown = wait_badge(page, css, timeout=120)
+            truth = busy_server.wait_done(fixture_web.http_base + path)
+            assert shown["label"] == expected_label(truth["result"]), (css, shown)
+        assert 503 in statuses and statuses.count(202) + statuses.count(200) >= 2, statuses
+        page.screenshot(path=str(out_dir / "busy-server-retried.png"))
+    finally:
+        if context:
+            context.close()
+        busy_server.stop()

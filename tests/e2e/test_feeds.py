@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+
 from harness import badge, expected_label, wait_badge
 
 pytestmark = pytest.mark.browser
@@ -116,3 +117,68 @@ def test_other_sites_are_not_checked_automatically(paired, fixture_web, posts):
     time.sleep(2)
     assert posts.urls == [] and page.locator("deepfake-check-badge").count() == 0
     page.close()
+
+
+def wait_badge_url(page, css, url, timeout=120):
+    deadline = time.time() + timeout
+    shown = None
+    while time.time() < deadline:
+        shown = badge(page, css)
+        if shown and shown["url"] == url and shown["tone"] != "busy":
+            return shown
+        time.sleep(0.25)
+    raise AssertionError(f"badge on {css} never showed a finished check of {url}: {shown}")
+
+
+def test_youtube_navigation_rechecks_the_reused_player(paired, server, fixture_web):
+    """YouTube keeps its <video> element across navigations and fires yt-navigate-finish: the badge
+    must follow the new video, not keep the old verdict."""
+    base = fixture_web.http_base
+    page = paired.new_page()
+    page.goto("https://www.youtube.com/")
+    assert wait_badge(page, "#v-face1")["url"] == f"{base}/watch?v=face1"
+    page.evaluate("""(base) => {
+        history.pushState({}, "", "/?page=2");
+        document.querySelector('#tile-face1 a#thumbnail').setAttribute('href', base + '/watch?v=face3');
+        document.querySelector('#v-face1').src = base + '/media/face3.mp4';
+        document.dispatchEvent(new CustomEvent('yt-navigate-finish', {bubbles: true}));
+    }""", base)
+    shown = wait_badge_url(page, "#v-face1", f"{base}/watch?v=face3")
+    assert shown["label"] == expected_label(server.wait_done(f"{base}/watch?v=face3")["result"])
+    page.close()
+
+
+def test_history_navigation_in_a_single_page_app_checks_the_new_post(paired, server, fixture_web):
+    base = fixture_web.http_base
+    page = paired.new_page()
+    page.goto("https://x.com/fixture/x-thread.html")
+    wait_badge(page, "#v-main")
+    page.evaluate("""(base) => {
+        history.pushState({}, "", "/erin/status/face2");
+        document.querySelector('#main-post a').setAttribute('href', base + '/erin/status/face2');
+        document.querySelector('#v-main').src = base + '/media/face2.mp4';
+        document.querySelector('#reply').remove();
+    }""", base)
+    shown = wait_badge_url(page, "#v-main", f"{base}/erin/status/face2")
+    assert shown["label"] == expected_label(server.wait_done(f"{base}/erin/status/face2")["result"])
+    assert page.locator("deepfake-check-badge").count() == 1  # the removed reply's badge went with it
+    page.close()
+
+
+def test_turning_a_site_off_in_the_options_stops_automatic_checks_there(paired, fixture_web, posts):
+    options = paired.new_page()
+    options.goto(paired.service_workers[-1].url.split("/background/")[0] + "/pages/options.html")
+    options.uncheck("#site-instagram")
+    options.wait_for_function("async () => (await chrome.storage.local.get('autoSites')).autoSites?.instagram === false")
+    try:
+        page = paired.new_page()
+        page.goto("https://www.instagram.com/?feed=2")
+        page.wait_for_function("document.querySelector('#v-face1').currentTime > 0")
+        time.sleep(2)
+        assert page.locator("deepfake-check-badge").count() == 0 and posts.urls == []
+        options.check("#site-instagram")  # on again: the open page starts checking without a reload
+        assert wait_badge(page, "#v-face1")["url"] == f"{fixture_web.http_base}/p/face1/"
+        page.close()
+    finally:
+        options.check("#site-instagram")
+        options.close()
