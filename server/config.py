@@ -48,7 +48,7 @@ class Config:
     # jobs
     queue_size: int = 16  # unfinished checks (downloading + waiting + running) before 503
     max_downloads: int = 2
-    deadline_s: float = 300.0  # per check: fetch + analysis (time waiting for the worker excluded)
+    deadline_s: float = 300.0  # per check: fetch + analysis (waiting for the worker excluded; analysis >= 60 s)
     max_duration_s: float = 600.0  # videos longer than this are refused before download
     cache_ttl_s: float = 7 * 24 * 3600
     jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "downloading", "detecting", "analysing", "done", "failed")
 FINISHED = ("done", "failed")
 HEATMAPS_KEPT = 64
+# However much of the deadline a download used, the analysis gets at least this long: a slow
+# first check (cold caches, a loaded machine) must not be killed for the download's sake.
+MIN_ANALYSIS_S = 60.0
 # query parameters that only say where a link was shared from: the same video either way
 TRACKING_PARAMS = {"fbclid", "gclid", "igshid", "si", "feature", "ref", "ref_src", "ref_url", "s", "t"}
 
@@ -282,7 +285,7 @@ class JobService:
             self.store.delete(media)
             self._finish_cached(c, cached, key)
             return c
-        self._queue.put_nowait(_Work(c, media, ext, [key], None, self.config.deadline_s))
+        self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s)))
         return c
 
     # --- running ---
@@ -322,7 +325,7 @@ class JobService:
                 self._finish_cached(c, cached, sha_key)
                 return
             self._set(c, "queued")
-            timeout = max(30.0, self.config.deadline_s - fetch_s)
+            timeout = max(MIN_ANALYSIS_S, self.config.deadline_s - fetch_s)
             self._queue.put_nowait(_Work(c, media, sniffed[1], [c.url_key, sha_key], round(fetch_s * 1000, 1), timeout))
             media = None  # the consumer owns it now
         except FetchError as e:

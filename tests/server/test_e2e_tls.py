@@ -110,7 +110,7 @@ async def test_upload_of_a_generated_clip_reaches_done_with_a_verdict(api, media
     assert status == 202 and body["status"] == "queued"
     events = await api.events(body["id"])
     final = events[-1]
-    assert final["status"] == "done" and final["result"]["verdict"] in VERDICTS
+    assert final["status"] == "done" and final["result"]["verdict"] in VERDICTS, final
     assert final["result"]["frames_with_face"] > 0 and final["result"]["faces"]
     r = await api.get(final["result"]["heatmap_url"])
     assert r.status == 200 and (await r.read()).startswith(b"\x89PNG")
@@ -121,7 +121,7 @@ async def test_upload_of_a_real_clip_reaches_done(api, shared_data):
     status, body = await api.post_file(shared_data / "real" / "liveportrait-driving-d18.mp4", frames=20)
     assert status == 202
     final = (await api.events(body["id"]))[-1]
-    assert final["status"] == "done" and final["result"]["verdict"] in VERDICTS
+    assert final["status"] == "done" and final["result"]["verdict"] in VERDICTS, final
     assert final["result"]["frames_analysed"] == 20 and final["result"]["width"] > 0
 
 

@@ -1,0 +1,44 @@
+"""The inference worker process on its own: a check, a check over its time, what it leaves behind."""
+from __future__ import annotations
+
+import pytest
+
+from server.media import MediaStore
+from server.worker import InferenceWorker, ModelUnavailable, WorkerFailed
+
+VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
+
+
+def test_worker_checks_encrypted_media_and_leaves_no_plaintext(worker, media_dir, tmp_path):
+    store = MediaStore(tmp_path)
+    m = store.encrypt_file(media_dir / "face.jpg")
+    out = worker.run(m.path, store.key, ".jpg", 10, timeout_s=60)
+    assert out.verdict["verdict"] in VERDICTS and out.heatmap_png.startswith(b"\x89PNG")
+    assert list(worker.plain_dir.iterdir()) == []
+    assert worker.info["name"] == "tiny" and 20 in worker.frame_choices
+
+
+def test_media_under_another_key_is_refused_not_decoded(worker, media_dir, tmp_path):
+    m = MediaStore(tmp_path).encrypt_file(media_dir / "face.jpg")
+    with pytest.raises(WorkerFailed) as e:
+        worker.run(m.path, MediaStore(tmp_path).key, ".jpg", 10, timeout_s=60)
+    assert e.value.code == "internal" and "could not be read" in e.value.message
+
+
+def test_check_over_its_time_is_killed_and_the_worker_restarts(worker, shared_data, media_dir, tmp_path):
+    store = MediaStore(tmp_path)
+    m = store.encrypt_file(shared_data / "real" / "liveportrait-driving-d19.mp4")
+    old = worker.pid
+    with pytest.raises(WorkerFailed) as e:
+        worker.run(m.path, store.key, ".mp4", 100, timeout_s=0.5)
+    assert e.value.code == "timeout" and worker.pid != old
+    assert list(worker.plain_dir.iterdir()) == []
+    m2 = store.encrypt_file(media_dir / "face.jpg")
+    assert worker.run(m2.path, store.key, ".jpg", 10, timeout_s=60).verdict["verdict"] in VERDICTS
+
+
+def test_unloadable_weights_are_reported_with_the_core_message(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ModelUnavailable, match="not a readable PyTorch checkpoint"):
+        InferenceWorker(str(bad), "cpu", tmp_path / "plain").start()
