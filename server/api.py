@@ -111,7 +111,8 @@ async def upload_check(request: web.Request) -> web.Response:
     try:
         while (part := await reader.next()) is not None:
             if part.name == "frames":
-                frames_raw = (await part.read(decode=False))[:16].decode(errors="replace").strip()
+                frames_raw = (await part.read_chunk())[:16].decode(errors="replace").strip()  # one chunk at most
+                await part.release()
             elif part.name == "file" and media is None:
                 writer, sniffed = store.writer(), False
                 while chunk := await part.read_chunk(64 * 1024):

@@ -80,6 +80,7 @@ async def fetch(
     allow_private: bool,
     timeout_s: float,
     on_progress: Callable[[int, int | None], None] | None = None,
+    verbose: bool = False,
 ) -> Fetched:
     """Download url's video into dest (a 0700 directory). Raises FetchError."""
     job = {
@@ -120,8 +121,8 @@ async def fetch(
             proc.kill()
             await proc.wait()
         err = await stderr_task
-        if err.strip():
-            log.debug("fetch stderr: %s", err.decode(errors="replace")[-2000:])
+        if err.strip() and verbose:  # extractor output can contain the URL: only with --log-urls
+            log.info("fetch stderr: %s", err.decode(errors="replace")[-2000:])
     if result["type"] == "done":
         return Fetched(Path(result["file"]), result.get("extractor"), result.get("duration"))
     raise FetchError(result.get("code", "fetch_failed"), result.get("message", "Download failed."))

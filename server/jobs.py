@@ -305,7 +305,7 @@ class JobService:
                     fetched = await fetch(
                         url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,
                         allow_private=self.config.allow_private_fetch, timeout_s=self.config.deadline_s,
-                        on_progress=progress,
+                        on_progress=progress, verbose=self.config.log_urls,
                     )
                     media = await asyncio.get_running_loop().run_in_executor(None, self.store.encrypt_file, fetched.path)
                 finally:

@@ -38,6 +38,7 @@ PUBLIC_PATHS = frozenset({"/v1/health", "/v1/pair", "/v1/openapi.json", "/pair"}
 PAIR_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 PAIR_CODE_TTL_S = 600
 PAIR_MAX_WRONG = 5
+CORS_HEADERS = web.RequestKey("cors_headers", dict)
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -323,15 +324,17 @@ def cors_middleware(extra_origins: tuple[str, ...]):
             if request.headers.get("Access-Control-Request-Private-Network") == "true":
                 headers["Access-Control-Allow-Private-Network"] = "true"
             return web.Response(status=204, headers=headers)
-        try:
-            resp = await handler(request)
-        except ApiError as e:
-            resp = e.response()
-        if not resp.prepared:
-            resp.headers.update(headers)
-        return resp
+        request[CORS_HEADERS] = headers  # added to whatever response goes out, streams included
+        return await handler(request)
 
     return cors
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: errors raised past the CORS middleware and streamed responses get them too."""
+    headers = request.get(CORS_HEADERS)
+    if headers:
+        response.headers.update(headers)
 
 
 def token_middleware(tokens: TokenStore):

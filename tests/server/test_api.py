@@ -419,3 +419,15 @@ async def test_worker_crash_fails_that_check_only_and_a_fresh_worker_takes_the_n
     body = await wait_done(client, auth, (await r.json())["id"])
     assert body["status"] == "done" and worker.pid != old_pid
     assert leftover_media(app[CONFIG]) == []
+
+
+async def test_event_stream_and_errors_carry_cors_headers_for_the_extension(api, media_dir):
+    client, _, auth = api
+    origin = {"Origin": "chrome-extension://abcdefghijklmnop"}
+    r = await client.get("/v1/checks/nope", headers={**auth, **origin})
+    assert r.status == 404 and r.headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
+    check_id = (await r.json())["id"]
+    r = await client.get(f"/v1/checks/{check_id}/events", headers={**auth, **origin})
+    assert r.headers["Access-Control-Allow-Origin"] == origin["Origin"]
+    await r.read()
