@@ -57,9 +57,16 @@ def media_server(web_root):
     handler = lambda *a, **k: _Handler(*a, directory=str(web_root), **k)  # noqa: E731
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     srv.daemon_threads = True
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    # a post whose metadata (schema.org JSON-LD, as many sites publish) says the video runs 2 hours
+    (web_root / "long.html").write_text(
+        '<!doctype html><html><head><script type="application/ld+json">{"@context": "https://schema.org", '
+        f'"@type": "VideoObject", "name": "A long video", "contentUrl": "{base}/face.mp4", "duration": "PT2H", '
+        f'"uploadDate": "2026-01-01", "thumbnailUrl": "{base}/face.jpg"}}</script></head><body><p>post</p></body></html>'
+    )
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    yield base
     srv.shutdown()
     srv.server_close()
 

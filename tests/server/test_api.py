@@ -389,6 +389,15 @@ async def test_hung_site_fails_the_check_with_timeout_at_the_deadline(app_factor
     assert leftover_media(app[CONFIG]) == []
 
 
+async def test_url_serving_a_non_video_fails_with_not_media(app_factory, media_server):
+    client, app, auth = await app_factory(allow_private_fetch=True)
+    r = await client.post("/v1/checks", json={"url": f"{media_server}/notes.mp4"}, headers=auth)
+    body = await wait_done(client, auth, (await r.json())["id"])
+    assert body["status"] == "failed"
+    assert body["error"] == {"error": "not_media", "message": "The URL gave a file that is not a video or image."}
+    assert leftover_media(app[CONFIG]) == []
+
+
 async def test_shutdown_marks_unfinished_checks_failed_and_removes_media(app_factory, hung_server):
     client, app, auth = await app_factory(allow_private_fetch=True, deadline_s=60)
     r = await client.post("/v1/checks", json={"url": hung_server + "?shutdown"}, headers=auth)

@@ -54,6 +54,13 @@ async def test_file_over_the_byte_cap_is_too_large(media_server, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.stat().st_size > 10_000]
 
 
+async def test_video_longer_than_the_cap_is_refused_before_download(media_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/long.html", tmp_path)
+    assert e.value.code == "too_long" and "longer than 10 minutes" in e.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_hung_server_hits_the_deadline(hung_server, tmp_path):
     with pytest.raises(FetchError) as e:
         await get(hung_server, tmp_path, timeout_s=2.0)
