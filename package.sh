@@ -42,6 +42,7 @@ ff.browser_specific_settings = {
     // Nothing is collected or sent to the developer: checks go only to the user's own server.
     data_collection_permissions: { required: ["none"] },
   },
+  gecko_android: { strict_min_version: "142.0" },
 };
 fs.writeFileSync(`${build}/firefox/manifest.json`, JSON.stringify(ff, null, 2) + "\n");
 JS

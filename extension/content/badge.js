@@ -31,8 +31,16 @@ const CSS = `
 .panel button { font: inherit; float: right; border: 0; background: none; cursor: pointer; font-size: 16px; line-height: 1; }
 `;
 
+/** A small element builder: text children are text nodes, never parsed as HTML. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  el.append(...children);
+  return el;
+}
+
 const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!" };
-const MIN_SIZE = 48; // px: smaller videos (avatars, icons) get no badge
+const MIN_VIDEO_SIZE = 48; // px: smaller videos (avatars, icons) get no badge; a right-clicked link or image always does
 
 export class Badges {
   /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits()} */
@@ -74,10 +82,14 @@ export class Badges {
   #create(el) {
     const host = this.doc.createElement("deepfake-check-badge");
     const root = host.attachShadow({ mode: "closed" });
-    root.innerHTML = `<style>${CSS}</style><div class="wrap">
-      <div class="badge busy" role="button" tabindex="0" aria-haspopup="dialog"><span class="icon"></span><span class="label"></span></div>
-      <span class="bar"><i></i></span>
-      <div class="panel" role="dialog" aria-label="Deepfake Check details" hidden></div></div>`;
+    root.append(
+      h("style", {}, CSS),
+      h("div", { class: "wrap" },
+        h("div", { class: "badge busy", role: "button", tabindex: "0", "aria-haspopup": "dialog" },
+          h("span", { class: "icon" }), h("span", { class: "label" })),
+        h("span", { class: "bar" }, h("i")),
+        h("div", { class: "panel", role: "dialog", "aria-label": "Deepfake Check details", hidden: "" })),
+    );
     const item = { el, host, root, view: null, open: false };
     const badge = root.querySelector(".badge");
     const toggle = (e) => {
@@ -111,6 +123,7 @@ export class Badges {
     host.setAttribute("data-tone", view.tone);
     host.setAttribute("data-label", view.label);
     host.setAttribute("data-url", view.url ?? "");
+    host.setAttribute("data-open", String(item.open));
     const panel = root.querySelector(".panel");
     panel.hidden = !item.open;
     if (item.open) this.#fillPanel(item, panel);
@@ -119,29 +132,34 @@ export class Badges {
   #fillPanel(item, panel) {
     const { view } = item;
     const r = view.update?.result;
-    const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-    let html = `<button class="close" aria-label="Close">×</button><h2>${esc(view.label)}</h2><p>${esc(view.detail)}</p>`;
+    const close = h("button", { class: "close", "aria-label": "Close" }, "×");
+    const limits = h("a", { class: "limits", role: "link", tabindex: "0" }, "Why this can be wrong");
+    const parts = [close, h("h2", {}, view.label), h("p", {}, view.detail)];
+    let canvas = null;
     if (r) {
       if (r.faces?.length) {
-        html += `<p>Faces:</p><ul>${r.faces.map((f, i) => `<li>Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${esc(f.frames)} frames</li>`).join("")}</ul>`;
+        parts.push(h("p", {}, "Faces:"), h("ul", {}, ...r.faces.map((f, i) =>
+          h("li", {}, `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`))));
       }
-      html += `<p>Frames analysed: ${esc(r.frames_analysed)} (${esc(r.frames_with_face)} with a face)</p>`;
-      html += `<p>Model: ${esc(r.model)}${r.mode ? ` (${esc(r.mode)})` : ""}</p>`;
-      if (r.heatmap_url) html += `<p class="muted">Where the model looked (most suspicious face):</p><canvas width="224" height="224"></canvas>`;
+      parts.push(h("p", {}, `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`));
+      parts.push(h("p", {}, `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`));
+      if (r.heatmap_url) {
+        canvas = h("canvas", { width: "224", height: "224" });
+        parts.push(h("p", { class: "muted" }, "Where the model looked (most suspicious face):"), canvas);
+      }
     }
-    html += `<p><a class="limits" role="link" tabindex="0">Why this can be wrong</a></p><p class="muted">${esc(view.url)}</p>`;
-    panel.innerHTML = html;
-    panel.querySelector(".close").addEventListener("click", (e) => {
+    parts.push(h("p", {}, limits), h("p", { class: "muted" }, view.url ?? ""));
+    panel.replaceChildren(...parts);
+    close.addEventListener("click", (e) => {
       e.stopPropagation();
       item.open = false;
       this.#render(item);
     });
-    panel.querySelector(".limits").addEventListener("click", (e) => {
+    limits.addEventListener("click", (e) => {
       e.stopPropagation();
       this.hooks.openLimits();
     });
-    panel.addEventListener("click", (e) => e.stopPropagation());
-    const canvas = panel.querySelector("canvas");
+    panel.onclick = (e) => e.stopPropagation();
     if (canvas) this.#drawHeatmap(canvas, r.heatmap_url);
   }
 
@@ -162,7 +180,8 @@ export class Badges {
         continue;
       }
       const r = el.getBoundingClientRect();
-      const show = r.width >= MIN_SIZE && r.height >= MIN_SIZE;
+      const min = el.nodeName === "VIDEO" ? MIN_VIDEO_SIZE : 1;
+      const show = r.width >= min && r.height >= min;
       item.host.style.setProperty("display", show ? "block" : "none", "important");
       if (!show) continue;
       item.host.style.setProperty("left", `${Math.round(r.left + win.scrollX + 6)}px`, "important");

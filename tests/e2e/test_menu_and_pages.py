@@ -75,8 +75,24 @@ def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web,
     assert shown["label"] == expected_label(server.wait_done(url)["result"])
     # The badge opens its panel on click, with the details (drawn in the closed shadow root).
     page.mouse.click(*badge_point(page, "#v-file"))
-    time.sleep(0.5)
+    page.wait_for_selector("deepfake-check-badge[data-open=true]")
+    time.sleep(0.5)  # the heatmap is fetched through the service worker
     page.screenshot(path=str(out_dir / "menu-check-panel.png"))
+    page.close()
+
+
+def test_right_click_on_a_link_checks_the_link(paired, server, fixture_web):
+    page = paired.new_page()
+    page.goto("https://x.com/")
+    link = page.locator("#post-noface div[role=link] a")
+    link.click(button="right")
+    url = f"{fixture_web.http_base}/carol/status/quoted999"
+    answer = sw_eval(paired, MENU_CLICK.replace('mediaType: "video", ', f'linkUrl: "{url}", '),
+                     {"item": "check-link", "pageUrl": "https://x.com/", "srcUrl": None})
+    assert answer["ok"] and answer["target"] == {"url": url, "kind": "link"}, answer
+    truth = server.wait_done(url)  # nothing is there to fetch: the server's check fails
+    shown = wait_badge(page, "#post-noface div[role=link] a")
+    assert truth["status"] == "failed" and shown["tone"] == "error" and shown["url"] == url, (shown, truth)
     page.close()
 
 
