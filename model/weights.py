@@ -56,6 +56,13 @@ class NoDefaultModelError(CheckpointError):
     pass
 
 
+def reference_input(frames: int = 20, size: int = 112):
+    """A fixed input (uint8 crops) whose P(fake) each model card records, to check a model file end to end."""
+    import numpy as np
+
+    return np.random.default_rng(20261122).integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+
+
 def available_models() -> list[str]:
     return list(REGISTRY)
 
