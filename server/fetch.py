@@ -224,7 +224,8 @@ def _child(job: dict, out) -> dict:
         "progress_hooks": [progress],
         "logger": Quiet(), "quiet": True, "no_warnings": True, "noprogress": True,
         "cachedir": False, "nopart": False, "overwrites": True, "writethumbnail": False,
-        "hls_prefer_native": True,  # Python sockets, so the address guard sees every connection
+        # yt-dlp's own downloaders (Python sockets, so the address guard sees every connection), never ffmpeg
+        "external_downloader": {"default": "native"},
         "restrictfilenames": True, "ignoreerrors": False, "color": "never",
     }
 

@@ -290,10 +290,10 @@ class JobService:
 
     # --- running ---
     async def _run_url(self, c: Check, url: str) -> None:
-        t0 = time.monotonic()
         media = None
         try:
             async with self._downloads:
+                t0 = time.monotonic()  # the deadline and the fetch timing start when the download does
                 self._set(c, "downloading", {"bytes": 0, "total": None, "percent": None})
 
                 def progress(done: int, total: int | None) -> None:
