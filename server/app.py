@@ -14,7 +14,7 @@ from .jobs import JobService, ResultCache
 from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
 from .media import MediaStore, sweep, wipe_dir
 from .security import (
-    Pairing, RateLimiter, add_cors_headers, private_dir, TokenStore, cors_middleware, error_middleware, host_middleware, rate_limit_middleware,
+    Pairing, RateLimiter, add_response_headers, private_dir, TokenStore, cors_middleware, error_middleware, host_middleware, rate_limit_middleware,
     token_middleware,
 )
 from .worker import InferenceWorker
@@ -41,7 +41,7 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     app[CONFIG] = config
     app[TOKENS] = tokens
     app[PAIRING] = Pairing(tokens, config.pair_attempts_per_min)
-    app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(add_response_headers)
     app.add_routes(api.routes())
     app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx])
     return app

@@ -330,11 +330,14 @@ def cors_middleware(extra_origins: tuple[str, ...]):
     return cors
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: errors raised past the CORS middleware and streamed responses get them too."""
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare, so errors raised past the middlewares and streamed responses get them too:
+    CORS headers for an allowed origin; results are nobody's cache's business."""
     headers = request.get(CORS_HEADERS)
     if headers:
         response.headers.update(headers)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 def token_middleware(tokens: TokenStore):

@@ -440,3 +440,16 @@ async def test_event_stream_and_errors_carry_cors_headers_for_the_extension(api,
     r = await client.get(f"/v1/checks/{check_id}/events", headers={**auth, **origin})
     assert r.headers["Access-Control-Allow-Origin"] == origin["Origin"]
     await r.read()
+
+
+async def test_sweeper_removes_stale_media_while_the_server_runs(app_factory):
+    client, app, auth = await app_factory(sweep_every_s=0.1, media_max_age_s=0.5)
+    stale = app[CONFIG].media_dir / "stale.enc"
+    stale.write_bytes(b"x" * 100)
+    for _ in range(50):
+        if not stale.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not stale.exists()
+    r = await client.get("/v1/health")
+    assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
