@@ -53,7 +53,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
 
     from .app import create_app
     from .keys import PAIRING, WORKER
-    from .security import Certs, ensure_certs
+    from .security import ensure_certs
     from .worker import ModelUnavailable
 
     certs, ca_new = ensure_certs(config.tls_dir, rotate=rotate_cert)

@@ -42,3 +42,16 @@ def test_unloadable_weights_are_reported_with_the_core_message(tmp_path):
     bad.write_text("not a checkpoint")
     with pytest.raises(ModelUnavailable, match="not a readable PyTorch checkpoint"):
         InferenceWorker(str(bad), "cpu", tmp_path / "plain").start()
+
+
+def test_the_server_process_itself_never_loads_torch_or_yt_dlp():
+    """Only the worker holds the model and only download children run yt-dlp: the process that
+    listens stays small and cannot be crashed by them."""
+    import subprocess
+    import sys
+
+    from server_support import ROOT
+
+    code = "import sys, server.app, server.__main__; print(sorted(m for m in ('torch', 'model', 'yt_dlp') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
