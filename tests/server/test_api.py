@@ -453,3 +453,25 @@ async def test_sweeper_removes_stale_media_while_the_server_runs(app_factory):
     assert not stale.exists()
     r = await client.get("/v1/health")
     assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+
+
+async def test_downloads_beyond_the_limit_wait_their_turn(app_factory, hung_server):
+    client, app, auth = await app_factory(allow_private_fetch=True, max_downloads=1, deadline_s=30)
+    a = await (await client.post("/v1/checks", json={"url": hung_server + "?a"}, headers=auth)).json()
+    b = await (await client.post("/v1/checks", json={"url": hung_server + "?b"}, headers=auth)).json()
+    await asyncio.sleep(1.0)
+    assert app[JOBS].get(a["id"]).status == "downloading"
+    assert app[JOBS].get(b["id"]).status == "queued"
+
+
+async def test_pairing_attempts_are_rate_limited(app_factory):
+    client, app, _ = await app_factory(pair_attempts_per_min=3)
+    statuses = [(await client.post("/v1/pair", json={"code": "AAAA-AAAA"})).status for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_expired_pairing_code_is_refused(api):
+    client, app, _ = api
+    app[PAIRING].expires = 0.0
+    r = await client.post("/v1/pair", json={"code": app[PAIRING].code})
+    assert r.status == 401 and "expired" in (await r.json())["message"]
