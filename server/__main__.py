@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="token and TLS files (default %(default)s)")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="cache and temporary media (default %(default)s)")
     p.add_argument("--temp-dir", type=Path, default=None,
-                   help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID)")
+                   help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID-<data dir hash>)")
     p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
     p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
     p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")

@@ -1,6 +1,7 @@
 """Server configuration: every limit and path named once, with the documented defaults."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,14 @@ def default_data_dir() -> Path:
 
 
 def default_plain_dir(data_dir: Path) -> Path:
-    """Where a decrypted file lives for the seconds the detector reads it: RAM (tmpfs) when possible."""
+    """Where a decrypted file lives for the seconds the detector reads it: RAM (tmpfs) when possible.
+
+    One per data dir, like everything else a server wipes at start: two servers with different
+    data dirs (tests, a second instance) never delete each other's files."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm / f"{APP_NAME}-{os.getuid()}"
+        tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+        return shm / f"{APP_NAME}-{os.getuid()}-{tag}"
     return data_dir / "plain"
 
 
