@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import VERSION
 from .errors import ApiError
@@ -16,6 +17,7 @@ from .media import SNIFF_BYTES, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_URL_LEN = 4096
+CHECK_ID = "[A-Za-z0-9_-]{16}"  # secrets.token_urlsafe(12) (jobs.py); "upload" never matches
 EVENTS_HEARTBEAT_S = 15.0
 PAIR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Deepfake Check: pairing</title>
@@ -62,7 +64,7 @@ async def openapi(request: web.Request) -> web.Response:
 async def pair(request: web.Request) -> web.Response:
     body = await _json_body(request)
     code = body.get("code")
-    if not isinstance(code, str) or not code.strip():
+    if not isinstance(code, str):
         raise ApiError(400, "bad_request", "code is required.")
     return web.json_response({"token": request.app[PAIRING].exchange(code)})
 
@@ -105,7 +107,7 @@ async def upload_check(request: web.Request) -> web.Response:
     jobs.ensure_capacity()
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError):
+    except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
     frames_raw, media, writer = None, None, None
     try:
@@ -130,7 +132,7 @@ async def upload_check(request: web.Request) -> web.Response:
         if writer is not None:
             writer.abort()
         raise
-    except (ValueError, AssertionError):
+    except (ValueError, AssertionError, HttpProcessingError):
         if writer is not None:
             writer.abort()
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
@@ -203,7 +205,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/v1/model", model_info),
         web.post("/v1/checks", create_check),
         web.post("/v1/checks/upload", upload_check),
-        web.get("/v1/checks/{id}", get_check),
-        web.get("/v1/checks/{id}/heatmap.png", heatmap),
-        web.get("/v1/checks/{id}/events", events),
+        web.get(f"/v1/checks/{{id:{CHECK_ID}}}", get_check),
+        web.get(f"/v1/checks/{{id:{CHECK_ID}}}/heatmap.png", heatmap),
+        web.get(f"/v1/checks/{{id:{CHECK_ID}}}/events", events),
     ]

@@ -266,8 +266,8 @@ async def error_middleware(request: web.Request, handler):
         return e.response()
     except web.HTTPNotFound:
         return json_error(404, "not_found", "No such endpoint.")
-    except web.HTTPMethodNotAllowed:
-        return json_error(405, "method_not_allowed", "Method not allowed.")
+    except web.HTTPMethodNotAllowed as e:
+        return json_error(405, "method_not_allowed", "Method not allowed.", {"Allow": ", ".join(sorted(e.allowed_methods))})
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, "too_large", "Request too large.")
     except web.HTTPException:

@@ -204,7 +204,9 @@ async def test_frames_outside_the_choices_is_400(api, frames):
 
 async def test_unknown_check_id_is_404(api):
     client, _, auth = api
-    for path in ("/v1/checks/nope", "/v1/checks/nope/heatmap.png", "/v1/checks/nope/events"):
+    for path in ("/v1/checks/nope", "/v1/checks/nope/heatmap.png", "/v1/checks/nope/events",
+                 "/v1/checks/AAAAAAAAAAAAAAAA", "/v1/checks/AAAAAAAAAAAAAAAA/heatmap.png",
+                 "/v1/checks/AAAAAAAAAAAAAAAA/events"):
         r = await client.get(path, headers=auth)
         assert r.status == 404 and (await r.json())["error"] == "not_found"
 
@@ -475,3 +477,17 @@ async def test_expired_pairing_code_is_refused(api):
     app[PAIRING].expires = 0.0
     r = await client.post("/v1/pair", json={"code": app[PAIRING].code})
     assert r.status == 401 and "expired" in (await r.json())["message"]
+
+
+async def test_multipart_with_invalid_headers_is_400_not_500(api):
+    client, _, auth = api
+    body = (b'--B\r\nContent-Disposition: form-data; name="\xf2\x87\x1d"\r\n\r\nnull\r\n'
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nxx\r\n--B--\r\n')
+    r = await client.post("/v1/checks/upload", data=body, headers={**auth, "Content-Type": "multipart/form-data; boundary=B"})
+    assert r.status in (400, 415) and (await r.json())["error"] in ("bad_request", "unsupported_media")
+
+
+async def test_wrong_method_is_405_with_allow_header(api):
+    client, _, auth = api
+    r = await client.delete("/v1/checks", headers=auth)
+    assert r.status == 405 and r.headers["Allow"] == "POST" and (await r.json())["error"] == "method_not_allowed"
