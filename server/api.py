@@ -147,7 +147,7 @@ async def upload_check(request: web.Request) -> web.Response:
         store.delete(media)
         raise _unsupported()
     try:
-        frames = jobs.validate_frames(int(frames_raw) if frames_raw else None)
+        frames = jobs.validate_frames(int(frames_raw) if frames_raw and frames_raw != "null" else None)
     except (ValueError, ApiError):
         store.delete(media)
         raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
