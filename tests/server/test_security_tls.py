@@ -121,3 +121,11 @@ async def test_old_token_is_refused_after_rotate_token(server, token, session):
     new = (server.config_dir / "token").read_text().strip()
     r = await session.get(f"{server.base}/v1/model", headers=auth(new), ssl=server.ssl_context())
     assert r.status == 200
+
+
+def test_ctrl_c_stops_the_server_cleanly(server):
+    import signal
+
+    assert server.stop(signal.SIGINT) == 0
+    assert server.leftover_media() == []
+    assert "Traceback" not in server.stderr()
