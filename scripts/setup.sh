@@ -15,7 +15,7 @@ with_browser=0
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- system packages ---------------------------------------------------------------------
-apt_pkgs=(libnss3-tools)
+apt_pkgs=(libnss3-tools zip)
 [ "$with_browser" = 1 ] && apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
