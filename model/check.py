@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from .weights import LoadedModel, load_model
 log = logging.getLogger(__name__)
 
 @contextmanager
-def _timed(timings: dict, stage: str):
+def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = None):
+    if on_stage is not None:
+        on_stage(stage)
     t0 = time.perf_counter()
     try:
         yield
@@ -60,11 +63,13 @@ def check(
     threshold: float = DEFAULT_THRESHOLD,
     uncertain_band: float = DEFAULT_UNCERTAIN_BAND,
     want_heatmap: bool = False,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Verdict:
     """Check one video or image file. Never raises for bad input: errors become the verdict.
 
     verdict is REAL / FAKE / UNCERTAIN, NO_FACE when no face was found, or ERROR with `error`
-    set to a message meant for the user (not a video, corrupt, ...).
+    set to a message meant for the user (not a video, corrupt, ...). `on_stage` is called with
+    "decode", "detect", "crop" and "model" as each stage starts (progress for a UI).
     """
     if frames not in FRAME_CHOICES:
         raise ValueError(f"frames must be one of {FRAME_CHOICES}, not {frames}")
@@ -75,15 +80,15 @@ def check(
     v = Verdict(file=name, verdict="ERROR", model=loaded.name, mode=loaded.spec.mode,
                 threshold=threshold, uncertain_band=uncertain_band, timings_ms=timings)
     try:
-        with _timed(timings, "decode"):
+        with _timed(timings, "decode", on_stage):
             fr = read_frames(path, frames)
         v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
-        with _timed(timings, "detect"):
+        with _timed(timings, "detect", on_stage):
             detections, tracks = find_faces(fr)
         v.frames_with_face = sum(1 for d in detections if d)
-        with _timed(timings, "crop"):
+        with _timed(timings, "crop", on_stage):
             face_crops: list[FaceCrops] = crop_tracks(fr, tracks, loaded.spec.crop)
-        with _timed(timings, "model"):
+        with _timed(timings, "model", on_stage):
             scores = [score_crops(loaded, fc.crops) for fc in face_crops]
         v.faces = [
             FaceResult(

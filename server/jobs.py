@@ -32,6 +32,8 @@ from .worker import InferenceWorker, WorkerFailed
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "downloading", "detecting", "analysing", "done", "failed")
+# the core's stages after which a check is "analysing" (faces found, the model is running)
+ANALYSING_STAGES = ("crop", "model")
 FINISHED = ("done", "failed")
 HEATMAPS_KEPT = 64
 # However much of the deadline a download used, the analysis gets at least this long: a slow
@@ -237,6 +239,10 @@ class JobService:
         c.status, c.progress = status, progress
         self._notify(c)
 
+    def _set_unless_finished(self, c: Check, status: str) -> None:
+        if not c.finished:
+            self._set(c, status)
+
     def _fail(self, c: Check, code: str, message: str) -> None:
         if c.finished:
             return
@@ -346,8 +352,14 @@ class JobService:
             self._running = w
             try:
                 self._set(w.check, "detecting")
+
+                def on_stage(stage: str, c: Check = w.check) -> None:  # called on the inference thread
+                    if stage in ANALYSING_STAGES:
+                        loop.call_soon_threadsafe(self._set_unless_finished, c, "analysing")
+
                 out = await loop.run_in_executor(
-                    self._infer, self.worker.run, w.media.path, self.store.key, w.ext, w.check.frames, w.timeout_s)
+                    self._infer, self.worker.run, w.media.path, self.store.key, w.ext, w.check.frames, w.timeout_s,
+                    on_stage)
                 await self._complete(w, out.verdict, out.heatmap_png)
             except WorkerFailed as e:
                 self._fail(w.check, e.code, e.message)

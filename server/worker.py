@@ -13,6 +13,8 @@ import os
 import secrets
 import signal
 import threading
+import time
+from typing import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +75,9 @@ class InferenceWorker:
         self.info, self.frame_choices = msg[1], tuple(msg[2])
         return self.info
 
-    def run(self, media: Path, key: bytes, ext: str, frames: int, timeout_s: float) -> CheckOutput:
+    def run(self, media: Path, key: bytes, ext: str, frames: int, timeout_s: float,
+            on_stage: Callable[[str], None] | None = None) -> CheckOutput:
+        """Run one check; `on_stage` is called (from this thread) with each pipeline stage as it starts."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._restart()
@@ -82,10 +86,16 @@ class InferenceWorker:
             plain = self.plain_dir / f"{secrets.token_hex(16)}{ext}"
             try:
                 self._conn.send(("check", str(media), key, str(plain), frames))
-                if not self._conn.poll(timeout_s):
-                    self._restart()
-                    raise WorkerFailed("timeout", f"The analysis did not finish within {timeout_s:.0f} seconds.")
-                msg = self._conn.recv()
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                        self._restart()
+                        raise WorkerFailed("timeout", f"The analysis did not finish within {timeout_s:.0f} seconds.")
+                    msg = self._conn.recv()
+                    if msg[0] != "stage":
+                        break
+                    if on_stage is not None:
+                        on_stage(msg[1])
             except (EOFError, OSError, BrokenPipeError):
                 if self._stopping:
                     raise WorkerFailed("internal", "The server shut down during the check.") from None
@@ -176,7 +186,8 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
         tmp = Path(tmp)
         try:
             decrypt_to_file(key, Path(src), tmp)
-            v = check(tmp, frames=frames, model=loaded, want_heatmap=True)
+            v = check(tmp, frames=frames, model=loaded, want_heatmap=True,
+                      on_stage=lambda stage: conn.send(("stage", stage)))
             conn.send(("result", v.to_dict(), v.heatmap_png))
         except (CorruptMedia, FileNotFoundError) as e:
             conn.send(("error", "internal", f"The stored media could not be read ({e})."))

@@ -82,3 +82,9 @@ def test_cli_exit_code_is_zero_when_every_file_got_a_verdict(media_dir, tiny_che
 def test_cli_with_a_missing_checkpoint_fails_with_a_message(media_dir, tmp_path):
     r = _cli("check", str(media_dir / "face.jpg"), "--weights", str(tmp_path / "none.pt"))
     assert r.returncode == 2 and "none.pt: no such file" in r.stderr
+
+
+def test_stages_are_reported_in_order_as_they_start(media_dir, tiny):
+    seen = []
+    check(media_dir / "face.jpg", model=tiny, on_stage=seen.append)
+    assert seen == ["decode", "detect", "crop", "model"]

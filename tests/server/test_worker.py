@@ -55,3 +55,12 @@ def test_the_server_process_itself_never_loads_torch_or_yt_dlp():
     code = "import sys, server.app, server.__main__; print(sorted(m for m in ('torch', 'model', 'yt_dlp') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_worker_reports_the_pipeline_stages_as_they_start(worker, media_dir, tmp_path):
+    store = MediaStore(tmp_path)
+    media = store.encrypt_file(media_dir / "face.jpg")
+    stages = []
+    out = worker.run(media.path, store.key, ".jpg", 10, 120.0, on_stage=stages.append)
+    assert out.verdict["verdict"] in ("REAL", "FAKE", "UNCERTAIN")
+    assert stages == ["decode", "detect", "crop", "model"]
