@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import media
-from harness import ROOT, launch, pair_by_link, start_server
+from harness import ROOT, launch, pair_by_link, start_server, sw_eval
 
 
 pytestmark = pytest.mark.browser
@@ -79,12 +79,13 @@ def browser_args(fixture_web, *spkis: str) -> list[str]:
             f"--ignore-certificate-errors-spki-list={','.join([fixture_web.spki, *spkis])}"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def paired(playwright_instance, server, fixture_web, tmp_path_factory):
-    """One Chromium with the extension, paired with the server through its pairing link."""
+    """One Chromium with the extension, paired with the server through its pairing link (the code
+    works once, so the whole session shares this browser; tests open and close their own pages)."""
     context, sw = launch(playwright_instance, tmp_path_factory.mktemp("profile"), browser_args(fixture_web, server.spki))
     pair_by_link(context, server)
-    token = sw.evaluate("async () => (await chrome.storage.local.get('token')).token")
+    token = sw_eval(context, "async () => (await chrome.storage.local.get('token')).token")
     server.token = token
     yield context
     context.close()

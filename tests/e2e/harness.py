@@ -109,6 +109,9 @@ def start_server(tmp: Path, weights: Path, port: int | None = None, extra: list[
     return Server(proc, port, f"https://127.0.0.1:{port}", spki, code, link, ca, config_dir, data_dir, log_path)
 
 
+EXTENSION_IDS: dict[int, str] = {}
+
+
 def launch(playwright, profile: Path, extra_args: list[str] = (), env: dict | None = None):
     """Chromium with the unpacked extension; returns (context, service worker)."""
     context = playwright.chromium.launch_persistent_context(
@@ -116,13 +119,34 @@ def launch(playwright, profile: Path, extra_args: list[str] = (), env: dict | No
         viewport={"width": 1100, "height": 800}, env=env, ignore_https_errors=False,
     )
     sw = context.service_workers[0] if context.service_workers else context.wait_for_event("serviceworker", timeout=30_000)
+    EXTENSION_IDS[id(context)] = sw.url.split("/")[2]
     return context, sw
 
 
+def extension_url(context, path: str) -> str:
+    return f"chrome-extension://{EXTENSION_IDS[id(context)]}/{path}"
+
+
+def service_worker(context):
+    """The extension's live service worker. Chromium stops it after ~30 s without events (as it
+    may for any user); opening the popup sends it a message, which starts it again."""
+    live = [w for w in context.service_workers if EXTENSION_IDS[id(context)] in w.url]
+    if live:
+        try:
+            live[-1].evaluate("1")
+            return live[-1]
+        except Exception:
+            pass
+    with context.expect_event("serviceworker", timeout=30_000) as started:
+        page = context.new_page()
+        page.goto(extension_url(context, "pages/popup.html"))
+    page.close()
+    return started.value
+
+
 def sw_eval(context, expression: str, arg=None):
-    """Evaluates in the extension's service worker (re-found if Chromium stopped and restarted it)."""
-    sw = context.service_workers[-1] if context.service_workers else context.wait_for_event("serviceworker", timeout=30_000)
-    return sw.evaluate(expression, arg)
+    """Evaluates in the extension's service worker."""
+    return service_worker(context).evaluate(expression, arg)
 
 
 def pair_by_link(context, server: Server) -> None:

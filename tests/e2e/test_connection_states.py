@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness import ROOT, expected_label, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
+from harness import ROOT, expected_label, extension_url, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def unpaired(playwright_instance, server, fixture_web, tmp_path_factory):
 
 def popup_status(context, out_path):
     page = context.new_page()
-    page.goto(context.service_workers[-1].url.split("/background/")[0] + "/pages/popup.html")
+    page.goto(extension_url(context, "pages/popup.html"))
     page.wait_for_selector("#status:not([data-state=unknown])", timeout=20_000)
     state, text = page.get_attribute("#status", "data-state"), page.inner_text("#status")
     page.screenshot(path=str(out_path))

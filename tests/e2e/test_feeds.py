@@ -7,7 +7,7 @@ import time
 import pytest
 
 
-from harness import badge, expected_label, wait_badge
+from harness import badge, expected_label, extension_url, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -167,7 +167,7 @@ def test_history_navigation_in_a_single_page_app_checks_the_new_post(paired, ser
 
 def test_turning_a_site_off_in_the_options_stops_automatic_checks_there(paired, fixture_web, posts):
     options = paired.new_page()
-    options.goto(paired.service_workers[-1].url.split("/background/")[0] + "/pages/options.html")
+    options.goto(extension_url(paired, "pages/options.html"))
     options.uncheck("#site-instagram")
     options.wait_for_function("async () => (await chrome.storage.local.get('autoSites')).autoSites?.instagram === false")
     try:

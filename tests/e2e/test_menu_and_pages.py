@@ -8,14 +8,9 @@ import urllib.request
 
 import pytest
 
-from harness import badge, expected_label, sw_eval, wait_badge
+from harness import badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
-
-
-def extension_url(context, path: str) -> str:
-    sw = context.service_workers[-1]
-    return sw.url.split("/background/")[0] + "/" + path
 
 
 def upload_as_curl(server, path) -> dict:
