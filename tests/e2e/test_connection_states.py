@@ -86,7 +86,7 @@ def test_ca_installed_by_server_trust_is_trusted_without_certificate_flags(playw
 
 
 def test_busy_server_is_retried_after_its_retry_after(playwright_instance, tiny_checkpoint, fixture_web, tmp_path_factory, out_dir):
-    """A server that takes one check at a time answers the second with 503 busy + Retry-After; the
+    """Paired by pasting the link in the options. A server that takes one check at a time answers the second with 503 busy + Retry-After; the
     extension waits that long, asks again, and both badges end with the server's verdicts."""
     from conftest import browser_args
 
@@ -94,7 +94,16 @@ def test_busy_server_is_retried_after_its_retry_after(playwright_instance, tiny_
     context = None
     try:
         context, _ = launch(playwright_instance, tmp_path_factory.mktemp("profile-busy"), browser_args(fixture_web, busy_server.spki))
-        pair_by_link(context, busy_server)
+        # Pair from the options page this time: one paste of the printed link (server address included).
+        options = context.new_page()
+        options.goto(extension_url(context, "pages/options.html"))
+        options.fill("#code", busy_server.pair_link)
+        options.dispatch_event("#code", "paste")
+        options.wait_for_selector("#pair-result[data-ok=true]", timeout=20_000)
+        assert options.input_value("#server") == busy_server.base
+        options.wait_for_selector("#status[data-state=connected]")
+        options.screenshot(path=str(out_dir / "options-paired.png"), full_page=True)
+        options.close()
         busy_server.token = sw_eval(context, "async () => (await chrome.storage.local.get('token')).token")
         statuses = []
         context.on("response", lambda r: r.request.method == "POST" and r.url.endswith("/v1/checks") and statuses.append(r.status))

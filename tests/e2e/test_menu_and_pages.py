@@ -42,6 +42,7 @@ def test_right_click_checks_the_video_that_was_right_clicked(paired, server, fix
     page.locator("#v-below").scroll_into_view_if_needed()
     page.wait_for_function("document.querySelector('#v-below').currentTime > 0")
     # The user right-clicks the second video (the menu itself is the browser's; its click is driven below).
+    page.bring_to_front()  # the service worker finds the page as the active tab
     page.click("#v-below", button="right")
     answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": "https://blog.example/", "srcUrl": f"{base}/media/face2.mp4"})
     assert answer["ok"] and answer["target"]["url"] == f"{base}/media/face2.mp4", answer
@@ -61,6 +62,7 @@ def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web,
     page = paired.new_page()
     page.goto("https://blog.example/")
     page.wait_for_function("document.querySelector('#v-file').currentTime > 0")
+    page.bring_to_front()
     box = page.locator("#v-file").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, button="right")  # lands on the layer
     answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": "https://blog.example/", "srcUrl": ""})
@@ -79,6 +81,7 @@ def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web,
 def test_right_click_on_a_link_checks_the_link(paired, server, fixture_web):
     page = paired.new_page()
     page.goto("https://x.com/")
+    page.bring_to_front()
     link = page.locator("#post-noface div[role=link] a")
     link.click(button="right")
     url = f"{fixture_web.http_base}/carol/status/quoted999"
