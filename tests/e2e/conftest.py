@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import media
-from harness import ROOT, launch, pair_by_link, start_server, sw_eval
+from harness import ROOT, browser_args, launch, pair_by_link, start_server, sw_eval
 
 
 pytestmark = pytest.mark.browser
@@ -72,11 +72,6 @@ def playwright_instance(chromium_available):
 
     with sync_playwright() as p:
         yield p
-
-
-def browser_args(fixture_web, *spkis: str) -> list[str]:
-    return [f"--host-resolver-rules={fixture_web.host_rules()}",
-            f"--ignore-certificate-errors-spki-list={','.join([fixture_web.spki, *spkis])}"]
 
 
 @pytest.fixture(scope="session")

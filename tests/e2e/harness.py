@@ -109,6 +109,12 @@ def start_server(tmp: Path, weights: Path, port: int | None = None, extra: list[
     return Server(proc, port, f"https://127.0.0.1:{port}", spki, code, link, ca, config_dir, data_dir, log_path)
 
 
+def browser_args(fixture_web, *spkis: str) -> list[str]:
+    """The fixture sites under their real names, and the certificates pinned (fixture web, server)."""
+    return [f"--host-resolver-rules={fixture_web.host_rules()}",
+            f"--ignore-certificate-errors-spki-list={','.join([fixture_web.spki, *spkis])}"]
+
+
 EXTENSION_IDS: dict[int, str] = {}
 
 

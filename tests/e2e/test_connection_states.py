@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness import ROOT, expected_label, extension_url, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
+from harness import ROOT, browser_args, expected_label, extension_url, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -16,8 +16,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def unpaired(playwright_instance, server, fixture_web, tmp_path_factory):
     """A second Chromium with the extension, never paired."""
-    from conftest import browser_args
-
     context, _ = launch(playwright_instance, tmp_path_factory.mktemp("profile-unpaired"), browser_args(fixture_web, server.spki))
     sw_eval(context, "(server) => chrome.storage.local.set({server})", server.base)
     yield context
@@ -88,8 +86,6 @@ def test_ca_installed_by_server_trust_is_trusted_without_certificate_flags(playw
 def test_busy_server_is_retried_after_its_retry_after(playwright_instance, tiny_checkpoint, fixture_web, tmp_path_factory, out_dir):
     """Paired by pasting the link in the options. A server that takes one check at a time answers the second with 503 busy + Retry-After; the
     extension waits that long, asks again, and both badges end with the server's verdicts."""
-    from conftest import browser_args
-
     busy_server = start_server(tmp_path_factory.mktemp("busy-server"), tiny_checkpoint, extra=["--queue-size", "1"])
     context = None
     try:

@@ -182,3 +182,28 @@ def test_turning_a_site_off_in_the_options_stops_automatic_checks_there(paired, 
     finally:
         options.check("#site-instagram")
         options.close()
+
+
+def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server, fixture_web):
+    """The tiny untrained model says P(fake) ≈ 0.5 (UNSURE with the server's band); with the band set
+    to 0 in the options the same answer must read as a side, computed from the server's p_fake."""
+    url = f"{fixture_web.http_base}/alice/status/face1"
+    result = server.wait_done(url)["result"]
+    page = paired.new_page()
+    page.goto("https://x.com/")
+    assert wait_badge(page, "#v-face1")["label"] == expected_label(result)
+    options = paired.new_page()
+    options.goto(extension_url(paired, "pages/options.html"))
+    options.fill("#band", "0")
+    options.dispatch_event("#band", "change")
+    try:
+        side = "FAKE" if result["p_fake"] >= result["threshold"] else "REAL"
+        want = expected_label({**result, "verdict": side})
+        page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=want)
+        assert badge(page, "#v-face1")["label"] == want
+    finally:
+        options.click("#band-reset")
+        options.wait_for_function("async () => (await chrome.storage.local.get('uncertainBand')).uncertainBand === null")
+        options.close()
+    page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=expected_label(result))
+    page.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def packaged():
     if shutil.which("node") is None or not (ROOT / "node_modules" / ".bin" / "web-ext").exists():
+        if os.environ.get("CI"):
+            pytest.fail("node/npm tools missing in CI: scripts/setup.sh runs npm ci")
         pytest.skip("node or web-ext missing: run scripts/setup.sh (npm ci)")
     r = subprocess.run(["./package.sh"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
