@@ -75,11 +75,11 @@ def playwright_instance(chromium_available):
 
 
 @pytest.fixture(scope="session")
-def paired(playwright_instance, server, fixture_web, tmp_path_factory):
+def paired(playwright_instance, server, fixture_web, tmp_path_factory, out_dir):
     """One Chromium with the extension, paired with the server through its pairing link (the code
     works once, so the whole session shares this browser; tests open and close their own pages)."""
     context, sw = launch(playwright_instance, tmp_path_factory.mktemp("profile"), browser_args(fixture_web, server.spki))
-    pair_by_link(context, server)
+    pair_by_link(context, server, screenshot=out_dir / "pairing-link.png")
     token = sw_eval(context, "async () => (await chrome.storage.local.get('token')).token")
     server.token = token
     yield context

@@ -155,11 +155,13 @@ def sw_eval(context, expression: str, arg=None):
     return service_worker(context).evaluate(expression, arg)
 
 
-def pair_by_link(context, server: Server) -> None:
+def pair_by_link(context, server: Server, screenshot: Path | None = None) -> None:
     """The one-click pairing: open the server's pairing link; the extension does the rest."""
     page = context.new_page()
     page.goto(server.pair_link)
     page.wait_for_selector("#deepfake-check-pairing[data-state]", timeout=20_000)
+    if screenshot:
+        page.screenshot(path=str(screenshot))
     state = page.get_attribute("#deepfake-check-pairing", "data-state")
     text = page.inner_text("#deepfake-check-pairing")
     page.close()

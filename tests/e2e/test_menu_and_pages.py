@@ -145,3 +145,17 @@ def test_popup_shows_connection_model_and_last_checks(paired, server, out_dir):
     assert page.locator("#recent li").count() >= 1
     page.screenshot(path=str(out_dir / "popup.png"))
     page.close()
+
+
+def test_the_page_tells_the_popup_which_site_it_is_on(paired):
+    """The popup's per-site switch needs the tab's site; the content script answers (no "tabs" permission)."""
+    page = paired.new_page()
+    page.goto("https://www.reddit.com/")
+    page.bring_to_front()
+    page.wait_for_selector("deepfake-check-badge")  # the content script is running
+    where = sw_eval(paired, """async () => {
+        const [tab] = await chrome.tabs.query({active: true});
+        return chrome.tabs.sendMessage(tab.id, {type: "where"}, {frameId: 0});
+    }""")
+    assert where == {"url": "https://www.reddit.com/", "origin": "https://www.reddit.com", "siteId": "reddit"}
+    page.close()
