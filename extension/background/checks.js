@@ -9,6 +9,7 @@ import { probeStatus } from "./status.js";
 
 export const MAX_ACTIVE = 2;
 const RECENT_MAX = 20;
+const KEEP_CHECKS = 400; // storage.session is ~10 MB: forget the oldest answers beyond this many
 const KEY = (url) => `check:${url}`;
 const CONNECTION_ERRORS = new Set(["not_running", "cert_untrusted", "not_paired"]);
 
@@ -52,10 +53,28 @@ async function getRec(url) {
   return recs.get(url) ?? null;
 }
 
+let saves = 0;
 function save(rec) {
   rec.updated = Date.now();
   recs.set(rec.url, rec);
   api.storage.session.set({ [KEY(rec.url)]: rec }).catch(() => {});
+  if (++saves % 50 === 0) prune().catch(() => {});
+}
+
+async function prune() {
+  const all = await api.storage.session.get(null);
+  const checks = Object.entries(all).filter(([k]) => k.startsWith("check:"));
+  if (checks.length <= KEEP_CHECKS) return;
+  checks.sort((a, b) => (a[1].updated ?? 0) - (b[1].updated ?? 0));
+  const old = checks.slice(0, checks.length - KEEP_CHECKS).filter(([, r]) => !running.has(r.url));
+  for (const [, r] of old) recs.delete(r.url);
+  await api.storage.session.remove(old.map(([k]) => k));
+}
+
+/** Badges need each face's score, not its boxes (the bulk of a result): those stay on the server. */
+function slim(result) {
+  if (!result?.faces) return result;
+  return { ...result, faces: result.faces.map(({ boxes, ...face }) => face) };
 }
 
 /** What a content script or page sees of a record. */
@@ -74,6 +93,7 @@ function addSubscriber(rec, sender) {
 
 function publish(rec, update) {
   Object.assign(rec, update);
+  if (rec.result) rec.result = slim(rec.result);
   if (update.phase !== "done") delete rec.result;
   if (update.phase !== "failed" && update.phase !== "error") rec.error = null;
   save(rec);
