@@ -199,7 +199,7 @@ def train(args: argparse.Namespace) -> Path:
             nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{correct / max(1, seen):.3f}")
@@ -223,6 +223,9 @@ def train(args: argparse.Namespace) -> Path:
                     "best": best, "bad_epochs": bad_epochs, "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state()}, out / "last.tmp")
         os.replace(out / "last.tmp", last)
+        if args.stop_after and epoch + 1 - start_epoch >= args.stop_after:
+            log.info("stopping after %d epoch(s) as asked (--resume continues)", args.stop_after)
+            break
         if bad_epochs >= args.patience:
             log.info("early stop: no validation improvement in %d epochs", bad_epochs)
             break
@@ -267,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
-    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (a changed --epochs re-plans the LR decay)")
+    ap.add_argument("--stop-after", type=int, help="run at most this many epochs in this invocation")
     ap.add_argument("--export", help="also write the best model here in fp16")
     args = ap.parse_args(argv)
     for k, v in RECIPES[args.recipe].items():

@@ -229,3 +229,20 @@ def register(entry: RegistryEntry, default: bool = False) -> None:
     REGISTRY[entry.name] = entry
     if default or DEFAULT_MODEL is None:
         DEFAULT_MODEL = entry.name
+
+
+# ---- the shipped models ----------------------------------------------------------------------------
+register(
+    RegistryEntry(
+        name="dfc-mobilenetv2-sbi",
+        file="dfc-mobilenetv2-sbi.pt",
+        sha256="6decd7797d7b2b742907e27eda101f05c5ecb1b961186d096d297a81cba3c451",
+        backbone="mobilenet_v2",
+        mode="temporal",
+        frames=20,
+        input_size=112,
+        class_order=("FAKE", "REAL"),
+        card="dfc-mobilenetv2-sbi.md",
+    ),
+    default=True,
+)
