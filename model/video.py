@@ -69,6 +69,9 @@ def _open_image(path: str) -> Frames | None:
                 raise MediaError(f"Image is too large ({im.width}x{im.height}).")
             im = ImageOps.exif_transpose(im).convert("RGB")
             arr = np.asarray(im)
+    except Image.DecompressionBombError as e:
+        # the header declares more pixels than PIL will decode (not an OSError): refuse it as too large
+        raise MediaError("Image is too large.") from e
     except (UnidentifiedImageError, OSError):
         return None
     if arr.size == 0:
