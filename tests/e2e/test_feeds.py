@@ -184,7 +184,7 @@ def test_turning_a_site_off_in_the_options_stops_automatic_checks_there(paired, 
         options.close()
 
 
-def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server, fixture_web):
+def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server, fixture_web, out_dir):
     """The tiny untrained model says P(fake) ≈ 0.5 (UNSURE with the server's band); with the band set
     to 0 in the options the same answer must read as a side, computed from the server's p_fake."""
     url = f"{fixture_web.http_base}/alice/status/face1"
@@ -201,6 +201,7 @@ def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server
         want = expected_label({**result, "verdict": side})
         page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=want)
         assert badge(page, "#v-face1")["label"] == want
+        page.screenshot(path=str(out_dir / "feed-x-band-0.png"))
     finally:
         options.click("#band-reset")
         options.wait_for_function("async () => (await chrome.storage.local.get('uncertainBand')).uncertainBand === null")
