@@ -1,0 +1,138 @@
+"""The server stopped (Ctrl-C) or killed (SIGKILL) with checks queued: queued checks fail with a
+reason or are gone with their media, nothing stays on disk in plaintext, the result cache stays
+consistent, and the restarted server analyses clips again."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+import media
+from conftest import fresh_face_clip, start_server
+from server.keys import JOBS
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]
+
+
+def slow_clip(d: Path, i: int) -> Path:
+    """A clip that keeps the worker busy for a while at 100 frames."""
+    import numpy as np
+
+    frames = [np.clip(f.astype(int) + i, 0, 255).astype(np.uint8) for f in media.face_frames(100, (960, 540))]
+    return media.write_clip(d / f"slow-{i}.mp4", frames)
+
+
+def files_under(d: Path) -> list[Path]:
+    return [p for p in d.rglob("*") if p.is_file()]
+
+
+def plaintext_copies(root: Path, clips: list[Path]) -> list[Path]:
+    """Files under root that contain a 4 KiB run of any clip's bytes (a plaintext copy)."""
+    needles = [c.read_bytes()[2048:6144] for c in clips]
+    return [p for p in files_under(root) if any(n in p.read_bytes() for n in needles)]
+
+
+async def test_graceful_stop_with_checks_queued_fails_them_with_a_reason_and_keeps_the_cache(make_api, tmp_path):
+    api = await make_api()
+    clips = [slow_clip(tmp_path, i) for i in range(3)]
+    ids = []
+    for c in clips:
+        r = await api.upload(c, frames=100)
+        assert r.status == 202
+        ids.append((await r.json())["id"])
+    assert plaintext_copies(api.config.data_dir, clips) == []  # queued media is on disk, encrypted only
+    jobs = api.app[JOBS]
+    await api.client.close()  # the app's cleanup: the running check may finish, queued ones fail
+    states = {cid: jobs.checks[cid] for cid in ids}
+    assert all(c.finished for c in states.values())
+    failed = [c for c in states.values() if c.status == "failed"]
+    assert failed, "three 100-frame checks cannot all have finished before the stop"
+    assert all(c.error["error"] == "internal" and "shut down" in c.error["message"] for c in failed)
+    assert [p for d in (api.config.media_dir, api.config.fetch_dir) for p in d.iterdir()] == []
+
+    again = await make_api()  # same data dir: a restart
+    for cid, c in states.items():
+        r = await again.upload(clips[ids.index(cid)], frames=100)
+        # a check that was done is a cache hit; one that failed was never cached and runs now
+        assert r.status == (200 if c.status == "done" else 202)
+        if r.status == 202:
+            assert (await again.wait((await r.json())["id"], timeout=120))["status"] == "done"
+
+
+async def test_killed_server_leaves_no_readable_media_and_the_restart_serves_with_the_cache_intact(tiny_checkpoint, tmp_path):
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    plain = Path("/dev/shm") / f"dfc-robust-{secrets.token_hex(4)}"  # decrypted files live in RAM only
+    extra = ("--temp-dir", str(plain))
+    sp = start_server(tiny_checkpoint, config_dir, data_dir, *extra)
+    clips = [fresh_face_clip(tmp_path)] + [slow_clip(tmp_path, i) for i in range(3)]
+    try:
+        async with aiohttp.ClientSession() as s:
+            auth = {"Authorization": f"Bearer {sp.token}"}
+            ctx = sp.ssl_context()
+
+            async def upload(path: Path, frames: int):
+                fd = aiohttp.FormData()
+                fd.add_field("file", path.read_bytes(), filename=path.name)
+                fd.add_field("frames", str(frames))
+                async with s.post(f"{sp.base}/v1/checks/upload", data=fd, headers=auth, ssl=ctx) as r:
+                    return r.status, await r.json()
+
+            async def wait(cid: str):
+                deadline = time.monotonic() + 120
+                while True:
+                    async with s.get(f"{sp.base}/v1/checks/{cid}", headers=auth, ssl=ctx) as r:
+                        body = await r.json()
+                    if body["status"] in ("done", "failed") or time.monotonic() > deadline:
+                        return body
+                    await asyncio.sleep(0.1)
+
+            status, first = await upload(clips[0], 20)
+            assert status == 202 and (await wait(first["id"]))["status"] == "done"
+            queued = [(await upload(c, 100))[1]["id"] for c in clips[1:]]
+            await asyncio.sleep(0.5)
+            assert plaintext_copies(data_dir, clips) == []
+            sp.stop(signal.SIGKILL)  # no cleanup runs: encrypted leftovers stay, under a key now gone
+
+        leftovers = files_under(data_dir / "media")
+        assert leftovers and all(p.read_bytes()[:4] == b"DFC1" for p in leftovers)
+        db = sqlite3.connect(data_dir / "cache.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+
+        sp = start_server(tiny_checkpoint, config_dir, data_dir, *extra)
+        assert files_under(data_dir / "media") == []  # wiped at start: unreadable without the old key
+        async with aiohttp.ClientSession() as s:
+            auth = {"Authorization": f"Bearer {sp.token}"}
+            ctx = sp.ssl_context()
+            async with s.get(f"{sp.base}/v1/checks/{queued[0]}", headers=auth, ssl=ctx) as r:
+                assert r.status == 404  # checks lived in the killed process's memory
+            fd = aiohttp.FormData()
+            fd.add_field("file", clips[0].read_bytes(), filename="a.mp4")
+            async with s.post(f"{sp.base}/v1/checks/upload", data=fd, headers=auth, ssl=ctx) as r:
+                body = await r.json()
+                assert r.status == 200 and body["status"] == "done" and body["cached"] is True
+            fd = aiohttp.FormData()
+            fd.add_field("file", clips[1].read_bytes(), filename="b.mp4")
+            async with s.post(f"{sp.base}/v1/checks/upload", data=fd, headers=auth, ssl=ctx) as r:
+                assert r.status == 202  # never finished, so never cached: analysed now
+                cid = (await r.json())["id"]
+            deadline = time.monotonic() + 120
+            while True:
+                async with s.get(f"{sp.base}/v1/checks/{cid}", headers=auth, ssl=ctx) as r:
+                    body = await r.json()
+                if body["status"] in ("done", "failed"):
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            assert body["status"] == "done"
+    finally:
+        sp.stop()
+        shutil.rmtree(plain, ignore_errors=True)
+    assert files_under(data_dir / "media") == [] and not any(plain.glob("*"))
