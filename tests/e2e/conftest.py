@@ -60,8 +60,12 @@ def fixture_web(clips, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def server(tiny_checkpoint, tmp_path_factory, chromium_available):
-    """The real server on loopback with an untrained tiny model (plumbing, not accuracy)."""
-    s = start_server(tmp_path_factory.mktemp("server"), tiny_checkpoint)
+    """The real server on loopback, with the shipped default model when it is registered (else an
+    untrained tiny model: plumbing only). Tests compare badges with this server's own answers."""
+    from model import available_models
+
+    names = available_models()
+    s = start_server(tmp_path_factory.mktemp("server"), names[0] if names else tiny_checkpoint)
     yield s
     s.stop()
 

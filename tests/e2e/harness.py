@@ -81,7 +81,7 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(tmp: Path, weights: Path, port: int | None = None, extra: list[str] = (), env: dict | None = None,
+def start_server(tmp: Path, weights: Path | str, port: int | None = None, extra: list[str] = (), env: dict | None = None,
                  timeout: float = 180) -> Server:
     port = port or free_port()
     config_dir, data_dir = tmp / "config", tmp / "data"

@@ -185,23 +185,29 @@ def test_turning_a_site_off_in_the_options_stops_automatic_checks_there(paired, 
 
 
 def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server, fixture_web, out_dir):
-    """The tiny untrained model says P(fake) ≈ 0.5 (UNSURE with the server's band); with the band set
-    to 0 in the options the same answer must read as a side, computed from the server's p_fake."""
+    """A band set in the options re-reads the server's p_fake: wide enough to make this answer UNSURE
+    (or 0, to make an UNSURE answer take a side); the badge changes without a reload."""
     url = f"{fixture_web.http_base}/alice/status/face1"
     result = server.wait_done(url)["result"]
     page = paired.new_page()
     page.goto("https://x.com/")
     assert wait_badge(page, "#v-face1")["label"] == expected_label(result)
-    options = paired.new_page()
-    options.goto(extension_url(paired, "pages/options.html"))
-    options.fill("#band", "0")
-    options.dispatch_event("#band", "change")
-    try:
+    if result["verdict"] == "UNCERTAIN":
+        band = 0
         side = "FAKE" if result["p_fake"] >= result["threshold"] else "REAL"
         want = expected_label({**result, "verdict": side})
+    else:
+        band = round(min(0.5, abs(result["p_fake"] - result["threshold"]) + 0.05), 2)
+        want = "UNSURE"
+    assert want != expected_label(result)
+    options = paired.new_page()
+    options.goto(extension_url(paired, "pages/options.html"))
+    options.fill("#band", str(band))
+    options.dispatch_event("#band", "change")
+    try:
         page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=want)
         assert badge(page, "#v-face1")["label"] == want
-        page.screenshot(path=str(out_dir / "feed-x-band-0.png"))
+        page.screenshot(path=str(out_dir / "feed-x-band.png"))
     finally:
         options.click("#band-reset")
         options.wait_for_function("async () => (await chrome.storage.local.get('uncertainBand')).uncertainBand === null")
