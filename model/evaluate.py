@@ -175,6 +175,7 @@ def evaluate_split(net, splits: dict[str, dict[str, list[Clip]]], split: str, t:
             pairs = sbi_pairs(reals, limit=sbi_limit)
             scores = score_array(net, pairs.frames)
             out[f"{name}/self-blended"] = summarise(pairs.labels, scores, threshold)
+            out[f"{name}/self-blended"]["scores"] = {"labels": pairs.labels.tolist(), "p_fake": [round(float(x), 5) for x in scores]}
     return out
 
 
@@ -206,6 +207,7 @@ def evaluate_files(weights: str | None, real_dir: Path | None, fake_dir: Path | 
             out[f"fraction_called_{name}"] = called / len(sub)
     if labels and 0 < sum(labels) < len(labels):
         out["overall"] = summarise(labels, scores)
+        out["overall"]["scores"] = {"labels": labels, "p_fake": scores}
     return out
 
 
@@ -218,6 +220,8 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
 
     written = []
     scored = {k: v for k, v in metrics.items() if isinstance(v, dict) and "scores" in v}
+    if isinstance(metrics.get("files"), dict) and "scores" in metrics["files"].get("overall", {}):
+        scored["video files"] = metrics["files"]["overall"]
     if not scored:
         return written
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -277,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(brief, indent=1))
     if "files" in metrics:
         f = metrics["files"]
-        print(json.dumps({k: f[k] for k in f if k.startswith("fraction") or k in ("verdict_counts", "overall")}, indent=1))
+        brief = {k: f[k] for k in f if k.startswith("fraction") or k == "verdict_counts"}
+        if "overall" in f:
+            brief["overall"] = {k: v for k, v in f["overall"].items() if k != "scores"}
+        print(json.dumps(brief, indent=1))
     return 0
 
 

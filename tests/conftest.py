@@ -10,23 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import media  # noqa: E402
+from testenv import ROOT, shared_data_dir  # noqa: E402,F401
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def shared_data_dir() -> Path | None:
-    """../shared/data (or $DEEPFAKE_CHECK_DATA); None when absent outside CI, a failure inside CI."""
-    path = Path(os.environ.get("DEEPFAKE_CHECK_DATA", ROOT.parent / "shared" / "data"))
-    if path.is_dir():
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"shared data not found at {path} (required in CI)")
-    return None
 
 
 @pytest.fixture(scope="session")

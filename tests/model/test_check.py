@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from testenv import ROOT
 from model import check, load_model
 from model.verdict import decide
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import media
-from conftest import ROOT
+from testenv import ROOT
 from model.evaluate import confusion, roc_auc, roc_curve
 
 
