@@ -289,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the original flow on clips whose every decoded frame would need more RAM than this")
     ap.add_argument("--no-resnext", action="store_true", help="skip our pipeline with the ResNeXt50 (legacy) model")
     ap.add_argument("--no-real", action="store_true", help="skip the shared real clips")
+    ap.add_argument("--real-clips", type=int, default=0, help="use only the first N shared real clips (0: all)")
+    ap.add_argument("--no-generated", action="store_true", help="skip the generated clips (and the frames sweep)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the frames-analysed sweep")
     ap.add_argument("--weights", help="model for 'ours' (default: the registered default, else a stand-in)")
     ap.add_argument("--out", type=Path, help="also write the Markdown report here")
@@ -307,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     legacy = str(stand_in_checkpoint("legacy"))
 
     clips = {}
+    if a.no_generated:
+        a.resolutions, a.no_scaling = [], True
     for res in a.resolutions:
         for s in a.lengths:
             say(f"clip {res} {s}s ...")
@@ -337,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**r, "name": name, "key": key})
 
     sweep_rows: list[dict] = []
-    if not a.no_scaling:
+    if not a.no_scaling and clips:
         key = ("720p", 30) if ("720p", 30) in clips else next(iter(clips))
         say(f"frames sweep on {key}")
         from .video import FRAME_CHOICES
@@ -348,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     real_rows: list[dict] = []
     if not a.no_real:
         real = sorted((DATA / "real").glob("*.mp4"))
+        real = real[:a.real_clips] if a.real_clips else real
         say(f"{len(real)} real clips: ours/default")
         ours = run_isolated({"pipeline": "ours", "weights": weights, "label": "default", "clips": list(map(str, real)),
                              "frames": [20], "runs": a.real_runs, "warmup_each": False})
@@ -367,13 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(a, rows, sweep_rows, real_rows, skipped, info, clips, model_desc, started, finished) -> list[str]:
-    cmd = "python -m model.bench " + " ".join(sys.argv[1:])
-    L = [f"Measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on: {machine()}.",
-         f"Load average at the end: {loadavg()}. Command: `{cmd.strip()}`.",
-         f"Default model: {model_desc}. ResNeXt50: the legacy ResNeXt50-LSTM(2048) architecture with random weights.",
-         f"Each figure: median of {a.runs} runs after a warm-up (shared real clips: {a.real_runs} runs); "
-         "peak RSS = ru_maxrss of a fresh process per configuration.", ""]
+def generated_tables(a, rows, skipped, info, clips) -> list[str]:
+    L: list[str] = []
     L.append("Clips: " + "; ".join(f"{k[0]} {k[1]} s = {v['width']}x{v['height']} {v['fps']} fps, {v['frames']} frames"
                                    for k, v in info.items()) + ".")
     L += ["", "#### Ours vs the original flow (end to end, per clip)", ""]
@@ -398,6 +398,19 @@ def report(a, rows, sweep_rows, real_rows, skipped, info, clips, model_desc, sta
     if skipped:
         L += ["", "Original flow skipped: " + "; ".join(skipped) + "."]
     L += ["", "#### Per stage (ms)", ""] + stage_table(rows)
+    return L
+
+
+def report(a, rows, sweep_rows, real_rows, skipped, info, clips, model_desc, started, finished) -> list[str]:
+    cmd = "python -m model.bench " + " ".join(sys.argv[1:])
+    L = [f"Measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on: {machine()}.",
+         f"Load average at the end: {loadavg()}. Command: `{cmd.strip()}`.",
+         f"Default model: {model_desc}. ResNeXt50: the legacy ResNeXt50-LSTM(2048) architecture with random weights.",
+         f"Each figure: median of {a.runs} runs after a warm-up (shared real clips: {a.real_runs} runs); "
+         "peak RSS = ru_maxrss of a fresh process per configuration.", ""]
+    by = {(r["name"], r["pipeline"], r["model"], r["frames"]): r for r in rows}
+    if rows:
+        L += generated_tables(a, rows, skipped, info, clips)
     if sweep_rows:
         L += ["", f"#### Cost vs frames analysed ({Path(sweep_rows[0]['clip']).stem}, ours, default model)", "",
               "| frames | decode | detect | crop | model | total ms | ms per frame |", "|---:|---:|---:|---:|---:|---:|---:|"]
