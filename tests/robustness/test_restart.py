@@ -25,7 +25,7 @@ def slow_clip(d: Path, i: int) -> Path:
     """A clip that keeps the worker busy for a while at 100 frames."""
     import numpy as np
 
-    frames = [np.clip(f.astype(int) + i, 0, 255).astype(np.uint8) for f in media.face_frames(100, (960, 540))]
+    frames = [np.clip(f.astype(int) + i, 0, 255).astype(np.uint8) for f in media.face_frames(100, (640, 360))]
     return media.write_clip(d / f"slow-{i}.mp4", frames)
 
 
