@@ -53,3 +53,11 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, DeepfakeDetector(ModelSpec(name="tiny")))
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: while Playwright's sync API holds a browser open (one per session,
+    since a pairing code works once), it owns this thread's event loop, and asyncio tests after it
+    could not start their own."""
+    e2e = ROOT / "tests" / "e2e"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(e2e))
