@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
-from conftest import ROOT, fresh_face_clip, start_server
+from robust_support import ROOT, fresh_face_clip, start_server
 
 MAX_EXAMPLES = 50
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import torch
 
-from conftest import fresh_face_clip, leftover_media, media_dirs_have_no_plaintext, start_server
+from robust_support import fresh_face_clip, leftover_media, media_dirs_have_no_plaintext, start_server
 from server.keys import JOBS
 from server.worker import InferenceWorker
 

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 import media
-from conftest import fresh_face_clip, start_server
+from robust_support import fresh_face_clip, start_server
 from server.keys import JOBS
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]

@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import pytest
 
-from conftest import ROOT
+from robust_support import ROOT
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
