@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 FRAME_CHOICES = (10, 20, 40, 60, 80, 100)
 DEFAULT_FRAMES = 20
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-# Seek instead of decoding forward when the next target is further away than this (seconds).
-SEEK_GAP_S = 2.0
+# Seek instead of decoding forward when the next target is further away than this (seconds):
+# with keyframes every ~2 s (streaming-site encodes) a seek lands ~1 s before its target on average,
+# so seeking pays from half a second on. If a seek lands at or before where we already are (a
+# clip with few keyframes), seeking stops for that clip and decoding simply goes forward.
+SEEK_GAP_S = 0.5
 # Refuse absurd inputs before allocating anything for them.
 MAX_PIXELS = 8192 * 8192
 # A check must end in bounded time even if a file declares hours of frames: cap decoded frames.
@@ -169,13 +172,16 @@ def _decode_at(container, stream, targets: list[float]) -> list[tuple[float, np.
     start = stream.start_time or 0
     decoder = None
     last: tuple[float, object] | None = None  # the most recently decoded frame
+    seeking = True
+    just_sought = False
     decoded = 0
     i = 0
     while i < len(targets):
         target = targets[i]
-        if decoder is None or (last is not None and target - last[0] > SEEK_GAP_S):
+        if decoder is None or (seeking and last is not None and target - last[0] > SEEK_GAP_S):
             container.seek(int(target / tb) + start, stream=stream, backward=True, any_frame=False)
             decoder = container.decode(stream)
+            just_sought = True
         hit = None
         for frame in decoder:
             decoded += 1
@@ -184,6 +190,10 @@ def _decode_at(container, stream, targets: list[float]) -> list[tuple[float, np.
             t = _frame_time(frame, stream)
             if t is None:
                 continue
+            if just_sought:
+                just_sought = False
+                if last is not None and t <= last[0] + 1e-6:
+                    seeking = False  # the nearest keyframe is behind us: seeking only re-decodes
             last = (t, frame)
             if t + 1e-6 >= target:
                 hit = last
