@@ -104,7 +104,10 @@ async def upload_check(request: web.Request) -> web.Response:
         raise too_large  # refuse before reading a byte (multipart overhead allowed for)
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "bad_request", "Send the file as multipart/form-data with a 'file' part.")
-    jobs.ensure_capacity()
+    if jobs.closing:
+        jobs.ensure_capacity()  # shutting down: refuse before reading
+    # A full queue is only known to matter once the file's sha256 is: a file checked before is
+    # answered from the cache even when busy (jobs.submit_upload checks capacity after the cache).
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError, HttpProcessingError):

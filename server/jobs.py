@@ -284,13 +284,20 @@ class JobService:
         return c, True
 
     async def submit_upload(self, media: StoredMedia, ext: str, frames: int) -> Check:
+        """A cache hit is answered even when the queue is full; anything else needs room in it."""
         key = self._key(frames, "sha", media.sha256)
         cached = await self._db_call(self.cache.get, key)
-        c = self._new("upload", frames)
         if cached is not None:
             self.store.delete(media)
+            c = self._new("upload", frames)
             self._finish_cached(c, cached, key)
             return c
+        try:
+            self.ensure_capacity()
+        except ApiError:
+            self.store.delete(media)
+            raise
+        c = self._new("upload", frames)
         self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s)))
         return c
 

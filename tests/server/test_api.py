@@ -381,6 +381,21 @@ async def test_full_queue_answers_503_with_retry_after(app_factory, hung_server,
     assert r.status == 503
 
 
+async def test_a_file_checked_before_is_answered_from_the_cache_even_when_the_queue_is_full(app_factory, hung_server, media_dir):
+    client, app, auth = await app_factory(allow_private_fetch=True, queue_size=1, deadline_s=30)
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg"), headers=auth)
+    first = await wait_done(client, auth, (await r.json())["id"], timeout=60)
+    assert first["status"] == "done"
+    r = await client.post("/v1/checks", json={"url": hung_server}, headers=auth)  # fills the queue
+    assert r.status == 202
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg"), headers=auth)
+    body = await r.json()
+    assert r.status == 200 and body["cached"] and body["result"]["p_fake"] == first["result"]["p_fake"]
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "twofaces.mp4"), headers=auth)
+    assert r.status == 503 and (await r.json())["error"] == "busy"
+    assert [p for p in leftover_media(app[CONFIG]) if p.is_file()] == []  # the refused upload is not kept
+
+
 async def test_hung_site_fails_the_check_with_timeout_at_the_deadline(app_factory, hung_server):
     client, app, auth = await app_factory(allow_private_fetch=True, deadline_s=3)
     t0 = asyncio.get_running_loop().time()
