@@ -64,3 +64,14 @@ def test_worker_reports_the_pipeline_stages_as_they_start(worker, media_dir, tmp
     out = worker.run(media.path, store.key, ".jpg", 10, 120.0, on_stage=stages.append)
     assert out.verdict["verdict"] in ("REAL", "FAKE", "UNCERTAIN")
     assert stages == ["decode", "detect", "crop", "model"]
+
+
+def test_the_model_leaves_one_core_free_unless_told_otherwise(monkeypatch):
+    import os
+
+    from server.worker import cpu_threads
+
+    monkeypatch.delenv("DEEPFAKE_CHECK_THREADS", raising=False)
+    assert cpu_threads() == max(1, (os.cpu_count() or 2) - 1)
+    monkeypatch.setenv("DEEPFAKE_CHECK_THREADS", "3")
+    assert cpu_threads() == 3
