@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import os
-import shutil
+import socket
 import sys
+import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -53,6 +53,34 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, DeepfakeDetector(ModelSpec(name="tiny")))
     return path
+
+
+@pytest.fixture(scope="session")
+def hung_server():
+    """Accepts connections and never answers: a stuck site or extractor."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/video.mp4"
+    stop.set()
+    t.join(2)
+    for c in held:
+        c.close()
+    sock.close()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,17 +9,14 @@ import http.server
 import os
 import shutil
 import signal
-import socket
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 import torch
 
-from robust_support import fresh_face_clip, leftover_media, media_dirs_have_no_plaintext, start_server
+from robust_support import fresh_face_clip, leftover_media
 from server.keys import JOBS
 from server.worker import InferenceWorker
 
@@ -80,31 +77,6 @@ def slow_server():
     srv.server_close()
 
 
-@pytest.fixture
-def hung_remote():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    held, stop = [], threading.Event()
-
-    def accept():
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/video.mp4"
-    stop.set()
-    t.join(2)
-    for c in held:
-        c.close()
-    sock.close()
-
-
 async def submit_url(api, url: str) -> str:
     r = await api.client.post("/v1/checks", json={"url": url}, headers=api.auth)
     assert r.status == 202, await r.text()
@@ -135,10 +107,10 @@ async def test_download_process_killed_mid_download_fails_the_check_and_leaves_n
     await api.still_serving(tmp_path)
 
 
-async def test_remote_that_never_sends_a_byte_fails_with_timeout_at_the_deadline(make_api, hung_remote, tmp_path):
+async def test_remote_that_never_sends_a_byte_fails_with_timeout_at_the_deadline(make_api, hung_server, tmp_path):
     api = await make_api(allow_private_fetch=True, deadline_s=4.0)
     t0 = time.monotonic()
-    body = await api.wait(await submit_url(api, hung_remote), timeout=40)
+    body = await api.wait(await submit_url(api, hung_server), timeout=40)
     assert body["status"] == "failed" and body["error"]["error"] == "timeout"
     assert time.monotonic() - t0 < 30
     assert await settled(api) == [] and own_children("server.fetch") == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -69,31 +68,3 @@ def media_server(web_root):
     yield base
     srv.shutdown()
     srv.server_close()
-
-
-@pytest.fixture(scope="session")
-def hung_server():
-    """Accepts connections and never answers: a stuck site or extractor."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept():
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-                held.append(conn)
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/video.mp4"
-    stop.set()
-    t.join(2)
-    for c in held:
-        c.close()
-    sock.close()
