@@ -8,8 +8,11 @@ import numpy as np
 from PIL import Image
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, codec: str = "libx264") -> Path:
-    """Write RGB frames as a browser-playable H.264 MP4 (yuv420p, even dimensions)."""
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, codec: str = "libx264", gop: int | None = None) -> Path:
+    """Write RGB frames as a browser-playable H.264 MP4 (yuv420p, even dimensions).
+
+    gop: a keyframe exactly every `gop` frames and nowhere else (default: the encoder's choice).
+    """
     h, w = frames[0].shape[:2]
     h2, w2 = h - h % 2, w - w % 2
     with av.open(str(path), mode="w") as out:
@@ -17,6 +20,8 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, codec: str =
         stream.width, stream.height = w2, h2
         stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "23"}
+        if gop:
+            stream.options = {**stream.options, "g": str(gop), "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
         for img in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:h2, :w2]), format="rgb24")
             for packet in stream.encode(frame):

@@ -59,3 +59,92 @@ def test_truncated_video_gives_frames_or_a_clear_error(media_dir):
         assert "corrupt" in str(e) or "no readable frames" in str(e) or "not one" in str(e)
     else:
         assert 0 < len(fr.images) <= 20
+
+
+# --- keyframe-aware sampling ---------------------------------------------------------------------
+from model.video import PacketIndex, plan, plan_cost  # noqa: E402
+
+import media  # noqa: E402
+
+
+def _index(fps: float, seconds: float, key_every: int) -> PacketIndex:
+    frames = [i / fps for i in range(int(seconds * fps))]
+    keys = frames[::key_every]
+    return PacketIndex(frames, keys, list(range(0, len(frames), key_every)))
+
+
+def _slices(idx: PacketIndex, n: int) -> list[tuple[float, float]]:
+    w = idx.span / n
+    return [(i * w, (i + 1) * w) for i in range(n)]
+
+
+def test_plan_takes_one_frame_from_each_slice_preferring_keyframes():
+    idx = _index(30, 30, 60)  # 30 s at 30 fps, a keyframe every 2 s: 15 keyframes for 20 slices
+    steps = plan(idx, 20)
+    times = [s.time for s in steps]
+    assert len(steps) == 20 and times == sorted(times)
+    for (lo, hi), t in zip(_slices(idx, 20), times):
+        assert lo - 1e-6 <= t < hi  # one sample from each equal slice of the clip
+    assert sum(t in idx.keys for t in times) == 15  # every keyframe is used
+    seeks, work = plan_cost(steps, idx)
+    assert work <= 20 + 5 * 45  # the five slices without a keyframe decode on at most 1.5 s each
+    assert work < 900 // 4  # vs 900 frames for reading everything
+
+
+def test_plan_decodes_on_when_keyframes_are_rare():
+    idx = _index(30, 10, 300)  # one keyframe at the start
+    steps = plan(idx, 20)
+    assert len(steps) == 20
+    assert steps[0].seek and not any(s.seek for s in steps[1:])  # one pass forward, no re-seeking
+    assert plan_cost(steps, idx) == (1, 1 + int(steps[-1].time * 30 + 0.5))
+
+
+def test_plan_with_more_slices_than_frames_takes_every_frame_once():
+    idx = _index(10, 3, 5)
+    steps = plan(idx, 100)
+    assert [s.time for s in steps] == idx.frames
+
+
+def test_plan_keeps_samples_apart():
+    idx = _index(30, 4, 30)  # keyframes every second
+    steps = plan(idx, 8)  # half-second slices: a keyframe in every other slice
+    gaps = [b.time - a.time for a, b in zip(steps, steps[1:])]
+    assert min(gaps) >= idx.span / 8 / 4 - 1e-6
+
+
+def test_reading_decodes_what_the_plan_says(tmp_path):
+    import av
+
+    import model.video as video
+
+    # 12 s at 30 fps with a keyframe every 2 s: 6 slices of 2 s hold one keyframe each
+    clip = media.write_clip(tmp_path / "gop.mp4", media.face_frames(360, (160, 90)), fps=30, gop=60)
+    fr = read_frames(clip, 6)
+    assert [round(t, 3) for t in fr.times] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert fr.extra == {"indexed": True, "decoded": 6, "seeks": 6}  # six frames decoded, not 360
+    fr = read_frames(clip, 20)
+    assert len(fr.images) == 20 and fr.duration == pytest.approx(12.0)
+    for (lo, hi), t in zip([(i * 0.6, (i + 1) * 0.6) for i in range(20)], fr.times):
+        assert lo - 1e-3 <= t < hi
+    # 0.6 s slices and 2 s keyframes: two slices in three decode on from the sample before
+    assert fr.extra["decoded"] < 360 * 2 / 3
+    with av.open(str(clip)) as container:
+        idx = video._scan_index(container, container.streams.video[0])
+    assert plan_cost(plan(idx, 20), idx) == (fr.extra["seeks"], fr.extra["decoded"])
+
+
+def test_a_file_that_cannot_be_indexed_is_still_sampled_over_the_whole_clip(tmp_path, monkeypatch):
+    import model.video as video
+
+    clip = media.write_clip(tmp_path / "gop.mp4", media.face_frames(90, (160, 90)), fps=30, gop=30)
+    monkeypatch.setattr(video, "MAX_INDEX_PACKETS", 10)  # too many packets to index: decode without a plan
+    fr = read_frames(clip, 10)
+    assert fr.extra == {"indexed": False}
+    assert len(fr.images) == 10 and fr.times[0] < 0.1 and fr.times[-1] > 2.5
+
+
+def test_webm_clips_are_sampled_with_their_keyframes(tmp_path):
+    clip = media.write_clip(tmp_path / "vp9.webm", media.face_frames(60, (160, 90)), fps=10, codec="libvpx-vp9", gop=20)
+    fr = read_frames(clip, 3)  # 6 s, keyframes at 0, 2 and 4 s
+    assert [round(t, 3) for t in fr.times] == [0.0, 2.0, 4.0]
+    assert fr.extra["decoded"] == 3
