@@ -6,6 +6,9 @@ training data preparation (prepare.py) and inference both call it, so they canno
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +25,9 @@ DETECT_LONG_SIDE = 640
 # Small frames (thumbnails, 160 px face stills) are enlarged to this long side so their faces
 # clear the detector's minimum size.
 MIN_DETECT_LONG_SIDE = 320
+# A frame where nothing is found is searched again finer: at its own resolution (up to this long
+# side) when it is at least twice the detection size, else with dlib's 1x upsampling.
+FALLBACK_LONG_SIDE = 1920
 MAX_TRACKS = 3
 # A "face" seen in fewer than this fraction of the frames the main face was seen in is most
 # likely a detector false positive (a pattern on a shirt); it would only add noise and time.
@@ -118,9 +124,48 @@ def _detector_model() -> str:
         return "hog"
 
 
-def _detect_one(img: np.ndarray, upsample: int, long_side: int, model: str) -> list[Box]:
-    import face_recognition
+_local = threading.local()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
+
+def detect_threads() -> int:
+    """Threads for face detection: one per core (dlib's HOG releases the GIL), at most 8.
+
+    DEEPFAKE_CHECK_DETECT_THREADS overrides it (1 = detect in the calling thread).
+    """
+    env = os.environ.get("DEEPFAKE_CHECK_DETECT_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != threads:
+            _pool = ThreadPoolExecutor(threads, thread_name_prefix="detect")
+        return _pool
+
+
+def _locate(img: np.ndarray, upsample: int, model: str) -> list[tuple[int, int, int, int]]:
+    """(top, right, bottom, left) of each face, as face_recognition.face_locations gives them."""
+    if model != "hog":
+        import face_recognition
+
+        return face_recognition.face_locations(img, number_of_times_to_upsample=upsample, model=model)
+    # face_recognition shares one HOG detector; dlib's detectors keep scratch state while they
+    # scan, so each detection thread has its own
+    detector = getattr(_local, "hog", None)
+    if detector is None:
+        import dlib
+
+        detector = _local.hog = dlib.get_frontal_face_detector()
+    h, w = img.shape[:2]
+    return [(max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0)) for r in detector(img, upsample)]
+
+
+def _detect_one(img: np.ndarray, upsample: int, long_side: int, model: str) -> list[Box]:
     h, w = img.shape[:2]
     scale = min(max(max(h, w), MIN_DETECT_LONG_SIDE), long_side) / max(h, w)
     if abs(scale - 1.0) > 0.05:
@@ -128,30 +173,38 @@ def _detect_one(img: np.ndarray, upsample: int, long_side: int, model: str) -> l
         small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
     else:
         small, scale = img, 1.0
-    locs = face_recognition.face_locations(np.ascontiguousarray(small), number_of_times_to_upsample=upsample, model=model)
     boxes = []
-    for top, right, bottom, left in locs:
+    for top, right, bottom, left in _locate(np.ascontiguousarray(small), upsample, model):
         box = Box(max(0, round(top / scale)), min(w, round(right / scale)), min(h, round(bottom / scale)), max(0, round(left / scale)))
         if box.width > 1 and box.height > 1:
             boxes.append(box)
     return boxes
 
 
-def detect_faces(frames: Frames, upsample: int = 0, long_side: int = DETECT_LONG_SIDE) -> list[list[Box]]:
-    """Face boxes per frame, in full-resolution coordinates.
+def _detect_frame(img: np.ndarray, upsample: int, long_side: int, model: str) -> list[Box]:
+    boxes = _detect_one(img, upsample, long_side, model)
+    if boxes or upsample:
+        return boxes
+    native = max(img.shape[:2])
+    if native >= 2 * long_side:  # a big frame: look at more of its own pixels
+        return _detect_one(img, 0, min(native, FALLBACK_LONG_SIDE), model)
+    return _detect_one(img, 1, long_side, model)
 
-    A frame where nothing is found at the detection size is searched once more with 1x
-    upsampling, which finds faces down to ~40 px (a person further from the camera, a
-    portrait-format clip); frames with a face found at once never pay for it.
+
+def detect_faces(frames: Frames, upsample: int = 0, long_side: int = DETECT_LONG_SIDE, threads: int | None = None) -> list[list[Box]]:
+    """Face boxes per frame, in full-resolution coordinates; frames are searched in parallel.
+
+    A frame where nothing is found at the detection size is searched once more, finer: a frame
+    of 1280 px or more at its own resolution (up to 1920 px), a smaller one with 1x upsampling.
+    That finds faces down to ~40 px of the detection image (a person further from the camera, a
+    street scene, a portrait-format clip); frames with a face found at once never pay for it.
     """
     model = _detector_model()
-    out: list[list[Box]] = []
-    for img in frames.images:
-        boxes = _detect_one(img, upsample, long_side, model)
-        if not boxes and upsample == 0:
-            boxes = _detect_one(img, 1, long_side, model)
-        out.append(boxes)
-    return out
+    threads = 1 if model != "hog" else (threads or detect_threads())
+    if threads == 1 or len(frames.images) == 1:
+        return [_detect_frame(img, upsample, long_side, model) for img in frames.images]
+    pool = _executor(threads)
+    return list(pool.map(lambda img: _detect_frame(img, upsample, long_side, model), frames.images))
 
 
 def _match_cost(track_box: Box, box: Box) -> float | None:

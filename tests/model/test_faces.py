@@ -49,3 +49,45 @@ def test_legacy_crop_is_the_tight_box_resized():
     img[20:60, 30:50] = 255
     crop = crop_face(img, Box(20, 50, 60, 30), CropSpec(margin=0.0, square=False))
     assert crop.shape == (112, 112, 3) and crop.min() == 255
+
+
+def test_parallel_detection_gives_the_same_boxes_as_face_recognition(media_dir):
+    import face_recognition
+
+    from model.faces import detect_faces
+
+    fr = read_frames(media_dir / "twofaces.mp4", 10)
+    one = detect_faces(fr, threads=1)
+    assert detect_faces(fr, threads=2) == detect_faces(fr, threads=4) == one
+    # our per-thread dlib detector answers exactly what face_recognition's shared one does
+    fr = read_frames(media_dir / "face.mp4", 10)
+    assert fr.images[0].shape[1] == 640  # detected at their own size, so the boxes are comparable
+    for img, boxes in zip(fr.images, detect_faces(fr, threads=2)):
+        expected = [Box(*loc) for loc in face_recognition.face_locations(img, number_of_times_to_upsample=0)]
+        assert sorted(boxes, key=Box.as_list) == sorted(expected, key=Box.as_list)
+
+
+def _small_faces_frame(face_px: int) -> np.ndarray:
+    from PIL import Image
+
+    import media
+
+    face = np.asarray(Image.fromarray(media.head()).resize((face_px, face_px)))
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    for x, y in [(200, 300), (900, 500), (1500, 700)]:
+        canvas[y:y + face_px, x:x + face_px] = face
+    return canvas
+
+
+def test_small_faces_in_a_1080p_frame_are_found_at_its_own_resolution():
+    from model.faces import _detect_one, detect_faces
+    from model.video import Frames
+
+    img = _small_faces_frame(200)  # three heads of 200 px: faces too small for a 640 px search
+    assert _detect_one(img, 0, 640, "hog") == [] and _detect_one(img, 1, 640, "hog") == []
+    found = detect_faces(Frames([img, img], [0.0, 1.0]))
+    assert [len(b) for b in found] == [3, 3]
+    # in full-resolution pixels: each box inside one of the pasted heads
+    heads = [(200, 300), (900, 500), (1500, 700)]
+    assert sorted(next(i for i, (x, y) in enumerate(heads) if x <= b.centre[0] <= x + 200 and y <= b.centre[1] <= y + 200)
+                  for b in found[0]) == [0, 1, 2]
