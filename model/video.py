@@ -1,19 +1,18 @@
 """Reading media: decode only the frames a check needs, spread over the whole clip.
 
 Videos are decoded with PyAV (FFmpeg). Rather than reading every frame into memory (what the
-original project did), we compute N target timestamps evenly spread over the clip and decode as
-little as possible to get a frame near each:
+original project did), we take one frame from each of N equal slices of the clip and decode as
+little as possible to get them:
 
-1. The container's packets are read without decoding them (milliseconds even for minutes of
-   video) to learn every frame's timestamp and which frames are keyframes.
-2. Each target takes the nearest keyframe within half a slice of it (a keyframe decodes on its
-   own after a seek: one frame of work) or, when none is that close, the first frame at or after
-   the target (decoded forward from the keyframe before it, or from where the decoder already is,
-   whichever is fewer frames).
+1. The container's packets are read without decoding them (~3 ms per 1,000 packets) to learn
+   every frame's timestamp and which frames are keyframes.
+2. In each slice the cheapest frame to reach wins: a keyframe (one frame of work after a seek)
+   or the slice's first frame (decoded on from the previous sample, or from the keyframe before
+   it, whichever is fewer frames). See `plan`.
 
-With keyframes every ~2 s (streaming-site encodes) most of the 20 frames of a 30 s clip are
-keyframes: ~25 frames are decoded instead of ~600 (seeking to each exact target) or 900 (all).
-A file whose packets cannot be indexed falls back to seeking to each exact target.
+With keyframes every ~2 s (streaming-site encodes), 20 frames of a 30 s clip cost ~70 decoded
+frames instead of ~600 (seeking to exact timestamps) or 900 (decoding everything).
+A file whose packets cannot be indexed falls back to seeking to N evenly spaced timestamps.
 Still images (jpg/png/webp/...) are a one-frame video.
 """
 from __future__ import annotations
