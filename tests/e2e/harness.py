@@ -1,21 +1,14 @@
 """Starting the real server and a real Chromium with the unpacked extension, for the e2e tests."""
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import signal
-import socket
-import ssl
-import subprocess
-import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from realserver import RealServer
+from testenv import ROOT
+
 EXTENSION = ROOT / "extension"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -23,43 +16,8 @@ BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
              f"--disable-extensions-except={EXTENSION}", f"--load-extension={EXTENSION}"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    port: int
-    base: str
-    spki: str
-    code: str
-    pair_link: str
-    ca: Path
-    config_dir: Path
-    data_dir: Path
-    log_path: Path
-    token: str | None = None
-
-    def _ctx(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.ca))
-        return ctx
-
-    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None, timeout: float = 30):
-        """Calls the server like curl would (no Origin): for the tests' own view of a check."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token or self.token:
-            req.add_header("Authorization", f"Bearer {token or self.token}")
-        try:
-            with urllib.request.urlopen(req, context=self._ctx(), timeout=timeout) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
+class Server(RealServer):
+    """The real server as the browser tests use it, with the tests' own view of a check."""
 
     def wait_done(self, url: str, timeout: float = 180) -> dict:
         """The server's finished check for url (cached after the extension's check: no new work)."""
@@ -71,42 +29,10 @@ class Server:
             status, body = self.api("GET", f"/v1/checks/{body['id']}")
         return body
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
-
-def start_server(tmp: Path, weights: Path | str, port: int | None = None, extra: list[str] = (), env: dict | None = None,
-                 timeout: float = 180) -> Server:
-    port = port or free_port()
-    config_dir, data_dir = tmp / "config", tmp / "data"
-    log_path = tmp / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "server", "--port", str(port), "--weights", str(weights), "--device", "cpu",
-           "--allow-private-fetch", "--config-dir", str(config_dir), "--data-dir", str(data_dir), *extra]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    deadline = time.time() + timeout
-    text = ""
-    while time.time() < deadline:
-        text = log_path.read_text()
-        if "pairing link:" in text:
-            break
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}:\n{text}")
-        time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{text}")
-    spki = re.search(r"TLS SPKI:\s+(\S+)", text)[1]
-    link = re.search(r"pairing link:\s+(\S+)", text)[1]
-    code = re.search(r"pairing code:\s+(\S+)", text)[1]
-    ca = Path(re.search(r"local CA:\s+(\S+)", text)[1])
-    return Server(proc, port, f"https://127.0.0.1:{port}", spki, code, link, ca, config_dir, data_dir, log_path)
+def start_server(tmp: Path, weights: Path | str, extra: list[str] = ()) -> Server:
+    """The real server on CPU, allowed to fetch from the fixture web (on loopback)."""
+    return Server.start(tmp, "--weights", str(weights), "--device", "cpu", "--allow-private-fetch", *extra)
 
 
 def browser_args(fixture_web, *spkis: str) -> list[str]:
@@ -158,7 +84,7 @@ def sw_eval(context, expression: str, arg=None):
 def pair_by_link(context, server: Server, screenshot: Path | None = None) -> None:
     """The one-click pairing: open the server's pairing link; the extension does the rest."""
     page = context.new_page()
-    page.goto(server.pair_link)
+    page.goto(server.pairing_link)
     page.wait_for_selector("#deepfake-check-pairing[data-state]", timeout=20_000)
     if screenshot:
         page.screenshot(path=str(screenshot))

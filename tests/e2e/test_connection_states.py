@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from harness import ROOT, browser_args, expected_label, extension_url, free_port, launch, pair_by_link, start_server, sw_eval, wait_badge
+from harness import ROOT, browser_args, expected_label, extension_url, launch, start_server, sw_eval, wait_badge
+from realserver import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -93,7 +94,7 @@ def test_busy_server_is_retried_after_its_retry_after(playwright_instance, tiny_
         # Pair from the options page this time: one paste of the printed link (server address included).
         options = context.new_page()
         options.goto(extension_url(context, "pages/options.html"))
-        options.fill("#code", busy_server.pair_link)
+        options.fill("#code", busy_server.pairing_link)
         options.dispatch_event("#code", "paste")
         options.wait_for_selector("#pair-result[data-ok=true]", timeout=20_000)
         assert options.input_value("#server") == busy_server.base

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import urllib.request
 
@@ -20,7 +19,7 @@ def upload_as_curl(server, path) -> dict:
             f"Content-Type: video/mp4\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     req = urllib.request.Request(server.base + "/v1/checks/upload", data=body, method="POST", headers={
         "Authorization": f"Bearer {server.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(server.ca)), timeout=60) as r:
+    with urllib.request.urlopen(req, context=server.ssl_context(), timeout=60) as r:
         check = json.loads(r.read())
     while check.get("status") not in ("done", "failed"):
         time.sleep(0.5)

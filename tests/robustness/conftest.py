@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import corpus
-from robust_support import ROOT, FINISHED, fresh_face_clip, leftover_media, media_dirs_have_no_plaintext, Api, free_port, ServerProcess, start_server  # noqa: F401 (re-exported for tests)
+from robust_support import Api, start_server
 from server.app import create_app
 from server.config import Config
 from server.keys import TOKENS
@@ -45,7 +45,6 @@ def make_api(aiohttp_client, tmp_path, rworker):
 
 @pytest.fixture(scope="module")
 def live_server(tiny_checkpoint, tmp_path_factory):
-    root = tmp_path_factory.mktemp("live")
-    sp = start_server(tiny_checkpoint, root / "config", root / "data")
+    sp = start_server(tiny_checkpoint, tmp_path_factory.mktemp("live"))
     yield sp
     sp.stop()

@@ -14,7 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
-from robust_support import ROOT, fresh_face_clip, start_server
+from robust_support import fresh_face_clip, start_server
+from testenv import ROOT
 
 MAX_EXAMPLES = 50
 
@@ -29,9 +30,8 @@ CASES = [(op, mode) for op in OPERATIONS for mode in (POSITIVE, NEGATIVE)
 
 @pytest.fixture(scope="module")
 def fuzz_server(tiny_checkpoint, tmp_path_factory):
-    root = tmp_path_factory.mktemp("fuzz")
     # a short deadline and a small queue keep the downloads that fuzzed URLs start cheap and few
-    sp = start_server(tiny_checkpoint, root / "config", root / "data", "--deadline", "10", "--queue-size", "4")
+    sp = start_server(tiny_checkpoint, tmp_path_factory.mktemp("fuzz"), "--deadline", "10", "--queue-size", "4")
     yield sp
     sp.stop()
 
@@ -40,7 +40,7 @@ def fuzz_server(tiny_checkpoint, tmp_path_factory):
 def session(fuzz_server):
     s = requests.Session()
     s.verify = str(fuzz_server.config_dir / "tls" / "ca.pem")
-    s.headers["Authorization"] = f"Bearer {fuzz_server.token}"
+    s.headers["Authorization"] = f"Bearer {fuzz_server.stored_token}"
     yield s
     s.close()
 
@@ -69,7 +69,7 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_status(oper
 @pytest.mark.timeout(120)
 async def test_after_fuzzing_the_server_still_analyses_a_clip(fuzz_server, tmp_path):
     clip = fresh_face_clip(tmp_path)
-    auth = {"Authorization": f"Bearer {fuzz_server.token}"}
+    auth = {"Authorization": f"Bearer {fuzz_server.stored_token}"}
     async with aiohttp.ClientSession() as s:
         deadline = time.monotonic() + 60
         while True:  # fuzzed URL checks may still fill the small queue: wait for room

@@ -99,7 +99,7 @@ async def _settled_leftovers(api, wait_s: float = 5.0):
     """Media still on disk once nothing is running (the delete follows the result by a moment)."""
     import asyncio
 
-    from robust_support import leftover_media
+    from realserver import leftover_media
 
     deadline = time.monotonic() + wait_s
     while (left := leftover_media(api.config)) and time.monotonic() < deadline:

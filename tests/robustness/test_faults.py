@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from robust_support import fresh_face_clip, leftover_media
+from realserver import leftover_media
+from robust_support import fresh_face_clip
 from server.keys import JOBS
 from server.worker import InferenceWorker
 

@@ -67,14 +67,13 @@ async def test_graceful_stop_with_checks_queued_fails_them_with_a_reason_and_kee
 
 
 async def test_killed_server_leaves_no_readable_media_and_the_restart_serves_with_the_cache_intact(tiny_checkpoint, tmp_path):
-    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
     plain = Path("/dev/shm") / f"dfc-robust-{secrets.token_hex(4)}"  # decrypted files live in RAM only
-    extra = ("--temp-dir", str(plain))
-    sp = start_server(tiny_checkpoint, config_dir, data_dir, *extra)
+    sp = start_server(tiny_checkpoint, tmp_path, temp_dir=plain)
+    data_dir = sp.data_dir  # the restart below uses the same dirs
     clips = [fresh_face_clip(tmp_path)] + [slow_clip(tmp_path, i) for i in range(3)]
     try:
         async with aiohttp.ClientSession() as s:
-            auth = {"Authorization": f"Bearer {sp.token}"}
+            auth = {"Authorization": f"Bearer {sp.stored_token}"}
             ctx = sp.ssl_context()
 
             async def upload(path: Path, frames: int):
@@ -106,10 +105,10 @@ async def test_killed_server_leaves_no_readable_media_and_the_restart_serves_wit
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
 
-        sp = start_server(tiny_checkpoint, config_dir, data_dir, *extra)
+        sp = start_server(tiny_checkpoint, tmp_path, temp_dir=plain)
         assert files_under(data_dir / "media") == []  # wiped at start: unreadable without the old key
         async with aiohttp.ClientSession() as s:
-            auth = {"Authorization": f"Bearer {sp.token}"}
+            auth = {"Authorization": f"Bearer {sp.stored_token}"}
             ctx = sp.ssl_context()
             async with s.get(f"{sp.base}/v1/checks/{queued[0]}", headers=auth, ssl=ctx) as r:
                 assert r.status == 404  # checks lived in the killed process's memory

@@ -10,7 +10,7 @@ import sys
 import aiohttp
 import pytest
 
-from robust_support import ROOT
+from testenv import ROOT
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -28,7 +28,7 @@ PRIVATE_URLS = [
 async def request(live, method, path, *, token=True, host=None, origin=None, json_body=None, token_value=None):
     headers = {}
     if token:
-        headers["Authorization"] = f"Bearer {token_value or live.token}"
+        headers["Authorization"] = f"Bearer {token_value or live.stored_token}"
     if host is not None:
         headers["Host"] = host
     if origin is not None:
@@ -82,11 +82,11 @@ async def test_a_url_on_a_private_or_local_address_is_refused(live_server, url):
 
 
 async def test_an_old_token_stops_working_after_rotation(live_server):
-    old = live_server.token
+    old = live_server.stored_token
     assert (await request(live_server, "GET", "/v1/model", token_value=old))[0] == 200
     subprocess.run([sys.executable, "-m", "server", "rotate-token", "--config-dir", str(live_server.config_dir)],
                    cwd=ROOT, check=True, capture_output=True, timeout=60)
-    new = live_server.token
+    new = live_server.stored_token
     assert new != old
     status, body, _ = await request(live_server, "GET", "/v1/model", token_value=old)
     assert status == 401 and body["error"] == "unauthorized"

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from server_support import leftover_media
+from realserver import leftover_media
 from server.app import create_app
 from server.keys import CONFIG, JOBS, PAIRING, TOKENS
 

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from server.security import Certs
-from server_support import RunningServer, wait_until
+from server_support import start_server, wait_until
 
 pytestmark = pytest.mark.slow
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
@@ -23,21 +23,15 @@ DEADLINE_S = 6
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint, tmp_path_factory):
-    srv = RunningServer.start(tmp_path_factory.mktemp("e2e"), "--weights", str(tiny_checkpoint),
-                              "--allow-private-fetch", "--deadline", str(DEADLINE_S))
+    srv = start_server(tmp_path_factory.mktemp("e2e"), "--weights", str(tiny_checkpoint),
+                       "--allow-private-fetch", "--deadline", str(DEADLINE_S))
     yield srv
     srv.stop()
 
 
 @pytest.fixture(scope="module")
 def token(server):
-    async def pair():
-        async with aiohttp.ClientSession() as s:
-            r = await s.post(f"{server.base}/v1/pair", json={"code": server.pairing_code}, ssl=server.ssl_context())
-            assert r.status == 200
-            return (await r.json())["token"]
-
-    return asyncio.run(pair())
+    return server.pair()
 
 
 class Api:

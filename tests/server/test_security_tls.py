@@ -11,26 +11,22 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from server_support import ROOT, RunningServer
+from server_support import start_server
+from testenv import ROOT
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint, tmp_path_factory):
-    srv = RunningServer.start(tmp_path_factory.mktemp("sec"), "--weights", str(tiny_checkpoint), "--max-upload-mb", "1")
+    srv = start_server(tmp_path_factory.mktemp("sec"), "--weights", str(tiny_checkpoint), "--max-upload-mb", "1")
     yield srv
     srv.stop()
 
 
 @pytest.fixture(scope="module")
 def token(server):
-    async def pair():
-        async with aiohttp.ClientSession() as s:
-            r = await s.post(f"{server.base}/v1/pair", json={"code": server.pairing_code}, ssl=server.ssl_context())
-            return (await r.json())["token"]
-
-    return asyncio.run(pair())
+    return server.pair()
 
 
 @pytest_asyncio.fixture
@@ -106,7 +102,7 @@ async def test_logs_contain_neither_the_token_nor_urls(server, token, session):
     url = "https://video.example/secret-post-123"
     await session.post(f"{server.base}/v1/checks", json={"url": url}, headers=auth(token), ssl=server.ssl_context())
     await asyncio.sleep(1)
-    logs = server.stderr() + "".join(server.lines)
+    logs = server.output()
     assert token not in logs and "secret-post-123" not in logs
 
 

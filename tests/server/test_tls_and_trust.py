@@ -10,7 +10,7 @@ import sys
 import pytest
 from cryptography import x509
 
-from server_support import ROOT
+from testenv import ROOT
 from server.security import CA_NAME, Certs, TokenStore, ensure_certs, spki_sha256
 
 

@@ -50,7 +50,7 @@ def test_the_server_process_itself_never_loads_torch_or_yt_dlp():
     import subprocess
     import sys
 
-    from server_support import ROOT
+    from testenv import ROOT
 
     code = "import sys, server.app, server.__main__; print(sorted(m for m in ('torch', 'model', 'yt_dlp') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
