@@ -88,9 +88,13 @@ async def create_check(request: web.Request) -> web.Response:
     if body.get("page_url") is not None:
         _http_url(body["page_url"], "page_url")  # accepted for the record; never fetched
     frames = jobs.validate_frames(body.get("frames"))
-    if not config.allow_private_fetch and await resolves_to_private(url):
-        raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
-    check, new = await jobs.submit_url(url, frames)
+    # a URL checked before (or being checked) is answered without a fetch, so without resolving
+    # its host: a cache hit costs no DNS lookup
+    check = await jobs.known_url(url, frames)
+    if check is None:
+        if not config.allow_private_fetch and await resolves_to_private(url):
+            raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
+        check, _ = await jobs.submit_url(url, frames)
     if check.status == "done" and check.cached:
         return web.json_response(check.to_json(), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)

@@ -262,18 +262,26 @@ class JobService:
         t.add_done_callback(self._tasks.discard)
 
     # --- submitting ---
-    async def submit_url(self, url: str, frames: int) -> tuple[Check, bool]:
-        """(check, is_new). A cached URL gives a finished check; one in flight gives that check."""
-        canon = canonical_url(url)
-        key = self._key(frames, "url", canon)
+    async def known_url(self, url: str, frames: int) -> Check | None:
+        """The check for a URL that needs no fetch: the one in flight, or a finished one from the
+        cache. None when the URL has to be fetched."""
+        key = self._key(frames, "url", canonical_url(url))
         running = self.in_flight.get(key)
         if running is not None and not running.finished:
-            return running, False
+            return running
         cached = await self._db_call(self.cache.get, key)
         if cached is not None:
             c = self._new("url", frames)
             self._finish_cached(c, cached, key)
-            return c, True
+            return c
+        return None
+
+    async def submit_url(self, url: str, frames: int) -> tuple[Check, bool]:
+        """(check, is_new). A cached URL gives a finished check; one in flight gives that check."""
+        key = self._key(frames, "url", canonical_url(url))
+        known = await self.known_url(url, frames)
+        if known is not None:
+            return known, known.url_key != key  # the running check carries the key; a cached one not
         self.ensure_capacity()
         c = self._new("url", frames)
         c.url_key = key

@@ -349,6 +349,27 @@ async def test_cache_survives_a_restart(app_factory, media_dir, worker, tmp_path
     assert worker.calls == calls
 
 
+async def test_a_url_checked_before_is_answered_from_the_cache_before_its_host_is_resolved(app_factory, media_server, worker):
+    # checked once with private fetching allowed (the clip is served from 127.0.0.1) ...
+    client, app, auth = await app_factory(allow_private_fetch=True)
+    url = f"{media_server}/face.mp4"
+    r = await client.post("/v1/checks", json={"url": url, "frames": 10}, headers=auth)
+    first = await wait_done(client, auth, (await r.json())["id"])
+    assert first["status"] == "done"
+    await client.close()
+    # ... the same URL is answered from the cache by a server that would refuse to fetch it: a
+    # hit fetches nothing, so it neither resolves the host (no DNS lookup per hit) nor needs to
+    calls = worker.calls
+    client2, _, auth2 = await app_factory()
+    r = await client2.post("/v1/checks", json={"url": url, "frames": 10}, headers=auth2)
+    body = await r.json()
+    assert r.status == 200 and body["cached"] is True and body["result"]["p_fake"] == first["result"]["p_fake"]
+    assert worker.calls == calls
+    # a URL not in the cache is still refused before any fetch
+    r = await client2.post("/v1/checks", json={"url": f"{media_server}/noface.mp4", "frames": 10}, headers=auth2)
+    assert r.status == 403 and (await r.json())["error"] == "private_address"
+
+
 async def test_events_stream_pushes_status_changes_until_done(api, media_dir):
     client, _, auth = api
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
