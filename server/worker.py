@@ -147,7 +147,8 @@ class InferenceWorker:
 
 # --- the worker process ---------------------------------------------------------------------------
 def cpu_threads() -> int:
-    """torch's CPU threads for the model: all cores but one (DEEPFAKE_CHECK_THREADS overrides).
+    """Threads for the model (torch) and for face detection: all cores but one
+    (DEEPFAKE_CHECK_THREADS overrides; DEEPFAKE_CHECK_DETECT_THREADS overrides detection alone).
 
     The browser the user is watching in, the face detector and the server need a core too; torch's
     threads wait on each other when one of them is preempted. Measured on 2 cores: the default model
@@ -186,6 +187,7 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
         from model import FRAME_CHOICES, check, load_model
 
         torch.set_num_threads(cpu_threads())
+        os.environ.setdefault("DEEPFAKE_CHECK_DETECT_THREADS", str(cpu_threads()))  # read by model.faces
         loaded = load_model(weights, device=device)
         _warm_up(check, loaded, plain)
     except Exception as e:  # CheckpointError, NoDefaultModelError, ...: report the message, not the type
