@@ -19,6 +19,8 @@ Differences from the shipped defaults, both needed for a loopback load test: URL
 one browser never comes close) is raised, since all clients here share one token.
 RSS: /proc/PID/status VmRSS of the server process and of its inference worker, before the first
 round and after each, to show whether memory grows.
+After the mixed rounds, cache hits alone (half by URL, half by upload): first from one client
+(the server's own latency per hit), then from all the clients at once.
 """
 from __future__ import annotations
 
@@ -234,12 +236,13 @@ def main() -> int:
     ap.add_argument("--new-urls", type=int, default=10, help="new clip URLs per round")
     ap.add_argument("--hot", type=int, default=5, help="clips per kind checked before the rounds (the cache hits)")
     ap.add_argument("--queue-size", type=int, default=16)
+    ap.add_argument("--hits-alone", type=int, default=400, help="cache hits in the hits-only phase (half that with 1 client)")
     ap.add_argument("--weights", help="model (default: the registered default, else a same-architecture stand-in)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     if a.quick:
-        a.rounds, a.checks, a.clients, a.new_uploads, a.new_urls, a.hot = 1, 60, 10, 4, 2, 2
+        a.rounds, a.checks, a.clients, a.new_uploads, a.new_urls, a.hot, a.hits_alone = 1, 60, 10, 4, 2, 2, 40
 
     from model.bench import default_model_ref, machine
 
@@ -300,6 +303,15 @@ def main() -> int:
             rss.append((rss_mib(proc.pid), rss_mib(wpid) if wpid else float("nan")))
             rounds.append({"lat": lat, "wall": wall, "n": len(items), "rejected": load.rejected - rej0,
                            "rate_limited": load.rate_limited - rl0, "failed": load.failed[f0:]})
+        # cache hits alone: the server's own latency for a hit, without inference competing for
+        # the CPU; one client (no queueing in front of the server), then all clients at once
+        hits_only = []
+        for clients, n in ((1, a.hits_alone // 2), (a.clients, a.hits_alone)):
+            items = [(("upload_hit", hot_up[i % a.hot]) if i % 2 else ("url_hit", hot_url[i % a.hot])) for i in range(n)]
+            say(f"cache hits alone: {n} checks, {clients} clients")
+            f0 = len(load.failed)
+            lat, wall = asyncio.run(load.run(items, clients))
+            hits_only.append({"clients": clients, "lat": lat, "wall": wall, "n": n, "failed": load.failed[f0:]})
         finished = datetime.now(timezone.utc)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -328,7 +340,13 @@ def main() -> int:
           "|---|---:|" + "---:|" * len(rounds),
           "| server | " + " | ".join(f"{s:.0f}" for s, _ in rss) + " |",
           "| inference worker | " + " | ".join(f"{w:.0f}" for _, w in rss) + " |"]
-    fails = [f for r in rounds for f in r["failed"]]
+    L += ["", "Cache hits alone (no new checks running):", "",
+          "| clients | checks | wall s | checks/s | URL hit p50 / p95 / max ms | upload hit p50 / p95 / max ms | failed |",
+          "|---:|---:|---:|---:|---:|---:|---:|"]
+    for h in hits_only:
+        cells = [f"{pct(h['lat'][k], .5):,.1f} / {pct(h['lat'][k], .95):,.1f} / {max(h['lat'][k]):,.1f}" for k in ("url_hit", "upload_hit")]
+        L.append(f"| {h['clients']} | {h['n']} | {h['wall']:.2f} | {h['n'] / h['wall']:.1f} | " + " | ".join(cells) + f" | {len(h['failed'])} |")
+    fails = [f for r in [*rounds, *hits_only] for f in r["failed"]]
     if fails:
         L += ["", f"Failures ({len(fails)}): " + "; ".join(sorted(set(fails))[:10])]
     text = "\n".join(L) + "\n"
