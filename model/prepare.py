@@ -165,6 +165,7 @@ def _quiet():
     import torch
 
     torch.set_num_threads(1)
+    os.environ["DEEPFAKE_CHECK_DETECT_THREADS"] = "1"  # the pool's processes are the parallelism
 
 
 @dataclass
