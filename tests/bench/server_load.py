@@ -19,7 +19,8 @@ Differences from the shipped defaults, both needed for a loopback load test: URL
 one browser never comes close) is raised, since all clients here share one token.
 RSS: /proc/PID/status VmRSS of the server process and of its inference worker, before the first
 round and after each, to show whether memory grows.
-After the mixed rounds, cache hits alone (half by URL, half by upload): first from one client
+During each round a probe client asks for one cached answer every 50 ms (latency for one person
+while the server is busy). After the mixed rounds, cache hits alone (half by URL, half by upload): first from one client
 (the server's own latency per hit), then from all the clients at once.
 """
 from __future__ import annotations
@@ -149,6 +150,8 @@ class Load:
         self.rejected = 0
         self.rate_limited = 0
         self.failed: list[str] = []
+        self.probe_clips: dict[str, Path] = {}  # set: a probe client runs beside the others
+        self.probe_lat: list[tuple[str, float]] = []
 
     async def submit(self, s, kind: str, clip: Path) -> tuple[int, dict]:
         import aiohttp
@@ -213,8 +216,22 @@ class Load:
                     kind, clip = q.get_nowait()
                     lat[kind].append(await self.one(s, kind, clip))
 
+            async def probe():
+                # one more user, asking for a cached answer every 50 ms while the others load the
+                # server: the latency a person sees for a hit while the server is busy
+                while not clients_done.is_set():
+                    kind = "url_hit" if len(self.probe_lat) % 2 else "upload_hit"
+                    clip = self.probe_clips[kind]
+                    self.probe_lat.append((kind, await self.one(s, kind, clip)))
+                    await asyncio.sleep(0.05)
+
+            async def clients():
+                await asyncio.gather(*(client() for _ in range(concurrency)))
+                clients_done.set()
+
+            clients_done = asyncio.Event()
             t0 = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(concurrency)))
+            await asyncio.gather(clients(), *([probe()] if self.probe_clips else []))
             return lat, time.perf_counter() - t0
 
 
@@ -298,10 +315,13 @@ def main() -> int:
             random.Random(r).shuffle(items)
             rej0, rl0, f0 = load.rejected, load.rate_limited, len(load.failed)
             say(f"round {r + 1}: {len(items)} checks, {a.clients} clients")
+            load.probe_clips, load.probe_lat = {"upload_hit": hot_up[0], "url_hit": hot_url[0]}, []
             lat, wall = asyncio.run(load.run(items, a.clients))
+            probe = [ms for _, ms in load.probe_lat]
+            load.probe_clips = {}
             wpid = worker_pid(proc.pid) or wpid
             rss.append((rss_mib(proc.pid), rss_mib(wpid) if wpid else float("nan")))
-            rounds.append({"lat": lat, "wall": wall, "n": len(items), "rejected": load.rejected - rej0,
+            rounds.append({"lat": lat, "wall": wall, "n": len(items), "rejected": load.rejected - rej0, "probe": probe,
                            "rate_limited": load.rate_limited - rl0, "failed": load.failed[f0:]})
         # cache hits alone: the server's own latency for a hit, without inference competing for
         # the CPU; one client (no queueing in front of the server), then all clients at once
@@ -340,6 +360,11 @@ def main() -> int:
           "|---|---:|" + "---:|" * len(rounds),
           "| server | " + " | ".join(f"{s:.0f}" for s, _ in rss) + " |",
           "| inference worker | " + " | ".join(f"{w:.0f}" for _, w in rss) + " |"]
+    L += ["", "A probe client beside the others, asking for a cached answer (by upload, then by URL, in turn) "
+          "every 50 ms during each round: what one person sees for a hit while the server is busy:", "",
+          "| round | probe hits | p50 ms | p95 ms | max ms |", "|---:|---:|---:|---:|---:|"]
+    for i, r in enumerate(rounds, 1):
+        L.append(f"| {i} | {len(r['probe'])} | {pct(r['probe'], .5):,.1f} | {pct(r['probe'], .95):,.1f} | {max(r['probe'], default=float('nan')):,.1f} |")
     L += ["", "Cache hits alone (no new checks running):", "",
           "| clients | checks | wall s | checks/s | URL hit p50 / p95 / max ms | upload hit p50 / p95 / max ms | failed |",
           "|---:|---:|---:|---:|---:|---:|---:|"]
