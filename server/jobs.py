@@ -427,4 +427,9 @@ class JobService:
         cutoff = time.time() - self.config.jobs_kept_s
         for cid in [cid for cid, c in self.checks.items() if c.finished and c.updated < cutoff]:
             del self.checks[cid]
+        # a burst of checks (each kept answer is ~10-20 KB of Python objects) must not grow memory
+        # for the whole hour: beyond the cap, the oldest finished checks go first
+        finished = sorted((c.updated, cid) for cid, c in self.checks.items() if c.finished)
+        for _, cid in finished[:max(0, len(finished) - self.config.jobs_kept_max)]:
+            del self.checks[cid]
         await self._db_call(self.cache.purge)

@@ -370,6 +370,19 @@ async def test_a_url_checked_before_is_answered_from_the_cache_before_its_host_i
     assert r.status == 403 and (await r.json())["error"] == "private_address"
 
 
+async def test_finished_checks_kept_in_memory_are_capped_oldest_first(app_factory, media_dir):
+    client, app, auth = await app_factory(jobs_kept_max=3)
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
+    ids = [(await wait_done(client, auth, (await r.json())["id"]))["id"]]
+    for _ in range(4):  # cache hits: finished at once
+        r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
+        ids.append((await r.json())["id"])
+        await asyncio.sleep(0.01)  # distinct finish times
+    await app[JOBS].housekeeping()
+    statuses = [(await client.get(f"/v1/checks/{cid}", headers=auth)).status for cid in ids]
+    assert statuses == [404, 404, 200, 200, 200]
+
+
 async def test_events_stream_pushes_status_changes_until_done(api, media_dir):
     client, _, auth = api
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
