@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-
-from harness import badge, expected_label, extension_url, wait_badge
+from harness import badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -214,3 +213,44 @@ def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server
         options.close()
     page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=expected_label(result))
     page.close()
+
+
+def test_the_popup_switch_turns_automatic_checks_off_and_on_for_the_site(paired, fixture_web, posts):
+    """The popup, asked while an Instagram feed is the active tab, switches that site's automatic checks.
+
+    Headless Chromium shows no toolbar bubble, so the popup page runs in a background tab of the
+    same window: it asks for the active tab exactly as in the bubble."""
+    page = paired.new_page()
+    page.goto("https://www.instagram.com/?feed=2")
+    page.wait_for_selector("deepfake-check-badge")  # on by default: the feed is being checked
+    popup = paired.new_page()
+    try:
+        popup.goto(extension_url(paired, "pages/popup.html"))
+        page.bring_to_front()  # the feed is the active tab again; the popup asks afresh
+        popup.reload()
+        popup.wait_for_selector("#auto:not([disabled])")
+        assert popup.inner_text("#auto-label") == "Check videos on Instagram automatically"
+        assert popup.is_checked("#auto")
+        popup.uncheck("#auto")
+        sw_eval(paired, """() => new Promise((ok) => { const t = setInterval(async () => {
+            if ((await chrome.storage.local.get('autoSites')).autoSites?.instagram === false) { clearInterval(t); ok(true); }
+        }, 50); })""")
+        posts.urls.clear()
+        other = paired.new_page()
+        other.goto("https://www.instagram.com/?feed=2")
+        other.wait_for_function("document.querySelector('#v-face1').currentTime > 0")
+        time.sleep(2)
+        assert other.locator("deepfake-check-badge").count() == 0 and posts.urls == []
+        # and on again from the popup: the feed opened while it was off starts checking, no reload
+        other.bring_to_front()
+        popup.reload()
+        popup.wait_for_selector("#auto:not([disabled])")
+        assert not popup.is_checked("#auto")
+        popup.check("#auto")
+        assert wait_badge(other, "#v-face1")["url"] == f"{fixture_web.http_base}/p/face1/"
+        other.close()
+    finally:
+        sw_eval(paired, """async () => { const {autoSites = {}} = await chrome.storage.local.get('autoSites');
+            await chrome.storage.local.set({autoSites: {...autoSites, instagram: true}}); }""")
+        popup.close()
+        page.close()
