@@ -91,3 +91,23 @@ def test_small_faces_in_a_1080p_frame_are_found_at_its_own_resolution():
     heads = [(200, 300), (900, 500), (1500, 700)]
     assert sorted(next(i for i, (x, y) in enumerate(heads) if x <= b.centre[0] <= x + 200 and y <= b.centre[1] <= y + 200)
                   for b in found[0]) == [0, 1, 2]
+
+
+def test_a_clip_without_faces_searches_only_a_few_frames_finer(media_dir, monkeypatch):
+    import model.faces as faces
+
+    finer = []
+    real = faces._detect_finer
+    monkeypatch.setattr(faces, "_detect_finer", lambda img, *a: finer.append(1) or real(img, *a))  # counts, still detects
+    fr = read_frames(media_dir / "noface.mp4", 10)
+    assert faces.detect_faces(fr) == [[]] * 10
+    assert len(finer) == faces.FINE_PROBE_FRAMES  # 5 of the 10 frames, not all
+
+
+def test_faces_found_only_by_the_finer_search_are_found_in_every_frame():
+    from model.faces import detect_faces
+    from model.video import Frames
+
+    img = _small_faces_frame(200)
+    found = detect_faces(Frames([img] * 8, [float(i) for i in range(8)]))
+    assert [len(b) for b in found] == [3] * 8  # the probe frames found them, so the rest were searched too
