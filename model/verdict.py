@@ -105,14 +105,16 @@ def heatmap(net: DeepfakeDetector, x: torch.Tensor, crops_rgb: np.ndarray) -> tu
         frame = x.shape[1] - 1
         return _colourise(cam, crops_rgb[frame]), frame
 
-    with torch.enable_grad():
-        b, t, c, h, w = x.shape
+    b, t, c, h, w = x.shape
+    with torch.inference_mode():
         fmap = net.model(x.reshape(b * t, c, h, w))
-        fmap.retain_grad()
+    # Grad-CAM needs the FAKE logit's gradient with respect to the feature maps only: the CNN runs
+    # without autograd and only the pooling, LSTM and linear layer are differentiated (a backward
+    # pass through the CNN's weights cost most of the heatmap's time and changed nothing)
+    fmap = fmap.clone().requires_grad_(True)
+    with torch.enable_grad():
         logits = net.head(net.avgpool(fmap).reshape(b, t, net.channels))
-        net.zero_grad(set_to_none=True)
-        logits[0, FAKE].backward()
-        grads = fmap.grad  # (t, C, h, w)
+        (grads,) = torch.autograd.grad(logits[0, FAKE], fmap)  # (t, C, h, w)
         weights = grads.mean(dim=(2, 3), keepdim=True)
         cams = torch.relu((weights * fmap).sum(dim=1)).detach().float().cpu().numpy()  # (t, h, w)
     frame = int(np.argmax(cams.reshape(t, -1).sum(axis=1)))

@@ -88,3 +88,31 @@ def test_stages_are_reported_in_order_as_they_start(media_dir, tiny):
     seen = []
     check(media_dir / "face.jpg", model=tiny, on_stage=seen.append)
     assert seen == ["decode", "detect", "crop", "model"]
+
+
+def test_grad_cam_equals_a_full_backward_pass_through_the_network(tiny):
+    """The heatmap differentiates only the layers after the CNN; the gradient it needs (FAKE logit
+    with respect to the feature maps) must be exactly what a backward pass through everything gives."""
+    import numpy as np
+    import torch
+
+    from model.check import to_tensor
+    from model.network import FAKE
+    from model.verdict import _colourise, heatmap
+
+    rng = np.random.default_rng(0)
+    size = tiny.spec.crop.size
+    crops = rng.integers(0, 255, (6, size, size, 3), dtype=np.uint8)
+    x = to_tensor(crops, tiny)
+    png, frame = heatmap(tiny.net, x, crops)
+
+    with torch.enable_grad():  # the straightforward Grad-CAM: the CNN inside the graph too
+        fmap = tiny.net.model(x.reshape(6, 3, size, size))
+        fmap.retain_grad()
+        logits = tiny.net.head(tiny.net.avgpool(fmap).reshape(1, 6, tiny.net.channels))
+        logits[0, FAKE].backward()
+        cams = torch.relu((fmap.grad.mean(dim=(2, 3), keepdim=True) * fmap).sum(dim=1)).detach().numpy()
+    tiny.net.zero_grad(set_to_none=True)
+    expected = int(np.argmax(cams.reshape(6, -1).sum(axis=1)))
+    assert frame == expected
+    assert png == _colourise(cams[expected], crops[expected])
