@@ -179,7 +179,10 @@ def _warm_up(check, loaded, plain_dir: Path) -> None:
         p.unlink(missing_ok=True)
     size = loaded.spec.crop.size
     crops = np.full((2, size, size, 3), 128, np.uint8)
-    heatmap(loaded.net, to_tensor(crops, loaded), crops)
+    try:
+        heatmap(loaded.net, to_tensor(crops, loaded), crops)
+    except Exception as e:  # only a speed-up: a model that fails here fails its checks with a reason
+        log.warning("heatmap warm-up failed: %s", type(e).__name__)
 
 
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
