@@ -317,86 +317,81 @@ def plan_cost(steps: list[Step], index: PacketIndex) -> tuple[int, int]:
     return seeks, frames
 
 
+class _Cursor:
+    """A decoder over one stream that decodes forward to a time, within the frame budget."""
+
+    def __init__(self, container, stream):
+        self.container, self.stream = container, stream
+        self.decoder = None
+        self.decoded = self.seeks = 0
+        self.last: tuple[float, object] | None = None  # the most recently decoded frame
+        self.landed: float | None = None  # time of the first frame after the latest seek
+
+    def seek(self, pts: int) -> None:
+        self.container.seek(pts, stream=self.stream, backward=True, any_frame=False)
+        self.decoder = self.container.decode(self.stream)
+        self.seeks += 1
+        self.landed = None
+
+    def until(self, target: float) -> tuple[float, object] | None:
+        """The first frame at or after `target`; None at the end of the stream or the budget."""
+        for frame in self.decoder:
+            self.decoded += 1
+            if self.decoded > MAX_DECODED_FRAMES:
+                return None  # a pathological file: keep what we have, within the budget
+            t = _frame_time(frame, self.stream)
+            if t is None:
+                continue
+            if self.landed is None:
+                self.landed = t
+            self.last = (t, frame)
+            if t + EPS >= target:
+                return self.last
+        return None
+
+    def take(self, out: list[tuple[float, np.ndarray]], hit: tuple[float, object] | None) -> bool:
+        """Append the hit (or, at the end, the last frame standing in for the rest) unless it is
+        the frame taken before; False when decoding is over."""
+        got = hit or self.last
+        if got is not None and (not out or got[0] > out[-1][0] + EPS):
+            out.append((got[0], _to_rgb(got[1])))
+        return hit is not None
+
+
 def _decode_planned(container, stream, steps: list[Step], index: PacketIndex, stats: dict) -> list[tuple[float, np.ndarray]]:
     """Run a plan. Times come from the decoded frames: a seek that lands early only costs time."""
     out: list[tuple[float, np.ndarray]] = []
-    decoder = None
-    pos: float | None = None  # time of the last frame decoded
-    last_frame = None
-    decoded = seeks = 0
+    cur = _Cursor(container, stream)
     for step in steps:
-        if decoder is None or step.seek or (pos is not None and pos > step.time + EPS):
-            k = index.key_before(step.time)
-            container.seek(index.key_pts[k], stream=stream, backward=True, any_frame=False)
-            decoder = container.decode(stream)
-            seeks += 1
-        hit = None
-        for frame in decoder:
-            decoded += 1
-            if decoded > MAX_DECODED_FRAMES:
-                break  # a pathological file: keep what we have, within the budget
-            t = _frame_time(frame, stream)
-            if t is None:
-                continue
-            pos, last_frame = t, frame
-            if t + EPS >= step.time:
-                hit = frame
-                break
-        if hit is None:  # end of stream (or budget): the last frame stands in for the rest
-            if last_frame is not None and (not out or out[-1][0] < pos - EPS):
-                out.append((pos, _to_rgb(last_frame)))
+        if cur.decoder is None or step.seek or (cur.last is not None and cur.last[0] > step.time + EPS):
+            cur.seek(index.key_pts[index.key_before(step.time)])
+        if not cur.take(out, cur.until(step.time)):
             break
-        if not out or pos > out[-1][0] + EPS:  # a seek that overshot must not repeat a frame
-            out.append((pos, _to_rgb(hit)))
-    stats.update(decoded=decoded, seeks=seeks)
+    stats.update(decoded=cur.decoded, seeks=cur.seeks)
     return out
 
 
 def _decode_at(container, stream, targets: list[float]) -> list[tuple[float, np.ndarray]]:
-    """Decode the first frame at or after each target time, seeking when targets are far apart.
-
-    A target past the real end of the stream (a duration that lies) takes the last frame.
+    """Without an index: the first frame at or after each target time, seeking when targets are
+    far apart. A target past the real end of the stream (a duration that lies) takes the last frame.
     """
     out: list[tuple[float, np.ndarray]] = []
-    tb = stream.time_base
-    start = stream.start_time or 0
-    decoder = None
-    last: tuple[float, object] | None = None  # the most recently decoded frame
+    tb, start = stream.time_base, stream.start_time or 0
+    cur = _Cursor(container, stream)
     seeking = True
-    just_sought = False
-    decoded = 0
-    i = 0
-    while i < len(targets):
-        target = targets[i]
-        if decoder is None or (seeking and last is not None and target - last[0] > SEEK_GAP_S):
-            container.seek(int(target / tb) + start, stream=stream, backward=True, any_frame=False)
-            decoder = container.decode(stream)
-            just_sought = True
-        hit = None
-        for frame in decoder:
-            decoded += 1
-            if decoded > MAX_DECODED_FRAMES:
-                break  # a pathological file: keep what we have, within the budget
-            t = _frame_time(frame, stream)
-            if t is None:
-                continue
-            if just_sought:
-                just_sought = False
-                if last is not None and t <= last[0] + 1e-6:
-                    seeking = False  # the nearest keyframe is behind us: seeking only re-decodes
-            last = (t, frame)
-            if t + 1e-6 >= target:
-                hit = last
-                break
-        if hit is None:  # end of stream (or budget): the last frame stands in for the rest
-            if last is not None and (not out or out[-1][0] < last[0]):
-                out.append((last[0], _to_rgb(last[1])))
+    for target in targets:
+        if out and target <= out[-1][0] + EPS:
+            continue  # several targets on one frame (e.g. a very short clip): take it once
+        if cur.decoder is None or (seeking and cur.last is not None and target - cur.last[0] > SEEK_GAP_S):
+            before = cur.last
+            cur.seek(int(target / tb) + start)
+            hit = cur.until(target)
+            if before is not None and cur.landed is not None and cur.landed <= before[0] + EPS:
+                seeking = False  # the nearest keyframe is behind us: seeking only re-decodes
+        else:
+            hit = cur.until(target)
+        if not cur.take(out, hit):
             break
-        t_hit, img = hit[0], _to_rgb(hit[1])
-        # several targets may fall on the same frame (e.g. a very short clip): take it once
-        out.append((t_hit, img))
-        while i < len(targets) and targets[i] <= t_hit + 1e-6:
-            i += 1
     return out
 
 
