@@ -9,7 +9,7 @@ import logging
 from aiohttp import web
 
 from . import api
-from .config import Config
+from .config import Config, default_plain_dir
 from .jobs import JobService, ResultCache
 from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
 from .media import MediaStore, sweep, wipe_dir
@@ -61,6 +61,9 @@ async def _media_ctx(app: web.Application):
     yield
     for d in _media_dirs(config):
         wipe_dir(d)
+    if config.plain_dir == default_plain_dir(config.data_dir):
+        with contextlib.suppress(OSError):
+            config.plain_dir.rmdir()  # our own directory in RAM: leave nothing behind (a --temp-dir stays)
 
 
 def _worker_ctx(shared: InferenceWorker | None):

@@ -383,6 +383,16 @@ async def test_finished_checks_kept_in_memory_are_capped_oldest_first(app_factor
     assert statuses == [404, 404, 200, 200, 200]
 
 
+async def test_the_default_ram_temp_dir_is_removed_at_shutdown(app_factory, media_dir):
+    client, app, auth = await app_factory(plain_dir=None)  # the default: a directory in /dev/shm
+    plain = app[CONFIG].plain_dir
+    assert plain.is_dir()
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
+    assert r.status in (200, 202)
+    await client.close()
+    assert not plain.exists()
+
+
 async def test_events_stream_pushes_status_changes_until_done(api, media_dir):
     client, _, auth = api
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
