@@ -94,7 +94,7 @@ async def create_check(request: web.Request) -> web.Response:
     if check is None:
         if not config.allow_private_fetch and await resolves_to_private(url):
             raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
-        check, _ = await jobs.submit_url(url, frames)
+        check = jobs.submit_url(url, frames)
     if check.status == "done" and check.cached:
         return web.json_response(check.to_json(), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)

@@ -276,12 +276,13 @@ class JobService:
             return c
         return None
 
-    async def submit_url(self, url: str, frames: int) -> tuple[Check, bool]:
-        """(check, is_new). A cached URL gives a finished check; one in flight gives that check."""
+    def submit_url(self, url: str, frames: int) -> Check:
+        """Start fetching and checking a URL that `known_url` did not know. An identical request
+        that started meanwhile (while the caller resolved the host) is shared, not repeated."""
         key = self._key(frames, "url", canonical_url(url))
-        known = await self.known_url(url, frames)
-        if known is not None:
-            return known, known.url_key != key  # the running check carries the key; a cached one not
+        running = self.in_flight.get(key)
+        if running is not None and not running.finished:
+            return running
         self.ensure_capacity()
         c = self._new("url", frames)
         c.url_key = key
@@ -289,7 +290,7 @@ class JobService:
         self._spawn(self._run_url(c, url))
         if self.config.log_urls:
             log.info("check %s: url %s", c.id, url)
-        return c, True
+        return c
 
     async def submit_upload(self, media: StoredMedia, ext: str, frames: int) -> Check:
         """A cache hit is answered even when the queue is full; anything else needs room in it."""
