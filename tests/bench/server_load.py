@@ -150,8 +150,6 @@ class Load:
         self.rejected = 0
         self.rate_limited = 0
         self.failed: list[str] = []
-        self.probe_clips: dict[str, Path] = {}  # set: a probe client runs beside the others
-        self.probe_lat: list[tuple[str, float]] = []
 
     async def submit(self, s, kind: str, clip: Path) -> tuple[int, dict]:
         import aiohttp
@@ -202,10 +200,14 @@ class Load:
             self.failed.append(f"{kind}: HTTP {status} {body}")
         return (time.perf_counter() - t0) * 1000
 
-    async def run(self, items: list[tuple[str, Path]], concurrency: int) -> tuple[dict[str, list[float]], float]:
+    async def run(self, items: list[tuple[str, Path]], concurrency: int,
+                  probe_clips: dict[str, Path] | None = None) -> tuple[dict[str, list[float]], float, list[float]]:
+        """Latencies by kind, wall seconds, and the probe's latencies when probe_clips are given
+        (kind -> a clip checked before)."""
         import aiohttp
 
         lat: dict[str, list[float]] = {k: [] for k in KINDS}
+        probe_lat: list[float] = []
         q: asyncio.Queue = asyncio.Queue()
         for it in items:
             q.put_nowait(it)
@@ -220,9 +222,8 @@ class Load:
                 # one more user, asking for a cached answer every 50 ms while the others load the
                 # server: the latency a person sees for a hit while the server is busy
                 while not clients_done.is_set():
-                    kind = "url_hit" if len(self.probe_lat) % 2 else "upload_hit"
-                    clip = self.probe_clips[kind]
-                    self.probe_lat.append((kind, await self.one(s, kind, clip)))
+                    kind = "url_hit" if len(probe_lat) % 2 else "upload_hit"
+                    probe_lat.append(await self.one(s, kind, probe_clips[kind]))
                     await asyncio.sleep(0.05)
 
             async def clients():
@@ -231,8 +232,8 @@ class Load:
 
             clients_done = asyncio.Event()
             t0 = time.perf_counter()
-            await asyncio.gather(clients(), *([probe()] if self.probe_clips else []))
-            return lat, time.perf_counter() - t0
+            await asyncio.gather(clients(), *([probe()] if probe_clips else []))
+            return lat, time.perf_counter() - t0, probe_lat
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -315,10 +316,7 @@ def main() -> int:
             random.Random(r).shuffle(items)
             rej0, rl0, f0 = load.rejected, load.rate_limited, len(load.failed)
             say(f"round {r + 1}: {len(items)} checks, {a.clients} clients")
-            load.probe_clips, load.probe_lat = {"upload_hit": hot_up[0], "url_hit": hot_url[0]}, []
-            lat, wall = asyncio.run(load.run(items, a.clients))
-            probe = [ms for _, ms in load.probe_lat]
-            load.probe_clips = {}
+            lat, wall, probe = asyncio.run(load.run(items, a.clients, {"upload_hit": hot_up[0], "url_hit": hot_url[0]}))
             wpid = worker_pid(proc.pid) or wpid
             rss.append((rss_mib(proc.pid), rss_mib(wpid) if wpid else float("nan")))
             rounds.append({"lat": lat, "wall": wall, "n": len(items), "rejected": load.rejected - rej0, "probe": probe,
@@ -330,7 +328,7 @@ def main() -> int:
             items = [(("upload_hit", hot_up[i % a.hot]) if i % 2 else ("url_hit", hot_url[i % a.hot])) for i in range(n)]
             say(f"cache hits alone: {n} checks, {clients} clients")
             f0 = len(load.failed)
-            lat, wall = asyncio.run(load.run(items, clients))
+            lat, wall, _ = asyncio.run(load.run(items, clients))
             hits_only.append({"clients": clients, "lat": lat, "wall": wall, "n": n, "failed": load.failed[f0:]})
         finished = datetime.now(timezone.utc)
     finally:
