@@ -128,7 +128,7 @@ def _detector_model() -> str:
 
 
 _local = threading.local()
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
 _pool_lock = threading.Lock()
 
 
@@ -146,9 +146,9 @@ def detect_threads() -> int:
 def _executor(threads: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
-        if _pool is None or _pool._max_workers != threads:
-            _pool = ThreadPoolExecutor(threads, thread_name_prefix="detect")
-        return _pool
+        if _pool is None or _pool[0] != threads:
+            _pool = (threads, ThreadPoolExecutor(threads, thread_name_prefix="detect"))
+        return _pool[1]
 
 
 def _locate(img: np.ndarray, upsample: int, model: str) -> list[tuple[int, int, int, int]]:
