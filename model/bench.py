@@ -53,26 +53,40 @@ STAGES = ("decode", "detect", "crop", "model")
 # --- clips ----------------------------------------------------------------------------------------
 def make_clip(res: str, seconds: int, source: Path | None = None, gop_s: float = GOP_S) -> Path:
     """The source clip scaled to `res` and looped to `seconds`; cached."""
-    import av
-
     source = source or DATA / "real" / SOURCE_CLIP
     w, h = RESOLUTIONS[res]
     out = CACHE / f"{source.stem}-{res}-{seconds}s-gop{gop_s:g}.mp4"
     if out.exists():
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
+    return encode_clip(source, out, (w, h), seconds, crf=23, gop_s=gop_s)
+
+
+def encode_clip(source: Path, out: Path, size: tuple[int, int], seconds: float, crf: int = 23,
+                gop_s: float | None = None, skip: int = 0) -> Path:
+    """`seconds` of `source` from frame `skip` on, scaled to size, looped when the source is
+    shorter; H.264 (libx264 veryfast) at the source's frame rate, a keyframe every gop_s seconds
+    when given. Written beside `out` and renamed, so a cut-short run leaves no half file."""
+    import av
+
+    w, h = size
     tmp = out.with_suffix(".tmp.mp4")
-    with av.open(str(source)) as probe:
-        rate = Fraction(probe.streams.video[0].average_rate or 25)
+    with av.open(str(source)) as probe_:
+        rate = Fraction(probe_.streams.video[0].average_rate or 25)
     total = int(round(seconds * float(rate)))
-    n = 0
+    n = j = 0
     with av.open(str(tmp), mode="w") as dst:
         st = dst.add_stream("libx264", rate=rate)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"preset": "veryfast", "crf": "23", "g": str(int(round(gop_s * float(rate))))}
+        st.options = {"preset": "veryfast", "crf": str(crf)}
+        if gop_s:
+            st.options = {**st.options, "g": str(int(round(gop_s * float(rate))))}
         while n < total:
             with av.open(str(source)) as src:
                 for frame in src.decode(video=0):
+                    j += 1
+                    if j <= skip:
+                        continue
                     f = frame.reformat(width=w, height=h, format="yuv420p")
                     f.pts, f.time_base = n, Fraction(1, 1) / rate
                     for p in st.encode(f):

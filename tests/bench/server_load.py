@@ -56,39 +56,16 @@ KINDS = ("url_hit", "upload_hit", "new_upload", "new_url")
 
 def make_clips(n: int, seconds: float = 3.0) -> list[Path]:
     """n distinct 640x360 H.264 clips cut from real talking-head clips at different offsets."""
-    import av
+    from model.bench import encode_clip
 
     CACHE.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n):
         path = CACHE / f"clip-{i:04d}.mp4"
         out.append(path)
-        if path.exists():
-            continue
-        src = DATA / "real" / SOURCES[i % len(SOURCES)]
-        tmp = path.with_suffix(".tmp.mp4")
-        with av.open(str(src)) as s, av.open(str(tmp), "w") as d:
-            vs = s.streams.video[0]
-            rate = vs.average_rate or 25
-            total = int(seconds * float(rate))
-            skip = (i // len(SOURCES)) % max(1, int(float(rate)))  # a different start frame per clip
-            st = d.add_stream("libx264", rate=rate)
-            st.width, st.height, st.pix_fmt = 640, 360, "yuv420p"
-            st.options = {"preset": "veryfast", "crf": "26"}
-            k = 0
-            for j, frame in enumerate(s.decode(vs)):
-                if j < skip:
-                    continue
-                f = frame.reformat(width=640, height=360, format="yuv420p")
-                f.pts = None
-                for p in st.encode(f):
-                    d.mux(p)
-                k += 1
-                if k >= total:
-                    break
-            for p in st.encode():
-                d.mux(p)
-        os.replace(tmp, path)
+        if not path.exists():  # a different start frame per clip: (i // sources) frames in
+            encode_clip(DATA / "real" / SOURCES[i % len(SOURCES)], path, (640, 360), seconds, crf=26,
+                        skip=i // len(SOURCES))
     return out
 
 
