@@ -56,6 +56,18 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def worker(tiny_checkpoint, tmp_path_factory):
+    """One real inference worker process with the tiny model, shared by the in-process app tests
+    of tests/server and tests/robustness."""
+    from server.worker import InferenceWorker
+
+    w = InferenceWorker(str(tiny_checkpoint), "cpu", tmp_path_factory.mktemp("plain"))
+    w.start()
+    yield w
+    w.stop(grace_s=5)
+
+
+@pytest.fixture(scope="session")
 def hung_server():
     """Accepts connections and never answers: a stuck site or extractor."""
     sock = socket.socket()

@@ -1,6 +1,7 @@
-"""Fixtures for the robustness tests: the generated bad-input corpus, one real inference worker
-(the tiny untrained model: outcomes are asserted, verdicts never), in-process apps on loopback,
-and a real `python -m server` process for the end-to-end security and fuzzing tests."""
+"""Fixtures for the robustness tests: the generated bad-input corpus, in-process apps on loopback
+sharing the session's real inference worker (`worker`, tests/conftest.py: the tiny untrained model,
+so outcomes are asserted, verdicts never), and a real `python -m server` process for the
+end-to-end security and fuzzing tests."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,18 +21,12 @@ def bad_inputs(tmp_path_factory) -> Path:
     return corpus.build(tmp_path_factory.mktemp("corpus"))
 
 
-@pytest.fixture(scope="session")
-def rworker(tiny_checkpoint, tmp_path_factory):
-    w = InferenceWorker(str(tiny_checkpoint), "cpu", tmp_path_factory.mktemp("plain"))
-    w.start()
-    yield w
-    w.stop(grace_s=5)
-
-
 @pytest.fixture
-def make_api(aiohttp_client, tmp_path, rworker):
+def make_api(aiohttp_client, tmp_path, worker):
+    shared = worker
+
     async def start(worker: InferenceWorker | None = None, **kw) -> Api:
-        w = worker or rworker
+        w = worker or shared
         kw.setdefault("config_dir", tmp_path / "config")
         kw.setdefault("data_dir", tmp_path / "data")
         kw.setdefault("plain_dir", w.plain_dir)

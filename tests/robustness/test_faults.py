@@ -132,7 +132,7 @@ async def test_download_dir_not_writable_fails_the_check_with_a_reason(make_api,
 
 
 # --- the inference worker ---------------------------------------------------------------------
-async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_api, rworker, tmp_path):
+async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_api, worker, tmp_path):
     import media
 
     api = await make_api()
@@ -140,13 +140,13 @@ async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_ap
     r = await api.upload(slow, frames=100)
     cid = (await r.json())["id"]
     await wait_status(api, cid, lambda b: b["status"] in ("detecting", "done", "failed"))
-    old = rworker.pid
+    old = worker.pid
     os.kill(old, signal.SIGKILL)
     body = await api.wait(cid)
     assert body["status"] == "failed" and body["error"]["error"] == "internal", body
     assert await settled(api) == []
     await api.still_serving(tmp_path)
-    assert rworker.pid not in (None, old)
+    assert worker.pid not in (None, old)
 
 
 @pytest.fixture

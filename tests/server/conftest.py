@@ -1,6 +1,5 @@
-"""Fixtures for the server tests: one real inference worker (the tiny untrained model) shared by
-the in-process app tests, local HTTP servers to fetch from (one that never answers), and
-configs in temp dirs."""
+"""Fixtures for the server tests: configs in temp dirs for in-process apps that share the session's
+real inference worker (`worker`, tests/conftest.py), and local HTTP servers to fetch from."""
 from __future__ import annotations
 
 import http.server
@@ -11,17 +10,8 @@ from pathlib import Path
 import pytest
 
 from server.config import Config
-from server.worker import InferenceWorker
 
 PAGE = '<!doctype html><html><body><h1>A post</h1><video src="/face.mp4" controls></video></body></html>'
-
-
-@pytest.fixture(scope="session")
-def worker(tiny_checkpoint, tmp_path_factory):
-    w = InferenceWorker(str(tiny_checkpoint), "cpu", tmp_path_factory.mktemp("plain"))
-    w.start()
-    yield w
-    w.stop(grace_s=5)
 
 
 @pytest.fixture
