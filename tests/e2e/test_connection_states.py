@@ -33,28 +33,27 @@ def popup_status(context, out_path):
     return state, text
 
 
-def test_unpaired_extension_says_not_paired(unpaired, fixture_web, out_dir):
-    page = unpaired.new_page()
-    page.goto("https://x.com/")
+def assert_error_shown(context, site: str, label: str, state: str, text: str, out_dir, name: str) -> None:
+    """The badge on a feed video and the popup both say what is wrong."""
+    page = context.new_page()
+    page.goto(site)
     shown = wait_badge(page, "#v-face1")
-    assert (shown["tone"], shown["label"]) == ("error", "not paired")
-    page.screenshot(path=str(out_dir / "state-not-paired.png"))
+    assert (shown["tone"], shown["label"]) == ("error", label)
+    page.screenshot(path=str(out_dir / f"state-{name}.png"))
     page.close()
-    state, text = popup_status(unpaired, out_dir / "popup-not-paired.png")
-    assert state == "not_paired" and "Not paired" in text
+    got_state, got_text = popup_status(context, out_dir / f"popup-{name}.png")
+    assert got_state == state and text in got_text
+
+
+def test_unpaired_extension_says_not_paired(unpaired, fixture_web, out_dir):
+    assert_error_shown(unpaired, "https://x.com/", "not paired", "not_paired", "Not paired", out_dir, "not-paired")
 
 
 def test_server_down_says_server_not_running(unpaired, fixture_web, out_dir):
     nobody = f"https://127.0.0.1:{free_port()}"  # nothing listens there
     sw_eval(unpaired, "(server) => chrome.storage.local.set({server, token: 'a-token-from-before'})", nobody)
-    page = unpaired.new_page()
-    page.goto("https://www.youtube.com/")
-    shown = wait_badge(page, "#v-face1")
-    assert (shown["tone"], shown["label"]) == ("error", "server not running")
-    page.screenshot(path=str(out_dir / "state-server-down.png"))
-    page.close()
-    state, text = popup_status(unpaired, out_dir / "popup-server-down.png")
-    assert state == "not_running" and "Server not running" in text
+    assert_error_shown(unpaired, "https://www.youtube.com/", "server not running", "not_running", "Server not running",
+                       out_dir, "server-down")
 
 
 def test_ca_installed_by_server_trust_is_trusted_without_certificate_flags(playwright_instance, server, tmp_path_factory):
