@@ -36,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -178,7 +178,7 @@ def original_flow(path: str, frames: int, net, transform) -> dict:
         t["crop"] = t["model"] = 0.0
     else:
         crops = []
-        for f, loc in zip(first, locations):
+        for f, loc in zip(first, locations, strict=True):
             if loc:
                 top, right, bottom, left = loc[0]
                 f = f[top:bottom, left:right, :]
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "real" / SOURCE_CLIP).exists():
         print(f"shared data not found at {DATA} (set DEEPFAKE_CHECK_DATA)", file=sys.stderr)
         return 2
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     say = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731
     say(f"load average at start: {loadavg()}")
     weights, model_desc = (a.weights, a.weights) if a.weights else default_model_ref()
@@ -399,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{len(real)} real clips: orig")
         orig = run_isolated({"pipeline": "orig", "label": "ResNeXt50-LSTM", "clips": list(map(str, real)),
                              "frames": [20], "runs": a.real_runs, "warmup_each": False})
-        real_rows = list(zip(ours, orig))
+        real_rows = list(zip(ours, orig, strict=True))
 
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     lines = report(a, rows, sweep_rows, real_rows, skipped, info, clips, model_desc, started, finished)
     text = "\n".join(lines) + "\n"
     print(text)

@@ -144,4 +144,4 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray, p: BlendParams) -> tupl
 def blend_sequence(images: list[np.ndarray], landmarks: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """One set of blend parameters for every frame of a clip."""
     p = sample_params(rng)
-    return [self_blend(img, lm, p)[0] for img, lm in zip(images, landmarks)]
+    return [self_blend(img, lm, p)[0] for img, lm in zip(images, landmarks, strict=True)]

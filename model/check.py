@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import numpy as np
 import torch
@@ -96,7 +96,7 @@ def check(
                 frames=len(fc.frame_indices),
                 boxes=[{"t": round(fr.times[i], 3), "box": fc.track.boxes[i].as_list()} for i in fc.frame_indices],
             )
-            for p, fc in zip(scores, face_crops)
+            for p, fc in zip(scores, face_crops, strict=True)
         ]
         p = video_p_fake(scores)
         v.p_fake = round(p, 6)

@@ -122,7 +122,7 @@ def make_sample(clip: Clip, t: int, rng: np.random.Generator, aug: Augment | Non
     label = clip.label
     if blend:
         p = sample_params(rng)  # one swap for the whole clip
-        frames = [self_blend(f, lm, p)[0] for f, lm in zip(frames, lms)]
+        frames = [self_blend(f, lm, p)[0] for f, lm in zip(frames, lms, strict=True)]
         label = 1
     if aug is not None:
         frames = augment_clip(frames, rng, aug)

@@ -200,7 +200,7 @@ def evaluate_files(weights: str | None, real_dir: Path | None, fake_dir: Path | 
     out["files"] = per_file
     verdicts = [p["verdict"] for p in per_file]
     out["verdict_counts"] = {v: verdicts.count(v) for v in sorted(set(verdicts))}
-    for name, lab in (("real", 0), ("fake", 1)):
+    for name in ("real", "fake"):
         sub = [p for p in per_file if p["label"] == name.upper()]
         if sub:
             called = sum(1 for p in sub if p["verdict"] == name.upper())
@@ -237,7 +237,7 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
     plt.close(fig)
 
     fig, axes = plt.subplots(1, len(scored), figsize=(3.4 * len(scored), 3.4), squeeze=False)
-    for ax, (name, m) in zip(axes[0], scored.items()):
+    for ax, (name, m) in zip(axes[0], scored.items(), strict=True):
         cm = np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]])
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):

@@ -70,7 +70,7 @@ class Box:
     def centre(self) -> tuple[float, float]:
         return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         t, b = max(self.top, other.top), min(self.bottom, other.bottom)
         l, r = max(self.left, other.left), min(self.right, other.right)
         inter = max(0, b - t) * max(0, r - l)
@@ -217,12 +217,12 @@ def detect_faces(frames: Frames, upsample: int = 0, long_side: int = DETECT_LONG
     missing = [i for i, boxes in enumerate(out) if not boxes]
     if len(missing) == len(out) > FINE_PROBE_FRAMES:
         probe = sorted({round(k * (len(out) - 1) / (FINE_PROBE_FRAMES - 1)) for k in range(FINE_PROBE_FRAMES)})
-        for i, boxes in zip(probe, run(lambda img: _detect_finer(img, long_side, model), [images[i] for i in probe])):
+        for i, boxes in zip(probe, run(lambda img: _detect_finer(img, long_side, model), [images[i] for i in probe]), strict=True):
             out[i] = boxes
         if not any(out):
             return out
         missing = [i for i in missing if i not in probe]
-    for i, boxes in zip(missing, run(lambda img: _detect_finer(img, long_side, model), [images[i] for i in missing])):
+    for i, boxes in zip(missing, run(lambda img: _detect_finer(img, long_side, model), [images[i] for i in missing]), strict=True):
         out[i] = boxes
     return out
 
@@ -256,7 +256,7 @@ def track_faces(detections: list[list[Box]], max_tracks: int = MAX_TRACKS) -> li
                 if c is not None:
                     pairs.append((c, ti, bi))
         used_t, used_b = set(), set()
-        for c, ti, bi in sorted(pairs):
+        for _, ti, bi in sorted(pairs):
             if ti in used_t or bi in used_b:
                 continue
             tracks[ti].boxes[fi] = boxes[bi]

@@ -66,7 +66,7 @@ class ModelSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
+    def from_dict(cls, d: dict) -> ModelSpec:
         d = dict(d)
         d["crop"] = CropSpec(**d.get("crop", {}))
         for k in ("mean", "std", "class_order"):

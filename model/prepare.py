@@ -119,11 +119,12 @@ def process(args: tuple[str, Item, int, CropSpec]) -> tuple[dict, dict | None]:
 
 
 def prepare(data_dir: Path, out_dir: Path, labels: Path | None = None, frames: int = 20,
-            workers: int = 2, spec: CropSpec = CropSpec(), limit: int | None = None,
+            workers: int = 2, spec: CropSpec | None = None, limit: int | None = None,
             all_label: str | None = None) -> int:
     """Returns the number of files newly processed."""
     from tqdm import tqdm
 
+    spec = spec or CropSpec()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "crops").mkdir(exist_ok=True)
     index = out_dir / "index.jsonl"

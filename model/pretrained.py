@@ -75,7 +75,7 @@ def mobilenet_v2_from_tflite(path: str | Path) -> models.MobileNetV2:
     if len(convs) != len(pairs) + 1:
         raise ValueError(f"{path}: {len(convs)} convolutions, expected {len(pairs) + 1} for MobileNetV2 1.0")
     with torch.no_grad():
-        for (kind, w, b), (conv, bn) in zip(convs, pairs):
+        for (kind, w, b), (conv, bn) in zip(convs, pairs, strict=True):
             if kind == "dw":  # [1, kh, kw, C] -> [C, 1, kh, kw]
                 t = torch.from_numpy(w).permute(3, 0, 1, 2)
             else:  # [O, kh, kw, I] -> [O, I, kh, kw]
@@ -96,4 +96,4 @@ def mobilenet_v2_from_tflite(path: str | Path) -> models.MobileNetV2:
 def _conv_bn_pairs(module: nn.Module):
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
-    return list(zip(convs, bns))
+    return list(zip(convs, bns, strict=True))

@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from .data import Augment, Clip, make_sample
-from .faces import CropSpec
 from .evaluate import batch_tensor, evaluate_split, load_sources, parse_source
+from .faces import CropSpec
 from .network import FAKE, REAL, DeepfakeDetector, ModelSpec
 from .weights import save_checkpoint
 

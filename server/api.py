@@ -189,7 +189,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         while True:
             try:
                 snap = await asyncio.wait_for(q.get(), EVENTS_HEARTBEAT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue
             await resp.write(f"data: {json.dumps(snap)}\n\n".encode())

@@ -14,7 +14,15 @@ from .jobs import JobService, ResultCache
 from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
 from .media import MediaStore, sweep, wipe_dir
 from .security import (
-    Pairing, RateLimiter, add_response_headers, private_dir, TokenStore, cors_middleware, error_middleware, host_middleware, rate_limit_middleware,
+    Pairing,
+    RateLimiter,
+    TokenStore,
+    add_response_headers,
+    cors_middleware,
+    error_middleware,
+    host_middleware,
+    private_dir,
+    rate_limit_middleware,
     token_middleware,
 )
 from .worker import InferenceWorker

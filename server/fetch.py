@@ -16,9 +16,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def resolves_to_private(url: str, timeout: float = 5.0) -> bool:
         return False
     try:
         infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), timeout)
-    except (OSError, asyncio.TimeoutError, UnicodeError):
+    except (TimeoutError, OSError, UnicodeError):
         return False
     return any(not is_public_ip(info[4][0]) for info in infos)
 
@@ -114,7 +114,7 @@ async def fetch(
     stderr_task = asyncio.create_task(proc.stderr.read())
     try:
         result = await asyncio.wait_for(read_result(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise FetchError("timeout", f"The download did not finish within {timeout_s:.0f} seconds.") from None
     finally:
         if proc.returncode is None:
@@ -241,7 +241,7 @@ def _child(job: dict, out) -> dict:
         if state.get("blocked"):
             return {"type": "error", "code": "private_address",
                     "message": "The URL leads to a private or local network address; refused."}
-        return {"type": "error", **dict(zip(("code", "message"), _classify(str(e))))}
+        return {"type": "error", **dict(zip(("code", "message"), _classify(str(e)), strict=True))}
     if state.get("too_long"):
         return {"type": "error", "code": "too_long",
                 "message": f"The video is longer than {max_dur / 60:.0f} minutes ({state['too_long'] / 60:.1f} min)."}

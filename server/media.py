@@ -93,7 +93,7 @@ class StoredMedia:
 class EncryptedWriter:
     """Streams plaintext in, encrypted records out; never holds more than one chunk."""
 
-    def __init__(self, store: "MediaStore", path: Path):
+    def __init__(self, store: MediaStore, path: Path):
         self.store, self.path = store, path
         self._aes = AESGCM(store.key)
         self._prefix = secrets.token_bytes(8)

@@ -69,7 +69,7 @@ class Certs:
     key: Path
 
     @classmethod
-    def in_dir(cls, d: Path) -> "Certs":
+    def in_dir(cls, d: Path) -> Certs:
         return cls(d / "ca.pem", d / "ca-key.pem", d / "cert.pem", d / "key.pem")
 
     def spki_sha256(self) -> str:
@@ -94,7 +94,7 @@ def _key_pem(key) -> bytes:
 
 def _new_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     # a unique name per machine and generation, so `untrust` and a browser's list can tell them apart
     name = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Deepfake Check"),
@@ -122,7 +122,7 @@ def _new_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
 
 def _new_leaf(ca: x509.Certificate, ca_key) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
@@ -162,7 +162,7 @@ def ensure_certs(tls_dir: Path, rotate: bool = False) -> tuple[Certs, bool]:
     renew = ca_new or not (c.cert.exists() and c.key.exists())
     if not renew:
         leaf = x509.load_pem_x509_certificate(c.cert.read_bytes())
-        expiring = leaf.not_valid_after_utc - dt.datetime.now(dt.timezone.utc) < RENEW_BEFORE
+        expiring = leaf.not_valid_after_utc - dt.datetime.now(dt.UTC) < RENEW_BEFORE
         renew = expiring or leaf.issuer != ca.subject
     if renew:
         leaf, key = _new_leaf(ca, ca_key)

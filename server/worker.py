@@ -14,7 +14,7 @@ import secrets
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 

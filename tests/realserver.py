@@ -20,8 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.config import Config
 from testenv import ROOT
+
+from server.config import Config
 
 READY = "Press Ctrl-C to stop."  # the banner's last line: the server listens
 
@@ -55,7 +56,7 @@ class RealServer:
 
     @classmethod
     def start(cls, tmp: Path, *args: str, temp_dir: Path | None = None, env: dict[str, str] | None = None,
-              timeout: float = 180.0) -> "RealServer":
+              timeout: float = 180.0) -> RealServer:
         """Starts the server (args: more command-line options) and returns once its banner is out."""
         tmp.mkdir(parents=True, exist_ok=True)
         port = free_port()

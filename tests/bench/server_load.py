@@ -36,13 +36,12 @@ import shutil
 import signal
 import socket
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,10 +70,10 @@ def make_clips(n: int, seconds: float = 3.0) -> list[Path]:
 
 # --- the server child -------------------------------------------------------------------------
 def serve_child(cfg: dict) -> None:
+    import logging
+
     from server.__main__ import serve
     from server.config import Config
-
-    import logging
 
     logging.basicConfig(level=logging.WARNING)
     config = Config(port=cfg["port"], weights=cfg["weights"], device="cpu", allow_private_fetch=True,
@@ -276,7 +275,7 @@ def main() -> int:
         ctx = ssl.create_default_context(cafile=str(tmp / "config" / "tls" / "ca.pem"))
         load = Load(f"https://127.0.0.1:{port}", token, ctx, url_base)
         wpid = worker_pid(proc.pid)
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         say(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         # the hot set: checked once, unmeasured, so that the rounds' hits are hits
         asyncio.run(load.run([("new_upload", c) for c in hot_up] + [("new_url", c) for c in hot_url], a.clients))
@@ -307,7 +306,7 @@ def main() -> int:
             f0 = len(load.failed)
             lat, wall, _ = asyncio.run(load.run(items, clients))
             hits_only.append({"clients": clients, "lat": lat, "wall": wall, "n": n, "failed": load.failed[f0:]})
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

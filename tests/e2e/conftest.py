@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
-
 import media
+import pytest
 from harness import ROOT, browser_args, launch, pair_by_link, start_server, sw_eval
-
 
 pytestmark = pytest.mark.browser
 

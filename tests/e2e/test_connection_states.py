@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from harness import ROOT, browser_args, expected_label, extension_url, launch, start_server, sw_eval, wait_badge
 from realserver import free_port
 

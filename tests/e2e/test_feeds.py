@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from harness import badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser

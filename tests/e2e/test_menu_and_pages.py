@@ -6,7 +6,6 @@ import time
 import urllib.request
 
 import pytest
-
 from harness import badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from testenv import ROOT
+
 from model import check, load_model
 from model.verdict import decide
 

@@ -62,15 +62,14 @@ def test_parallel_detection_gives_the_same_boxes_as_face_recognition(media_dir):
     # our per-thread dlib detector answers exactly what face_recognition's shared one does
     fr = read_frames(media_dir / "face.mp4", 10)
     assert fr.images[0].shape[1] == 640  # detected at their own size, so the boxes are comparable
-    for img, boxes in zip(fr.images, detect_faces(fr, threads=2)):
+    for img, boxes in zip(fr.images, detect_faces(fr, threads=2), strict=True):
         expected = [Box(*loc) for loc in face_recognition.face_locations(img, number_of_times_to_upsample=0)]
         assert sorted(boxes, key=Box.as_list) == sorted(expected, key=Box.as_list)
 
 
 def _small_faces_frame(face_px: int) -> np.ndarray:
-    from PIL import Image
-
     import media
+    from PIL import Image
 
     face = np.asarray(Image.fromarray(media.head()).resize((face_px, face_px)))
     canvas = np.full((1080, 1920, 3), 90, np.uint8)

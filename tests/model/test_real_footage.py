@@ -1,7 +1,7 @@
 """Every real clip in ../shared/data/real has a face track (the detector finds real people)."""
 import pytest
-
 from testenv import shared_data_dir
+
 from model.faces import find_faces
 from model.video import read_frames
 

@@ -4,12 +4,12 @@ import math
 import subprocess
 import sys
 
+import media
 import numpy as np
 import pytest
 from PIL import Image
-
-import media
 from testenv import ROOT
+
 from model.evaluate import confusion, roc_auc, roc_curve
 
 

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from model.video import MediaError, read_frames, sample_times
@@ -7,7 +9,7 @@ def test_sample_times_spread_over_the_whole_clip():
     ts = sample_times(30.0, 20)
     assert len(ts) == 20
     assert ts[0] == 0.0 and ts[-1] == 28.5  # not only the first N frames
-    gaps = {round(b - a, 6) for a, b in zip(ts, ts[1:])}
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(ts)}
     assert gaps == {1.5}
 
 
@@ -62,9 +64,9 @@ def test_truncated_video_gives_frames_or_a_clear_error(media_dir):
 
 
 # --- keyframe-aware sampling ---------------------------------------------------------------------
-from model.video import PacketIndex, plan, plan_cost  # noqa: E402
-
 import media  # noqa: E402
+
+from model.video import PacketIndex, plan, plan_cost  # noqa: E402
 
 
 def _index(fps: float, seconds: float, key_every: int) -> PacketIndex:
@@ -83,7 +85,7 @@ def test_plan_takes_one_frame_from_each_slice_preferring_keyframes():
     steps = plan(idx, 20)
     times = [s.time for s in steps]
     assert len(steps) == 20 and times == sorted(times)
-    for (lo, hi), t in zip(_slices(idx, 20), times):
+    for (lo, hi), t in zip(_slices(idx, 20), times, strict=False):
         assert lo - 1e-6 <= t < hi  # one sample from each equal slice of the clip
     assert sum(t in idx.keys for t in times) == 15  # every keyframe is used
     seeks, work = plan_cost(steps, idx)
@@ -108,7 +110,7 @@ def test_plan_with_more_slices_than_frames_takes_every_frame_once():
 def test_plan_keeps_samples_apart():
     idx = _index(30, 4, 30)  # keyframes every second
     steps = plan(idx, 8)  # half-second slices: a keyframe in every other slice
-    gaps = [b.time - a.time for a, b in zip(steps, steps[1:])]
+    gaps = [b.time - a.time for a, b in itertools.pairwise(steps)]
     assert min(gaps) >= idx.span / 8 / 4 - 1e-6
 
 
@@ -124,7 +126,7 @@ def test_reading_decodes_what_the_plan_says(tmp_path):
     assert fr.extra == {"indexed": True, "decoded": 6, "seeks": 6}  # six frames decoded, not 360
     fr = read_frames(clip, 20)
     assert len(fr.images) == 20 and fr.duration == pytest.approx(12.0)
-    for (lo, hi), t in zip([(i * 0.6, (i + 1) * 0.6) for i in range(20)], fr.times):
+    for (lo, hi), t in zip([(i * 0.6, (i + 1) * 0.6) for i in range(20)], fr.times, strict=True):
         assert lo - 1e-3 <= t < hi
     # 0.6 s slices and 2 s keyframes: two slices in three decode on from the sample before
     assert fr.extra["decoded"] < 360 * 2 / 3

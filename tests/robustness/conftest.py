@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import corpus
+import pytest
 from robust_support import Api, start_server
+
 from server.app import create_app
 from server.config import Config
 from server.keys import TOKENS

@@ -11,10 +11,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import media
 import numpy as np
 from PIL import Image
-
-import media
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import numpy as np
-
 import media
+import numpy as np
 from realserver import RealServer
-from server.config import Config
 
+from server.config import Config
 
 FINISHED = ("done", "failed")
 

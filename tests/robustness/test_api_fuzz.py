@@ -12,9 +12,8 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import checks
-
 from robust_support import fresh_face_clip, start_server
+from schemathesis import checks
 from testenv import ROOT
 
 MAX_EXAMPLES = 50

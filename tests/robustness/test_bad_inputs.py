@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from corpus import CASES, Case
+
 from model import check
 
 HANG_GUARD_S = 45.0  # per file, core; the server adds an upload and a worker round trip

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from realserver import leftover_media
 from robust_support import fresh_face_clip
+
 from server.keys import JOBS
 from server.worker import InferenceWorker
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-import pytest
-
 import media
+import pytest
 from robust_support import fresh_face_clip, start_server
+
 from server.keys import JOBS
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(300)]

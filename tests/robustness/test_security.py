@@ -9,7 +9,6 @@ import sys
 
 import aiohttp
 import pytest
-
 from testenv import ROOT
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]

@@ -8,8 +8,8 @@ import json
 import aiohttp
 import pytest
 import pytest_asyncio
-
 from realserver import leftover_media
+
 from server.app import create_app
 from server.keys import CONFIG, JOBS, PAIRING, TOKENS
 

@@ -12,9 +12,9 @@ import signal
 import aiohttp
 import pytest
 import pytest_asyncio
+from server_support import start_server, wait_until
 
 from server.security import Certs
-from server_support import start_server, wait_until
 
 pytestmark = pytest.mark.slow
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")

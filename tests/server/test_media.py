@@ -7,8 +7,8 @@ import time
 
 import aiohttp
 import pytest
-
 from realserver import leftover_media
+
 from server.app import create_app
 from server.keys import CONFIG, JOBS, STORE, TOKENS
 from server.media import CHUNK, CorruptMedia, MediaStore, decrypt_records, sniff, sweep, wipe_dir

@@ -10,7 +10,6 @@ import sys
 import aiohttp
 import pytest
 import pytest_asyncio
-
 from server_support import start_server
 from testenv import ROOT
 

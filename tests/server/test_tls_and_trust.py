@@ -9,8 +9,8 @@ import sys
 
 import pytest
 from cryptography import x509
-
 from testenv import ROOT
+
 from server.security import CA_NAME, Certs, TokenStore, ensure_certs, spki_sha256
 
 
