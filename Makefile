@@ -2,20 +2,24 @@
 # and `make test` (set up, then run the whole test suite).
 PY := .venv/bin/python
 
-.PHONY: serve test setup bench package clean
+.PHONY: serve test lint setup bench package clean
 serve:
 	@scripts/setup.sh
 	$(PY) -m server
 
 test:
-	@scripts/setup.sh --with-browser
+	@scripts/setup.sh --dev --with-browser
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
+lint:
+	$(PY) -m ruff check .
+
 setup:
-	@scripts/setup.sh --with-browser
+	@scripts/setup.sh --dev --with-browser
 
 bench:
-	@scripts/setup.sh
+	@scripts/setup.sh --dev
 	$(PY) -m model.bench
 
 package:

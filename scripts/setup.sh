@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine, idempotently:
 #   system packages (Debian: chromium for the browser tests, libnss3-tools for `server trust`),
-#   the Python virtual environment .venv/ from requirements*.txt,
-#   the npm tools for package.sh (web-ext).
+#   the Python virtual environment .venv/ from requirements.txt (+ requirements-dev.txt with --dev),
+#   the npm tools for package.sh and lint (web-ext, eslint).
 # The venv lives in a cache directory keyed by the requirements' hash and .venv is a symlink
 # to it, so a fresh clone (CI) reuses an identical environment instead of reinstalling ~6 GB.
-# Usage: scripts/setup.sh [--with-browser]
+# Usage: scripts/setup.sh [--dev] [--with-browser]
+#   --dev: also the tools for tests, training and lint (requirements-dev.txt), into the same venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-with_browser=0
-[ "${1:-}" = "--with-browser" ] && with_browser=1
+with_browser=0 dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=1 ;;
+    --dev) dev=1 ;;
+    *) echo "usage: scripts/setup.sh [--dev] [--with-browser]" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -45,6 +52,17 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/python" -c "import torch, torchvision, face_recognition, av, cv2, aiohttp, yt_dlp" \
     || { log "environment check failed"; exit 1; }
   touch "$venv/.complete"
+fi
+# the development tools go into the same environment (one torch install, not two), once per
+# version of requirements-dev.txt
+if [ "$dev" = 1 ]; then
+  devhash=$(sha256sum requirements-dev.txt | cut -c1-16)
+  if [ ! -f "$venv/.dev-$devhash" ]; then
+    log "installing test, training and lint tools"
+    "$venv/bin/pip" install -q --no-warn-conflicts -r requirements.txt -r requirements-dev.txt
+    rm -f "$venv"/.dev-*
+    touch "$venv/.dev-$devhash"
+  fi
 fi
 if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
   rm -rf .venv
