@@ -20,7 +20,7 @@ setup:
 
 bench:
 	@scripts/setup.sh --dev
-	$(PY) -m model.bench
+	$(PY) -m bench.pipeline
 
 package:
 	./package.sh

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from testenv import ROOT
 
-from model.evaluate import confusion, roc_auc, roc_curve
+from model.training.evaluate import confusion, roc_auc, roc_curve
 
 
 def test_auc_matches_a_hand_computed_value():
@@ -65,7 +65,7 @@ def _run(*args, timeout=600):
 
 def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     cache = tmp_path / "cache"
-    _run("model.prepare", str(tiny_dataset), str(cache), "--frames", "4", "--workers", "1")
+    _run("model.training.prepare", str(tiny_dataset), str(cache), "--frames", "4", "--workers", "1")
     records = [json.loads(line) for line in (cache / "index.jsonl").read_text().splitlines()]
     assert len(records) == 11
     skipped = [r for r in records if "skipped" in r]
@@ -73,13 +73,13 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     video = next(r for r in records if r["file"] == "real/video_real.mp4")
     assert video["n"] == 4
     # resumable: a second run has nothing left to do
-    r = _run("model.prepare", str(tiny_dataset), str(cache), "--workers", "1", "--frames", "4")
+    r = _run("model.training.prepare", str(tiny_dataset), str(cache), "--workers", "1", "--frames", "4")
     assert "prepared 0 files" in r.stderr
 
     run = tmp_path / "run"
     export = tmp_path / "tiny-model.pt"
     source = f"tiny={cache},split=0.5/0.5/0"
-    _run("model.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
+    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
          "--backbone", "mobilenet_v3_small", "--hidden", "32", "--epochs", "2", "--steps-per-epoch", "2",
          "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--name", "tiny-test",
          "--export", str(export))
@@ -94,14 +94,14 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     assert "val" in loaded.extra
 
     # resume continues from the last checkpoint instead of starting again
-    _run("model.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
+    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
          "--backbone", "mobilenet_v3_small", "--hidden", "32", "--epochs", "3", "--steps-per-epoch", "2",
          "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--resume")
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2, 3]
 
     out = tmp_path / "eval"
-    _run("model.evaluate", "--weights", str(export), "--source", f"tiny={cache},split=0/0/1", "--split", "test",
+    _run("model.training.evaluate", "--weights", str(export), "--source", f"tiny={cache},split=0/0/1", "--split", "test",
          "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["tiny"]["auc"] <= 1.0 and metrics["tiny"]["n"] >= 4

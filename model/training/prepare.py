@@ -1,6 +1,6 @@
 """Prepare a face-crop cache for training and evaluation.
 
-    python -m model.prepare DATA_DIR OUT_DIR [--labels labels.csv] [--frames 20] [--workers 2]
+    python -m model.training.prepare DATA_DIR OUT_DIR [--labels labels.csv] [--frames 20] [--workers 2]
 
 DATA_DIR holds videos or images, labelled either by a CSV (`file,label` with label REAL/FAKE,
 real/fake or 1/0 -- the original project's metadata style) or by sub-folders: `real/` and
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .faces import CropSpec, NoFaceError, crop_face, crop_points, find_faces
-from .video import IMAGE_EXTENSIONS, MediaError, read_frames
+from model.faces import CropSpec, NoFaceError, crop_face, crop_points, find_faces
+from model.video import IMAGE_EXTENSIONS, MediaError, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def load_cache(out_dir: Path) -> Cache:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.prepare", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m model.training.prepare", description=__doc__.split("\n\n")[0])
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--labels", type=Path, help="CSV file,label (else real/ and fake/ sub-folders)")

@@ -1,7 +1,7 @@
 """Bounded load test of the real server on loopback (run by hand, not part of the test suite).
 
-    .venv/bin/python tests/bench/server_load.py                 # 3 rounds x 500 checks, 50 clients
-    .venv/bin/python tests/bench/server_load.py --quick         # 1 round x 60 checks, 10 clients
+    .venv/bin/python -m bench.server_load                 # 3 rounds x 500 checks, 50 clients
+    .venv/bin/python -m bench.server_load --quick         # 1 round x 60 checks, 10 clients
 
 What runs: `server.__main__.serve()` in a child process (TLS on 127.0.0.1, the default model, one
 inference worker), a plain HTTP server in this process serving clips for URL checks, and N
@@ -44,8 +44,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("DEEPFAKE_CHECK_CACHE", Path.home() / ".cache" / "deepfake-check")) / "bench" / "load"
 DATA = Path(os.environ.get("DEEPFAKE_CHECK_DATA", ROOT.parent / "shared" / "data"))
 SOURCES = ["liveportrait-source-s18.mp4", "liveportrait-source-s32.mp4", "liveportrait-driving-d6.mp4",
@@ -55,7 +54,7 @@ KINDS = ("url_hit", "upload_hit", "new_upload", "new_url")
 
 def make_clips(n: int, seconds: float = 3.0) -> list[Path]:
     """n distinct 640x360 H.264 clips cut from real talking-head clips at different offsets."""
-    from model.bench import encode_clip
+    from bench.pipeline import encode_clip
 
     CACHE.mkdir(parents=True, exist_ok=True)
     out = []
@@ -222,7 +221,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.server_load", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--checks", type=int, default=500, help="checks per round")
     ap.add_argument("--clients", type=int, default=50)
@@ -238,7 +237,7 @@ def main() -> int:
     if a.quick:
         a.rounds, a.checks, a.clients, a.new_uploads, a.new_urls, a.hot, a.hits_alone = 1, 60, 10, 4, 2, 2, 40
 
-    from model.bench import default_model_ref, machine
+    from bench.pipeline import default_model_ref, machine
 
     weights, model_desc = (a.weights, a.weights) if a.weights else default_model_ref()
     per_round_new = a.new_uploads + a.new_urls
@@ -263,7 +262,7 @@ def main() -> int:
     cfg = {"port": port, "weights": weights, "config_dir": str(tmp / "config"), "data_dir": str(tmp / "data"),
            "plain_dir": str(plain), "queue_size": a.queue_size}
     log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, __file__, "_serve", json.dumps(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.server_load", "_serve", json.dumps(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     say = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731
     try:
         deadline = time.monotonic() + 300
@@ -319,7 +318,7 @@ def main() -> int:
 
     L = [f"Measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on: {machine()}.",
          f"Load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}. "
-         f"Command: `python tests/bench/server_load.py {' '.join(sys.argv[1:])}`.".replace("  ", " "),
+         f"Command: `python -m bench.server_load {' '.join(sys.argv[1:])}`.".replace("  ", " "),
          f"Model: {model_desc}. {a.clients} concurrent clients; per round {a.checks} checks = {a.new_uploads} new uploads + "
          f"{a.new_urls} new URLs + {a.checks - per_round_new} cache hits (half by upload, half by URL); queue size {a.queue_size}; "
          "clips 640x360, 3 s, H.264; server and clients share the machine.", "",

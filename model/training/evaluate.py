@@ -1,9 +1,9 @@
 """Evaluate a model: video-level ROC AUC, accuracy at the threshold, confusion matrix, per source.
 
 Two ways in:
-    python -m model.evaluate --weights W --source meso-val=CACHE,grouped,split=0/0.5/0.5 --split test --out DIR
+    python -m model.training.evaluate --weights W --source meso-val=CACHE,grouped,split=0/0.5/0.5 --split test --out DIR
         scores prepared face-crop caches (the same splits train.py used);
-    python -m model.evaluate --weights W --real-dir DIR --fake-dir DIR --out DIR
+    python -m model.training.evaluate --weights W --real-dir DIR --fake-dir DIR --out DIR
         runs the full pipeline (`model.check`) on every video file, as a user would.
 Writes DIR/metrics.json, DIR/roc.png and DIR/confusion.png.
 """
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.network import FAKE, DeepfakeDetector
+from model.verdict import DEFAULT_THRESHOLD
+
 from .data import Augment, Clip, augment_clip, clips_from_cache, make_sample
-from .network import FAKE, DeepfakeDetector
-from .verdict import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def evaluate_split(net, splits: dict[str, dict[str, list[Clip]]], split: str, t:
 
 def evaluate_files(weights: str | None, real_dir: Path | None, fake_dir: Path | None, frames: int = 20) -> dict:
     """The full pipeline on video files; NO_FACE/ERROR files are counted, not scored."""
-    from . import check, load_model
+    from model import check, load_model
 
     loaded = load_model(weights)
     out: dict = {"model": loaded.name}
@@ -253,9 +254,9 @@ def plot(metrics: dict, out_dir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .weights import load_model
+    from model.weights import load_model
 
-    ap = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m model.training.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="checkpoint or registered model (default: the default model)")
     ap.add_argument("--source", action="append", type=parse_source, default=[], help="NAME=CACHE[,grouped][,split=a/b/c]")
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])

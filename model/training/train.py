@@ -1,6 +1,6 @@
 """Train a detector on prepared face-crop caches.
 
-    python -m model.train --source NAME=CACHE[,grouped][,split=a/b/c] ... --out runs/NAME [--recipe seed|cpu-small]
+    python -m model.training.train --source NAME=CACHE[,grouped][,split=a/b/c] ... --out runs/NAME [--recipe seed|cpu-small]
 
 Recipes (flags given explicitly override them):
 - `seed`: the original project's recipe for the full model -- ResNeXt50 + LSTM(2048), Adam lr 1e-5,
@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from model.faces import CropSpec
+from model.network import FAKE, REAL, DeepfakeDetector, ModelSpec
+from model.weights import save_checkpoint
+
 from .data import Augment, Clip, make_sample
 from .evaluate import batch_tensor, evaluate_split, load_sources, parse_source
-from .faces import CropSpec
-from .network import FAKE, REAL, DeepfakeDetector, ModelSpec
-from .weights import save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ RECIPES = {
                       weight_decay=1e-4, clips_per_batch=0, frames_per_batch=48, seq_lengths="2,4,8",
                       epochs=6, steps_per_epoch=250, patience=2, sbi_fraction=0.6, freeze_bn=True),
 }
-TFLITE_DEFAULT = os.environ.get("DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[2] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
+TFLITE_DEFAULT = os.environ.get("DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
 
 
 def seed_everything(seed: int) -> None:
@@ -232,7 +233,7 @@ def train(args: argparse.Namespace) -> Path:
     log_f.close()
     best_path = out / "best.pt"
     if args.export and best_path.exists():
-        from .weights import build_from, spec_and_state
+        from model.weights import build_from, spec_and_state
 
         bspec, bstate, extra = spec_and_state(best_path)
         save_checkpoint(args.export, build_from(bspec, bstate, best_path), extra=extra, half=True)
@@ -245,7 +246,7 @@ def _brief(metrics: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m model.training.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--source", action="append", type=parse_source, required=True, help="NAME=CACHE[,grouped][,split=a/b/c]")
     ap.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl)")

@@ -1,10 +1,10 @@
 """Benchmark: our check pipeline vs the original project's prediction flow, on this machine.
 
-    python -m model.bench                 # the full run (tens of minutes on 2 cores)
-    python -m model.bench --quick         # a smoke run: one small clip, 2 runs
-    python -m model.bench --help
+    python -m bench.pipeline                 # the full run (tens of minutes on 2 cores)
+    python -m bench.pipeline --quick         # a smoke run: one small clip, 2 runs
+    python -m bench.pipeline --help
 
-Every measurement runs in a fresh subprocess (`python -m model.bench _run ...`) so that peak
+Every measurement runs in a fresh subprocess (`python -m bench.pipeline _run ...`) so that peak
 memory is that configuration's own: `resource.getrusage(RUSAGE_SELF).ru_maxrss`, the process's
 high-water resident set (it includes Python, torch and the loaded model). Within a subprocess the
 frame counts run in increasing order, so the peak reported for 100 frames includes the 20-frame runs.
@@ -115,8 +115,8 @@ def stand_in_checkpoint(kind: str) -> Path:
     """Random-weight checkpoints with the shipped architectures (speed does not depend on weights)."""
     import torch
 
-    from .network import LEGACY_SPEC, DeepfakeDetector, ModelSpec
-    from .weights import save_checkpoint
+    from model.network import LEGACY_SPEC, DeepfakeDetector, ModelSpec
+    from model.weights import save_checkpoint
 
     spec = {"mnv2": ModelSpec(backbone="mobilenet_v2", hidden=256, name="stand-in-mobilenet_v2"),
             "legacy": LEGACY_SPEC}[kind]
@@ -130,7 +130,7 @@ def stand_in_checkpoint(kind: str) -> Path:
 
 def default_model_ref() -> tuple[str, str]:
     """(weights argument, description): the registered default, else a same-architecture stand-in."""
-    from . import weights
+    from model import weights
 
     if weights.DEFAULT_MODEL is not None:
         return weights.DEFAULT_MODEL, f"{weights.DEFAULT_MODEL} (registered default)"
@@ -204,8 +204,8 @@ def ours_on_first_frames(path: str, frames: int) -> int:
     """
     import cv2
 
-    from .faces import detect_faces
-    from .video import Frames
+    from model.faces import detect_faces
+    from model.video import Frames
 
     cap = cv2.VideoCapture(path)
     first = []
@@ -227,7 +227,7 @@ def run_config(cfg: dict) -> list[dict]:
     if cfg["pipeline"] == "orig":
         from torchvision import transforms
 
-        from .network import LEGACY_SPEC, DeepfakeDetector
+        from model.network import LEGACY_SPEC, DeepfakeDetector
 
         torch.manual_seed(0)
         net = DeepfakeDetector(LEGACY_SPEC).eval()
@@ -235,8 +235,8 @@ def run_config(cfg: dict) -> list[dict]:
                                  transforms.Normalize(LEGACY_SPEC.mean, LEGACY_SPEC.std)])
         run = lambda clip, n: original_flow(clip, n, net, tf)  # noqa: E731
     else:
-        from .check import check
-        from .weights import load_model
+        from model.check import check
+        from model.weights import load_model
 
         loaded = load_model(cfg["weights"], device="cpu")
 
@@ -269,7 +269,7 @@ def run_config(cfg: dict) -> list[dict]:
 
 
 def run_isolated(cfg: dict, timeout: float = 3600) -> list[dict]:
-    p = subprocess.run([sys.executable, "-m", "model.bench", "_run", json.dumps(cfg)], cwd=ROOT,
+    p = subprocess.run([sys.executable, "-m", "bench.pipeline", "_run", json.dumps(cfg)], cwd=ROOT,
                        capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed ({p.returncode}): {p.stderr[-3000:]}")
@@ -288,7 +288,7 @@ def machine() -> str:
         pass
     import torch
 
-    from .faces import detect_threads
+    from model.faces import detect_threads
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {mem:.0f} GiB RAM, no GPU used; {platform.system()} "
@@ -316,7 +316,7 @@ def loadavg() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 360p 10 s only, 2 runs, no real clips")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per configuration, after one warm-up (default 5)")
     ap.add_argument("--real-runs", type=int, default=3, help="timed runs per shared real clip (default 3)")
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.no_scaling and clips:
         key = ("720p", 30) if ("720p", 30) in clips else next(iter(clips))
         say(f"frames sweep on {key}")
-        from .video import FRAME_CHOICES
+        from model.video import FRAME_CHOICES
 
         sweep_rows = run_isolated({"pipeline": "ours", "weights": weights, "label": "default", "clips": [str(clips[key])],
                                    "frames": list(FRAME_CHOICES), "runs": a.runs})
@@ -442,7 +442,7 @@ def generated_tables(a, rows, skipped, info, clips) -> list[str]:
 
 
 def report(a, rows, sweep_rows, real_rows, skipped, info, clips, model_desc, started, finished) -> list[str]:
-    cmd = "python -m model.bench " + " ".join(sys.argv[1:])
+    cmd = "python -m bench.pipeline " + " ".join(sys.argv[1:])
     L = [f"Measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on: {machine()}.",
          f"Load average at the end: {loadavg()}. Command: `{cmd.strip()}`.",
          f"Default model: {model_desc}. ResNeXt50: the legacy ResNeXt50-LSTM(2048) architecture with random weights.",

@@ -1,0 +1,7 @@
+"""Training, data preparation and evaluation of Deepfake Check's detector.
+
+Imports the inference core (`model`) and never the reverse: nothing a user's check runs lives here.
+    python -m model.training.prepare   face-crop caches, made with the inference path's own detector and crop
+    python -m model.training.train     training runs (resumable, seeded)
+    python -m model.training.evaluate  metrics on caches or on folders of files
+"""
