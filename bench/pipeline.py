@@ -115,7 +115,8 @@ def stand_in_checkpoint(kind: str) -> Path:
     """Random-weight checkpoints with the shipped architectures (speed does not depend on weights)."""
     import torch
 
-    from model.network import LEGACY_SPEC, DeepfakeDetector, ModelSpec
+    from model.network import DeepfakeDetector
+    from model.spec import LEGACY_SPEC, ModelSpec
     from model.weights import save_checkpoint
 
     spec = {"mnv2": ModelSpec(backbone="mobilenet_v2", hidden=256, name="stand-in-mobilenet_v2"),
@@ -227,7 +228,8 @@ def run_config(cfg: dict) -> list[dict]:
     if cfg["pipeline"] == "orig":
         from torchvision import transforms
 
-        from model.network import LEGACY_SPEC, DeepfakeDetector
+        from model.network import DeepfakeDetector
+        from model.spec import LEGACY_SPEC
 
         torch.manual_seed(0)
         net = DeepfakeDetector(LEGACY_SPEC).eval()

@@ -268,7 +268,7 @@ def main() -> int:
         deadline = time.monotonic() + 300
         while "pairing code" not in (tmp / "server.log").read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
             time.sleep(0.2)
         token = (tmp / "config" / "token").read_text().strip()
         ctx = ssl.create_default_context(cafile=str(tmp / "config" / "tls" / "ca.pem"))

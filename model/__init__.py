@@ -3,21 +3,16 @@
 Public API (what the server and the CLI use):
     check(path, frames=20, model=None, ...) -> Verdict
     load_model(name_or_path=None, device=None) -> LoadedModel
+    warm_up(loaded): pay one-off start-up costs before the first check (a server calls it once)
     available_models(), Verdict, MediaError, NoFaceError, CheckpointError
 """
-import warnings
-
-# face_recognition_models imports pkg_resources, which warns on every start; the pin to
-# setuptools<81 (requirements.txt) keeps it working, so the warning is noise for users.
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-
-from .check import check  # noqa: E402
-from .faces import NO_FACE_MESSAGE, NoFaceError  # noqa: E402
-from .verdict import VERDICTS, Verdict  # noqa: E402
-from .video import FRAME_CHOICES, MediaError  # noqa: E402
-from .weights import CheckpointError, NoDefaultModelError, available_models, load_model  # noqa: E402
+from .check import check, warm_up
+from .faces import NO_FACE_MESSAGE, NoFaceError
+from .verdict import VERDICTS, Verdict
+from .video import FRAME_CHOICES, MediaError
+from .weights import CheckpointError, LoadedModel, NoDefaultModelError, available_models, load_model
 
 __all__ = [
-    "check", "load_model", "available_models", "Verdict", "VERDICTS", "MediaError", "NoFaceError",
-    "CheckpointError", "NoDefaultModelError", "FRAME_CHOICES", "NO_FACE_MESSAGE",
+    "check", "warm_up", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",
+    "NoFaceError", "CheckpointError", "NoDefaultModelError", "FRAME_CHOICES", "NO_FACE_MESSAGE",
 ]

@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .spec import CropSpec
 from .video import Frames
 
 log = logging.getLogger(__name__)
@@ -98,17 +100,6 @@ class FaceTrack:
         return float(sum(b.area for b in self.boxes.values()))
 
 
-@dataclass(frozen=True)
-class CropSpec:
-    """How a model's input crops are made; stored with the model's weights."""
-
-    size: int = 112
-    # extra context on each side, as a fraction of the box's long side; modest, because face
-    # datasets are tight crops and padding them out would teach the model mirrored borders
-    margin: float = 0.15
-    square: bool = True  # legacy checkpoints were trained on the tight, non-square box
-
-
 @dataclass
 class FaceCrops:
     """Crops (T, size, size, 3) RGB uint8 for one track, with the frame indices they came from."""
@@ -116,6 +107,16 @@ class FaceCrops:
     track: FaceTrack
     frame_indices: list[int]
     crops: np.ndarray
+
+
+def face_recognition_api():
+    """The face_recognition package, imported without its start-up warning: face_recognition_models
+    imports pkg_resources, which warns on every start (the setuptools<81 pin keeps it working, so
+    the warning is noise). Filtered here, at the one import that needs it, not process-wide."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import face_recognition
+    return face_recognition
 
 
 def _detector_model() -> str:
@@ -154,9 +155,7 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 def _locate(img: np.ndarray, upsample: int, model: str) -> list[tuple[int, int, int, int]]:
     """(top, right, bottom, left) of each face, as face_recognition.face_locations gives them."""
     if model != "hog":
-        import face_recognition
-
-        return face_recognition.face_locations(img, number_of_times_to_upsample=upsample, model=model)
+        return face_recognition_api().face_locations(img, number_of_times_to_upsample=upsample, model=model)
     # face_recognition shares one HOG detector; dlib's detectors keep scratch state while they
     # scan, so each detection thread has its own
     detector = getattr(_local, "hog", None)

@@ -13,18 +13,12 @@ Two modes:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
+import numpy as np
 import torch
 from torch import nn
 from torchvision import models
 
-from .faces import CropSpec
-
-FAKE, REAL = 0, 1
-CLASS_ORDER = ("FAKE", "REAL")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .spec import BACKBONE_NAMES, ModelSpec
 
 # name -> (constructor returning the convolutional trunk, feature channels)
 BACKBONES = {
@@ -32,59 +26,25 @@ BACKBONES = {
     "mobilenet_v3_small": (lambda: models.mobilenet_v3_small(weights=None).features, 576),
     "mobilenet_v2": (lambda: models.mobilenet_v2(weights=None).features, 1280),
 }
-MODES = ("temporal", "legacy")
+assert tuple(BACKBONES) == BACKBONE_NAMES
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild a network and feed it exactly what it was trained on."""
+def preprocess(crops: np.ndarray, spec: ModelSpec, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Face crops as the model was trained to see them: the one normalisation of the project.
 
-    backbone: str = "mobilenet_v3_small"
-    mode: str = "temporal"
-    hidden: int = 256
-    frames: int = 20
-    crop: CropSpec = field(default_factory=CropSpec)
-    channel_order: str = "RGB"
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    class_order: tuple[str, str] = CLASS_ORDER
-    name: str = "custom"
-
-    def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
-        if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
-        if self.channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
-        if tuple(self.class_order) != CLASS_ORDER:
-            raise ValueError(f"class_order must be {CLASS_ORDER}, not {self.class_order!r}")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["mean"], d["std"], d["class_order"] = list(self.mean), list(self.std), list(self.class_order)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelSpec:
-        d = dict(d)
-        d["crop"] = CropSpec(**d.get("crop", {}))
-        for k in ("mean", "std", "class_order"):
-            if k in d:
-                d[k] = tuple(d[k])
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-LEGACY_SPEC = ModelSpec(
-    backbone="resnext50_32x4d",
-    mode="legacy",
-    hidden=2048,
-    frames=20,
-    crop=CropSpec(size=112, margin=0.0, square=False),
-    channel_order="BGR",
-    name="legacy",
-)
+    (T, S, S, 3) RGB uint8 -> (1, T, 3, S, S); (B, T, S, S, 3) -> (B, T, 3, S, S). Colour order
+    (legacy checkpoints read BGR), scaling and mean/std come from the model's spec.
+    """
+    if crops.ndim == 4:
+        crops = crops[None]
+    if crops.ndim != 5 or crops.shape[-1] != 3:
+        raise ValueError(f"expected (T, H, W, 3) or (B, T, H, W, 3) crops, got {crops.shape}")
+    arr = crops[..., ::-1] if spec.channel_order == "BGR" else crops
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(device)
+    x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    mean = torch.tensor(spec.mean, device=x.device).view(1, 1, 3, 1, 1)
+    std = torch.tensor(spec.std, device=x.device).view(1, 1, 3, 1, 1)
+    return (x - mean) / std
 
 
 class DeepfakeDetector(nn.Module):
@@ -121,10 +81,6 @@ class DeepfakeDetector(nn.Module):
         if self.spec.mode == "legacy":
             return self.dp(self.linear1(out[:, -1, :]))
         return self.linear1(self.dp(out.mean(dim=1)))
-
-
-def build(spec: ModelSpec) -> DeepfakeDetector:
-    return DeepfakeDetector(spec)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

@@ -161,30 +161,6 @@ def cpu_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-
-def _warm_up(check, loaded, plain_dir: Path) -> None:
-    """The first face-detector call costs ~1 s of set-up and the first heatmap (a backward pass)
-    0.3-1.3 s more (two measurements on 2 cores): pay both before the first user's check."""
-    import numpy as np
-    from PIL import Image
-
-    from model.check import to_tensor
-    from model.verdict import heatmap
-
-    p = plain_dir / f"warmup-{secrets.token_hex(4)}.png"
-    Image.new("RGB", (64, 64), (128, 128, 128)).save(p)
-    try:
-        check(p, frames=10, model=loaded)  # no face in it: decode and detection only
-    finally:
-        p.unlink(missing_ok=True)
-    size = loaded.spec.crop.size
-    crops = np.full((2, size, size, 3), 128, np.uint8)
-    try:
-        heatmap(loaded.net, to_tensor(crops, loaded), crops)
-    except Exception as e:  # only a speed-up: a model that fails here fails its checks with a reason
-        log.warning("heatmap warm-up failed: %s", type(e).__name__)
-
-
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
     from .media import CorruptMedia, decrypt_to_file
@@ -195,12 +171,12 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
     try:
         import torch
 
-        from model import FRAME_CHOICES, check, load_model
+        from model import FRAME_CHOICES, check, load_model, warm_up
 
         torch.set_num_threads(cpu_threads())
         os.environ.setdefault("DEEPFAKE_CHECK_DETECT_THREADS", str(cpu_threads()))  # read by model.faces
         loaded = load_model(weights, device=device)
-        _warm_up(check, loaded, plain)
+        warm_up(loaded)
     except Exception as e:  # CheckpointError, NoDefaultModelError, ...: report the message, not the type
         conn.send(("error", str(e)))
         return

@@ -46,7 +46,8 @@ def media_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained small model saved in this project's format (for plumbing, never for verdicts)."""
-    from model.network import DeepfakeDetector, ModelSpec
+    from model.network import DeepfakeDetector
+    from model.spec import ModelSpec
     from model.weights import save_checkpoint
 
     torch.manual_seed(0)

@@ -5,3 +5,9 @@ Imports the inference core (`model`) and never the reverse: nothing a user's che
     python -m model.training.train     training runs (resumable, seeded)
     python -m model.training.evaluate  metrics on caches or on folders of files
 """
+
+
+class TrainingError(ValueError):
+    """Training input that cannot be used (mismatched caches, no real clips, a bad option).
+
+    Raised by the library functions; the CLIs print the message and exit with status 2."""

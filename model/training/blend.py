@@ -65,9 +65,10 @@ def sample_params(rng: np.random.Generator) -> BlendParams:
 def find_landmarks(image: np.ndarray, box) -> np.ndarray:
     """68 landmarks (x, y) of the face in `box` (a faces.Box), with dlib's 68-point model."""
     import dlib
-    import face_recognition.api as fr_api
 
-    shape = fr_api.pose_predictor_68_point(image, dlib.rectangle(box.left, box.top, box.right, box.bottom))
+    from model.faces import face_recognition_api
+
+    shape = face_recognition_api().api.pose_predictor_68_point(image, dlib.rectangle(box.left, box.top, box.right, box.bottom))
     return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
 
 

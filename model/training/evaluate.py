@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.network import FAKE, DeepfakeDetector
+from model.network import DeepfakeDetector, preprocess
+from model.spec import FAKE
 from model.verdict import DEFAULT_THRESHOLD
 
 from .data import Augment, Clip, augment_clip, clips_from_cache, make_sample
@@ -72,19 +73,9 @@ def summarise(labels, scores, threshold: float = DEFAULT_THRESHOLD) -> dict:
 
 
 # ---- scoring ---------------------------------------------------------------------------------------
-def batch_tensor(frames: np.ndarray, mean, std, device) -> torch.Tensor:
-    """(B, T, S, S, 3) uint8 RGB -> (B, T, 3, S, S) normalised float."""
-    x = torch.from_numpy(frames).to(device).permute(0, 1, 4, 2, 3).float().div_(255.0)
-    m = torch.tensor(mean, device=device).view(1, 1, 3, 1, 1)
-    s = torch.tensor(std, device=device).view(1, 1, 3, 1, 1)
-    return (x - m) / s
-
-
 @torch.inference_mode()
 def score_batch(net: DeepfakeDetector, frames: np.ndarray) -> np.ndarray:
-    spec = net.spec
-    x = batch_tensor(frames[..., ::-1] if spec.channel_order == "BGR" else frames, spec.mean, spec.std,
-                     next(net.parameters()).device)
+    x = preprocess(frames, net.spec, next(net.parameters()).device)
     _, logits = net(x)
     return torch.softmax(logits.float(), dim=1)[:, FAKE].cpu().numpy()
 

@@ -29,8 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.faces import CropSpec, NoFaceError, crop_face, crop_points, find_faces
+from model.faces import NoFaceError, crop_face, crop_points, find_faces
+from model.spec import CropSpec
 from model.video import IMAGE_EXTENSIONS, MediaError, read_frames
+
+from . import TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +134,7 @@ def prepare(data_dir: Path, out_dir: Path, labels: Path | None = None, frames: i
     meta = out_dir / "cache.json"
     want = {"crop": {"size": spec.size, "margin": spec.margin, "square": spec.square}, "frames": frames}
     if meta.exists() and json.loads(meta.read_text()) != want:
-        raise SystemExit(f"{out_dir} was prepared with {meta.read_text()}, not {want}: use another OUT_DIR")
+        raise TrainingError(f"{out_dir} was prepared with {meta.read_text()}, not {want}: use another OUT_DIR")
     meta.write_text(json.dumps(want))
     done = set()
     if index.exists():
@@ -210,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.data_dir.is_dir():
         ap.error(f"{args.data_dir} is not a folder")
-    n = prepare(args.data_dir, args.out_dir, args.labels, args.frames, args.workers,
-                CropSpec(size=args.size, margin=args.margin), args.limit, args.all_label)
+    try:
+        n = prepare(args.data_dir, args.out_dir, args.labels, args.frames, args.workers,
+                    CropSpec(size=args.size, margin=args.margin), args.limit, args.all_label)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"prepared {n} files into {args.out_dir}", file=sys.stderr)
     return 0
 

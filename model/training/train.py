@@ -32,12 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.faces import CropSpec
-from model.network import FAKE, REAL, DeepfakeDetector, ModelSpec
+from model.network import DeepfakeDetector, preprocess
+from model.spec import FAKE, REAL, CropSpec, ModelSpec
 from model.weights import save_checkpoint
 
+from . import TrainingError
 from .data import Augment, Clip, make_sample
-from .evaluate import batch_tensor, evaluate_split, load_sources, parse_source
+from .evaluate import evaluate_split, load_sources, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,12 @@ def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetecto
     net = DeepfakeDetector(spec)
     if init == "tflite":
         if spec.backbone != "mobilenet_v2":
-            raise SystemExit("--init tflite needs --backbone mobilenet_v2")
+            raise TrainingError("--init tflite needs --backbone mobilenet_v2")
         from .pretrained import mobilenet_v2_from_tflite
 
         net.model.load_state_dict(mobilenet_v2_from_tflite(tflite_path).features.state_dict())
     elif init != "scratch":
-        raise SystemExit(f"unknown --init {init!r} (tflite or scratch)")
+        raise TrainingError(f"unknown --init {init!r} (tflite or scratch)")
     return net
 
 
@@ -85,7 +86,7 @@ class BatchSampler:
 
     def __init__(self, reals: list[Clip], fakes: list[Clip], sbi_fraction: float, aug: Augment, rng: np.random.Generator):
         if not reals:
-            raise SystemExit("no real training clips")
+            raise TrainingError("no real training clips")
         self.reals, self.fakes, self.sbi, self.aug, self.rng = reals, fakes, sbi_fraction, aug, rng
         self.blendable = [c for c in reals if len(c.landmarks)]
 
@@ -146,7 +147,7 @@ def train(args: argparse.Namespace) -> Path:
     splits = load_sources(args.source)
     crops = {json.dumps(json.loads((s.path / "cache.json").read_text())["crop"], sort_keys=True) for s in args.source}
     if len(crops) != 1:
-        raise SystemExit(f"the caches were prepared with different crops: {crops}")
+        raise TrainingError(f"the caches were prepared with different crops: {crops}")
     crop = CropSpec(**json.loads(crops.pop()))
     train_clips = [c for s in splits.values() for c in s["train"]]
     reals = [c for c in train_clips if c.label == 0]
@@ -191,7 +192,7 @@ def train(args: argparse.Namespace) -> Path:
             t = int(rng.choice(seq_lengths))
             n_clips = args.clips_per_batch or max(2, args.frames_per_batch // t)
             frames, labels = sampler.batch(n_clips, t)
-            x = batch_tensor(frames, spec.mean, spec.std, device)
+            x = preprocess(frames, spec, device)
             y = labels_to_targets(labels).to(device)
             _, logits = net(x)
             loss = loss_fn(logits, y)
@@ -287,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         n_real = sum(1 for s in splits.values() for c in s["train"] if c.label == 0)
         per_step = args.clips_per_batch or max(2, args.frames_per_batch // 4)
         args.steps_per_epoch = max(1, math.ceil(n_real / max(1, per_step // 2)))
-    train(args)
+    try:
+        train(args)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

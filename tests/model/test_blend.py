@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from media import head
 
-from model.faces import CropSpec, crop_face, crop_points, find_faces
+from model.faces import crop_face, crop_points, find_faces
+from model.spec import CropSpec
 from model.training.blend import blend_sequence, find_landmarks, make_mask, sample_params, self_blend
 from model.video import Frames
 

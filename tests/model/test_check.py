@@ -96,14 +96,14 @@ def test_grad_cam_equals_a_full_backward_pass_through_the_network(tiny):
     import numpy as np
     import torch
 
-    from model.check import to_tensor
-    from model.network import FAKE
-    from model.verdict import _colourise, heatmap
+    from model.cam import _colourise, heatmap
+    from model.network import preprocess
+    from model.spec import FAKE
 
     rng = np.random.default_rng(0)
     size = tiny.spec.crop.size
     crops = rng.integers(0, 255, (6, size, size, 3), dtype=np.uint8)
-    x = to_tensor(crops, tiny)
+    x = preprocess(crops, tiny.spec, tiny.device)
     png, frame = heatmap(tiny.net, x, crops)
 
     with torch.enable_grad():  # the straightforward Grad-CAM: the CNN inside the graph too

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from model.faces import Box, CropSpec, NoFaceError, crop_face, find_faces, track_faces
+from model.faces import Box, NoFaceError, crop_face, find_faces, track_faces
+from model.spec import CropSpec
 from model.video import read_frames
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torchvision import models
 
-from model.check import to_tensor
-from model.network import DeepfakeDetector, ModelSpec
+from model.network import DeepfakeDetector, preprocess
+from model.spec import ModelSpec
 from model.weights import CheckpointError, load_model
 
 
@@ -66,7 +66,7 @@ def test_legacy_checkpoint_loads_strictly_and_reproduces_the_seed_forward(seed_c
     assert loaded.spec.mode == "legacy" and loaded.spec.backbone == "resnext50_32x4d"
     assert loaded.spec.channel_order == "BGR" and not loaded.spec.crop.square
     crops = np.random.default_rng(0).integers(0, 256, (6, 112, 112, 3), dtype=np.uint8)
-    x = to_tensor(crops, loaded)
+    x = preprocess(crops, loaded.spec, loaded.device)
     with torch.inference_mode():
         fmap_ours, logits_ours = loaded.net(x)
         fmap_seed, logits_seed = seed(x)
@@ -79,7 +79,7 @@ def test_legacy_input_is_bgr_with_imagenet_normalisation(seed_checkpoint):
     loaded = load_model(path, device="cpu")
     crops = np.zeros((1, 112, 112, 3), np.uint8)
     crops[..., 0] = 255  # pure red in RGB
-    x = to_tensor(crops, loaded)[0, 0]
+    x = preprocess(crops, loaded.spec, loaded.device)[0, 0]
     # channel 0 of a BGR tensor is blue (0), channel 2 is red (255)
     assert torch.allclose(x[0], torch.tensor((0 - 0.485) / 0.229))
     assert torch.allclose(x[2], torch.tensor((1 - 0.406) / 0.225))

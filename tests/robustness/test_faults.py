@@ -153,8 +153,8 @@ async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_ap
 def raising_checkpoint(tmp_path) -> Path:
     """A real checkpoint whose stored crop size is 0: loading and the warm-up work, cropping a face
     raises inside the worker (cv2.error) -- a model file that is broken in a way only use reveals."""
-    from model.faces import CropSpec
-    from model.network import DeepfakeDetector, ModelSpec
+    from model.network import DeepfakeDetector
+    from model.spec import CropSpec, ModelSpec
     from model.weights import save_checkpoint
 
     torch.manual_seed(0)
