@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import FRAME_CHOICES, CheckpointError, available_models, check, load_model
-from .verdict import DEFAULT_THRESHOLD, DEFAULT_UNCERTAIN_BAND
+from .faces import DETECTORS
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     c.add_argument("--heatmap", metavar="OUT.png", help="write the CAM heatmap of the most suspicious face "
                    "(with several files: OUT-<n>.png)")
-    c.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    c.add_argument("--uncertain-band", type=float, default=DEFAULT_UNCERTAIN_BAND)
+    c.add_argument("--threshold", type=float, help="P(fake) from which a video is FAKE (default: the model's calibration)")
+    c.add_argument("--uncertain-band", type=float, help="half-width of the UNCERTAIN band around the threshold "
+                   "(default: the model's calibration)")
+    c.add_argument("--detector", choices=DETECTORS, help="face detector (default: the one the model was trained with)")
     c.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     sub.add_parser("models", help="list registered models")
     args = ap.parse_args(argv)
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     status = EXIT_OK
     for n, path in enumerate(paths):
         v = check(path, frames=args.frames, model=loaded, threshold=args.threshold,
-                  uncertain_band=args.uncertain_band, want_heatmap=bool(args.heatmap))
+                  uncertain_band=args.uncertain_band, want_heatmap=bool(args.heatmap), detector=args.detector)
         if v.verdict == "ERROR":
             status = EXIT_INPUT
         if args.heatmap and v.heatmap_png:

@@ -16,6 +16,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONE_NAMES = ("resnext50_32x4d", "mobilenet_v3_small", "mobilenet_v2")
 MODES = ("temporal", "legacy")
+DETECTORS = ("yunet", "hog")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class CropSpec:
     # datasets are tight crops and padding them out would teach the model mirrored borders
     margin: float = 0.15
     square: bool = True  # legacy checkpoints were trained on the tight, non-square box
+    # the face detector whose boxes the crops are cut around (faces.DETECTORS): boxes differ between
+    # detectors, so a model is fed crops made the way it was trained. Checkpoints from before the
+    # field existed were trained on dlib's HOG boxes.
+    detector: str = "hog"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class ModelSpec:
     name: str = "custom"
 
     def __post_init__(self):
+        if self.crop.detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {self.crop.detector!r}; known: {', '.join(DETECTORS)}")
         if self.backbone not in BACKBONE_NAMES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONE_NAMES)}")
         if self.mode not in MODES:

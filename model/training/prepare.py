@@ -101,7 +101,7 @@ def process(args: tuple[str, Item, int, CropSpec]) -> tuple[dict, dict | None]:
     rec = {"id": item.id, "file": item.path, "label": item.label, "group": item.group, "frame_no": item.frame_no}
     try:
         fr = read_frames(Path(data_dir) / item.path, frames)
-        _, tracks = find_faces(fr, max_tracks=1)
+        _, tracks = find_faces(fr, max_tracks=1, detector=spec.detector)
     except (MediaError, NoFaceError) as e:
         rec["skipped"] = str(e)
         return rec, None

@@ -52,18 +52,25 @@ def test_legacy_crop_is_the_tight_box_resized():
     assert crop.shape == (112, 112, 3) and crop.min() == 255
 
 
-def test_parallel_detection_gives_the_same_boxes_as_face_recognition(media_dir):
+@pytest.mark.parametrize("detector", ["yunet", "hog"])
+def test_parallel_detection_gives_the_same_boxes_as_one_thread(media_dir, detector):
+    from model.faces import detect_faces
+
+    fr = read_frames(media_dir / "twofaces.mp4", 10)
+    one = detect_faces(fr, threads=1, detector=detector)
+    assert [len(b) for b in one] == [2] * 10
+    assert detect_faces(fr, threads=2, detector=detector) == detect_faces(fr, threads=4, detector=detector) == one
+
+
+def test_hog_detection_gives_the_same_boxes_as_face_recognition(media_dir):
     import face_recognition
 
     from model.faces import detect_faces
 
-    fr = read_frames(media_dir / "twofaces.mp4", 10)
-    one = detect_faces(fr, threads=1)
-    assert detect_faces(fr, threads=2) == detect_faces(fr, threads=4) == one
     # our per-thread dlib detector answers exactly what face_recognition's shared one does
     fr = read_frames(media_dir / "face.mp4", 10)
     assert fr.images[0].shape[1] == 640  # detected at their own size, so the boxes are comparable
-    for img, boxes in zip(fr.images, detect_faces(fr, threads=2), strict=True):
+    for img, boxes in zip(fr.images, detect_faces(fr, threads=2, detector="hog"), strict=True):
         expected = [Box(*loc) for loc in face_recognition.face_locations(img, number_of_times_to_upsample=0)]
         assert sorted(boxes, key=Box.as_list) == sorted(expected, key=Box.as_list)
 
@@ -83,9 +90,9 @@ def test_small_faces_in_a_1080p_frame_are_found_at_its_own_resolution():
     from model.faces import _detect_one, detect_faces
     from model.video import Frames
 
-    img = _small_faces_frame(200)  # three heads of 200 px: faces too small for a 640 px search
-    assert _detect_one(img, 0, 640, "hog") == [] and _detect_one(img, 1, 640, "hog") == []
-    found = detect_faces(Frames([img, img], [0.0, 1.0]))
+    img = _small_faces_frame(200)  # three heads of 200 px: faces too small for a 640 px HOG search
+    assert _detect_one(img, 640, "hog") == [] and _detect_one(img, 640, "hog", finer=True) == []
+    found = detect_faces(Frames([img, img], [0.0, 1.0]), detector="hog")
     assert [len(b) for b in found] == [3, 3]
     # in full-resolution pixels: each box inside one of the pasted heads
     heads = [(200, 300), (900, 500), (1500, 700)]
@@ -109,5 +116,5 @@ def test_faces_found_only_by_the_finer_search_are_found_in_every_frame():
     from model.video import Frames
 
     img = _small_faces_frame(200)
-    found = detect_faces(Frames([img] * 8, [float(i) for i in range(8)]))
+    found = detect_faces(Frames([img] * 8, [float(i) for i in range(8)]), detector="hog")
     assert [len(b) for b in found] == [3] * 8  # the probe frames found them, so the rest were searched too
