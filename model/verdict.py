@@ -20,6 +20,17 @@ class FaceResult:
 
 
 @dataclass
+class UnscoredFace:
+    """A face that was found but that the verdict does not rest on, and why (too small, a brief or
+    small secondary face such as an inset or a passer-by)."""
+
+    frames: int
+    size_px: int
+    reason: str
+    boxes: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class Verdict:
     """The result of checking one file. Field names are the CLI/API contract: keep them stable."""
 
@@ -28,6 +39,7 @@ class Verdict:
     p_fake: float | None = None
     confidence: float | None = None
     faces: list[FaceResult] = field(default_factory=list)
+    faces_not_scored: list[UnscoredFace] = field(default_factory=list)
     frames_analysed: int = 0
     frames_with_face: int = 0
     model: str | None = None
@@ -63,5 +75,6 @@ def decide(p_fake: float, threshold: float = DEFAULT_THRESHOLD, band: float = DE
 
 
 def video_p_fake(track_p_fakes: list[float]) -> float:
-    """A video is as suspicious as its most suspicious face (one swapped face makes it fake)."""
+    """A video is as suspicious as its most suspicious scored face (one swapped face makes it fake);
+    only faces the verdict can rest on are scored (faces.unscored_reasons)."""
     return max(track_p_fakes)

@@ -19,6 +19,7 @@ import torch
 
 from .network import BACKBONES, DeepfakeDetector, pick_device
 from .spec import LEGACY_SPEC, ModelSpec
+from .verdict import DEFAULT_THRESHOLD, DEFAULT_UNCERTAIN_BAND
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,19 @@ class LoadedModel:
     sha256: str
     extra: dict
 
+    @property
+    def calibration(self) -> dict:
+        """{"threshold", "uncertain_band", ...}: chosen on a calibration set and stored with the weights."""
+        return dict(self.extra.get("calibration") or {})
+
+    @property
+    def threshold(self) -> float:
+        return float(self.calibration.get("threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def uncertain_band(self) -> float:
+        return float(self.calibration.get("uncertain_band", DEFAULT_UNCERTAIN_BAND))
+
     def info(self) -> dict:
         return {
             "name": self.name,
@@ -187,6 +201,8 @@ class LoadedModel:
             "input_size": self.spec.crop.size,
             "device": str(self.device),
             "sha256": self.sha256,
+            "threshold": self.threshold,
+            "uncertain_band": self.uncertain_band,
         }
 
 
