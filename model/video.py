@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -43,8 +44,15 @@ MAX_INDEX_PACKETS = 500_000
 # Frame threading (FFmpeg's default) decodes long runs fastest but delays the first frame after
 # each seek; a plan with fewer frames than this per seek uses slice threading instead.
 FRAMES_PER_SEEK_FOR_FRAME_THREADS = 30
-# Refuse absurd inputs before allocating anything for them.
-MAX_PIXELS = 8192 * 8192
+# Refuse absurd inputs before allocating anything for them: 8K UHD is the largest frame read.
+MAX_PIXELS = 7680 * 4320
+# Frames are scaled down while they are converted from the decoder's output, so memory is bounded
+# whatever the source's size: no frame is held larger than this long side (face detection works
+# at 640-1920 px), and all the frames of one check together hold at most MAX_HELD_PIXELS (100
+# frames of 1280x720; fewer frames may each be larger). A 4096x4096 clip at 100 frames used to
+# hold 5 GB of frames.
+MAX_LONG_SIDE = 1920
+MAX_HELD_PIXELS = 100 * 1280 * 720
 # A check must end in bounded time even if a file declares hours of frames: cap decoded frames.
 MAX_DECODED_FRAMES = 5000
 
@@ -65,6 +73,16 @@ class Frames:
     height: int = 0
     kind: str = "video"  # "video" or "image"
     extra: dict = field(default_factory=dict)
+    scale: float = 1.0  # decoded size / source size (width, height are the source's)
+
+
+def decode_size(width: int, height: int, n: int) -> tuple[int, int]:
+    """The size n frames of a width x height source are held at: no larger than the source,
+    MAX_LONG_SIDE, or their share of MAX_HELD_PIXELS; even, as video scalers prefer."""
+    scale = min(1.0, MAX_LONG_SIDE / max(width, height), math.sqrt(MAX_HELD_PIXELS / max(1, n) / (width * height)))
+    if scale >= 1.0:
+        return width, height
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 def sample_times(duration: float, n: int) -> list[float]:
@@ -89,8 +107,13 @@ def _open_image(path: str) -> Frames | None:
                 return None  # animated GIF/WebP: read it as a video
             if im.width * im.height > MAX_PIXELS:
                 raise MediaError(f"Image is too large ({im.width}x{im.height}).")
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            arr = np.asarray(im)
+            im = ImageOps.exif_transpose(im)
+            width, height = im.size
+            size = decode_size(width, height, 1)
+            if size != (width, height):
+                im.draft("RGB", size)  # JPEG: decode at a fraction of the size directly
+                im = im.convert("RGB").resize(size, Image.Resampling.BOX)
+            arr = np.asarray(im.convert("RGB"))
     except Image.DecompressionBombError as e:
         # the header declares more pixels than PIL will decode (not an OSError): refuse it as too large
         raise MediaError("Image is too large.") from e
@@ -98,7 +121,7 @@ def _open_image(path: str) -> Frames | None:
         return None
     if arr.size == 0:
         raise MediaError("The image is empty.")
-    return Frames([arr], [0.0], 1, 0.0, arr.shape[1], arr.shape[0], kind="image")
+    return Frames([arr], [0.0], 1, 0.0, width, height, kind="image", scale=arr.shape[1] / width)
 
 
 def read_frames(path: str | os.PathLike, n: int = DEFAULT_FRAMES) -> Frames:
@@ -151,11 +174,11 @@ def _read_video(path: str, n: int) -> Frames:
             seeks, work = plan_cost(steps, index)
             if work < seeks * FRAMES_PER_SEEK_FOR_FRAME_THREADS:
                 stream.thread_type = "SLICE"
-            frames = _decode_planned(container, stream, steps, index, stats)
+            frames = _decode_planned(container, stream, steps, index, stats, n)
         elif duration is None:
             frames = _decode_all_then_pick(container, stream, n)
         else:
-            frames = _decode_at(container, stream, sample_times(duration, n))
+            frames = _decode_at(container, stream, sample_times(duration, n), n)
         if not frames and (index is not None or duration is not None):
             # bad index or lying duration: fall back to a forward pass
             container.seek(0)
@@ -169,7 +192,7 @@ def _read_video(path: str, n: int) -> Frames:
         raise MediaError("The video has no readable frames.")
     times = [t for t, _ in frames]
     images = [img for _, img in frames]
-    return Frames(images, times, declared_frames, duration, images[0].shape[1], images[0].shape[0], extra=stats)
+    return Frames(images, times, declared_frames, duration, width, height, extra=stats, scale=images[0].shape[1] / width)
 
 
 def _duration(container, stream) -> float | None:
@@ -182,8 +205,12 @@ def _duration(container, stream) -> float | None:
     return d if d > 0 else None
 
 
-def _to_rgb(frame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
+def _to_rgb(frame, n: int) -> np.ndarray:
+    """The frame as RGB, scaled down (in the same conversion) to its share of memory for n frames."""
+    w, h = decode_size(frame.width, frame.height, n)
+    if (w, h) == (frame.width, frame.height):
+        return frame.to_ndarray(format="rgb24")
+    return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
 
 
 def _frame_time(frame, stream) -> float | None:
@@ -320,8 +347,8 @@ def plan_cost(steps: list[Step], index: PacketIndex) -> tuple[int, int]:
 class _Cursor:
     """A decoder over one stream that decodes forward to a time, within the frame budget."""
 
-    def __init__(self, container, stream):
-        self.container, self.stream = container, stream
+    def __init__(self, container, stream, n: int):
+        self.container, self.stream, self.n = container, stream, n
         self.decoder = None
         self.decoded = self.seeks = 0
         self.last: tuple[float, object] | None = None  # the most recently decoded frame
@@ -354,14 +381,15 @@ class _Cursor:
         the frame taken before; False when decoding is over."""
         got = hit or self.last
         if got is not None and (not out or got[0] > out[-1][0] + EPS):
-            out.append((got[0], _to_rgb(got[1])))
+            out.append((got[0], _to_rgb(got[1], self.n)))
         return hit is not None
 
 
-def _decode_planned(container, stream, steps: list[Step], index: PacketIndex, stats: dict) -> list[tuple[float, np.ndarray]]:
+def _decode_planned(container, stream, steps: list[Step], index: PacketIndex, stats: dict,
+                    n: int) -> list[tuple[float, np.ndarray]]:
     """Run a plan. Times come from the decoded frames: a seek that lands early only costs time."""
     out: list[tuple[float, np.ndarray]] = []
-    cur = _Cursor(container, stream)
+    cur = _Cursor(container, stream, n)
     for step in steps:
         if cur.decoder is None or step.seek or (cur.last is not None and cur.last[0] > step.time + EPS):
             cur.seek(index.key_pts[index.key_before(step.time)])
@@ -371,13 +399,13 @@ def _decode_planned(container, stream, steps: list[Step], index: PacketIndex, st
     return out
 
 
-def _decode_at(container, stream, targets: list[float]) -> list[tuple[float, np.ndarray]]:
+def _decode_at(container, stream, targets: list[float], n: int) -> list[tuple[float, np.ndarray]]:
     """Without an index: the first frame at or after each target time, seeking when targets are
     far apart. A target past the real end of the stream (a duration that lies) takes the last frame.
     """
     out: list[tuple[float, np.ndarray]] = []
     tb, start = stream.time_base, stream.start_time or 0
-    cur = _Cursor(container, stream)
+    cur = _Cursor(container, stream, n)
     seeking = True
     for target in targets:
         if out and target <= out[-1][0] + EPS:
@@ -415,7 +443,7 @@ def _decode_all_then_pick(container, stream, n: int) -> list[tuple[float, np.nda
     for k, frame in enumerate(container.decode(stream)):
         if k == nxt:
             t = _frame_time(frame, stream)
-            out.append((t if t is not None else float(k), _to_rgb(frame)))
+            out.append((t if t is not None else float(k), _to_rgb(frame, n)))
             nxt = next(want, None)
             if nxt is None:
                 break
