@@ -1,12 +1,14 @@
 """Prepare a face-crop cache for training and evaluation.
 
-    python -m model.training.prepare DATA_DIR OUT_DIR [--labels labels.csv] [--frames 20] [--workers 2]
+    python -m model.training.prepare DATA_DIR OUT_DIR [--labels labels.csv] [--source NAME] [--frames 20]
+                                     [--size 112] [--detector yunet] [--workers 2]
 
 DATA_DIR holds videos or images, labelled either by a CSV (`file,label` with label REAL/FAKE,
-real/fake or 1/0 -- the original project's metadata style) or by sub-folders: `real/` and
-`fake/` (`df/` also counts as fake). Each file is read with the same sampler, detector,
-tracker and `crop_face` the inference path uses (training and inference cannot drift); the
-largest face track's crops are stored with their 68 landmarks (for self-blended fakes).
+real/fake or 1/0 -- the original project's metadata style; extract.py's labels.csv also gives
+`family,method,group`) or by sub-folders: `real/` and `fake/` (`df/` also counts as fake). Each
+file is read with the same sampler, detector, tracker and `crop_face` the inference path uses
+(training and inference cannot drift); the main face track's crops are stored with their 68
+landmarks (for self-blended fakes). `--source` names the source in splits.csv.
 
 The cache is OUT_DIR/index.jsonl (one record per source file, including the ones skipped and
 why) plus OUT_DIR/crops/<id>.npz. Re-running resumes: files already in the index are skipped.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,11 +32,20 @@ from pathlib import Path
 
 import numpy as np
 
-from model.faces import NoFaceError, crop_face, crop_points, find_faces
-from model.spec import CropSpec
+from model.faces import (
+    DEFAULT_DETECTOR,
+    SMALL_FACES_MESSAGE,
+    NoFaceError,
+    crop_face,
+    crop_points,
+    find_faces,
+    unscored_reasons,
+)
+from model.spec import DETECTORS, CropSpec
 from model.video import IMAGE_EXTENSIONS, MediaError, read_frames
 
 from . import TrainingError
+from .splits import fake_dev_group
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,9 @@ FRAME_NAME = re.compile(r"^(?P<group>.+)_(?P<frame>\d+)$")
 class Item:
     path: str  # relative to the data dir
     label: int  # 1 = fake, 0 = real (prepare's own convention; the network's class order is separate)
+    given_group: str | None = None  # from a labels file (extract.py's `group`: the unit of splitting)
+    family: str | None = None
+    method: str | None = None
 
     @property
     def id(self) -> str:
@@ -53,6 +68,8 @@ class Item:
 
     @property
     def group(self) -> str:
+        if self.given_group:
+            return self.given_group
         stem = Path(self.path).stem
         m = FRAME_NAME.match(stem)
         parent = str(Path(self.path).parent)
@@ -79,8 +96,12 @@ def list_items(data_dir: Path, labels: Path | None = None, all_label: str | None
     if labels is not None:
         with open(labels, newline="") as f:
             rows = list(csv.reader(f))
-        if rows and rows[0] and rows[0][0].strip().lower() in ("file", "path", "filename", "uri"):
+        header = [c.strip().lower() for c in rows[0]] if rows else []
+        if header and header[0] in ("file", "path", "filename", "uri"):
             rows = rows[1:]
+            col = {name: header.index(name) for name in ("group", "family", "method") if name in header}
+            return [Item(r[0].strip(), _label(r[1]), *(r[col[k]] if k in col else None for k in ("group", "family", "method")))
+                    for r in rows if len(r) >= 2]
         return [Item(r[0].strip(), _label(r[1])) for r in rows if len(r) >= 2]
     items = []
     for sub in sorted(p for p in data_dir.iterdir() if p.is_dir()):
@@ -98,7 +119,8 @@ def process(args: tuple[str, Item, int, CropSpec]) -> tuple[dict, dict | None]:
     from .blend import find_landmarks
 
     data_dir, item, frames, spec = args
-    rec = {"id": item.id, "file": item.path, "label": item.label, "group": item.group, "frame_no": item.frame_no}
+    rec = {"id": item.id, "file": item.path, "label": item.label, "group": item.group, "frame_no": item.frame_no,
+           "family": item.family, "method": item.method}
     try:
         fr = read_frames(Path(data_dir) / item.path, frames)
         _, tracks = find_faces(fr, max_tracks=1, detector=spec.detector)
@@ -108,7 +130,11 @@ def process(args: tuple[str, Item, int, CropSpec]) -> tuple[dict, dict | None]:
     except Exception as e:  # a broken file must not stop a long preparation run
         rec["skipped"] = f"{type(e).__name__}: {e}"
         return rec, None
-    track = tracks[0]
+    reasons = unscored_reasons(tracks)
+    if all(reasons):
+        rec["skipped"] = SMALL_FACES_MESSAGE
+        return rec, None
+    track = tracks[reasons.index(None)]  # the main face: what inference scores first
     idx = sorted(track.boxes)
     crops, lms = [], []
     for i in idx:
@@ -123,7 +149,7 @@ def process(args: tuple[str, Item, int, CropSpec]) -> tuple[dict, dict | None]:
 
 def prepare(data_dir: Path, out_dir: Path, labels: Path | None = None, frames: int = 20,
             workers: int = 2, spec: CropSpec | None = None, limit: int | None = None,
-            all_label: str | None = None) -> int:
+            all_label: str | None = None, source: str | None = None) -> int:
     """Returns the number of files newly processed."""
     from tqdm import tqdm
 
@@ -132,7 +158,7 @@ def prepare(data_dir: Path, out_dir: Path, labels: Path | None = None, frames: i
     (out_dir / "crops").mkdir(exist_ok=True)
     index = out_dir / "index.jsonl"
     meta = out_dir / "cache.json"
-    want = {"crop": {"size": spec.size, "margin": spec.margin, "square": spec.square}, "frames": frames}
+    want = {"crop": dataclasses.asdict(spec), "frames": frames}
     if meta.exists() and json.loads(meta.read_text()) != want:
         raise TrainingError(f"{out_dir} was prepared with {meta.read_text()}, not {want}: use another OUT_DIR")
     meta.write_text(json.dumps(want))
@@ -142,6 +168,8 @@ def prepare(data_dir: Path, out_dir: Path, labels: Path | None = None, frames: i
             if line.strip():
                 done.add(json.loads(line)["id"])
     items = [it for it in list_items(data_dir, labels, all_label) if it.id not in done]
+    if source == "fake-dev":
+        items = [dataclasses.replace(it, given_group=fake_dev_group(it.path)) for it in items]
     if limit is not None:
         items = items[:limit]
     jobs = [(str(data_dir), it, frames, spec) for it in items]
@@ -208,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--margin", type=float, default=CropSpec().margin)
     ap.add_argument("--size", type=int, default=CropSpec().size)
+    ap.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector (default %(default)s)")
+    ap.add_argument("--source", help="the source's name in splits.csv; fake-dev files are grouped by person")
     ap.add_argument("--limit", type=int, help="process at most this many new files")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -215,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.data_dir} is not a folder")
     try:
         n = prepare(args.data_dir, args.out_dir, args.labels, args.frames, args.workers,
-                    CropSpec(size=args.size, margin=args.margin), args.limit, args.all_label)
+                    CropSpec(size=args.size, margin=args.margin, detector=args.detector), args.limit, args.all_label,
+                    args.source)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
