@@ -14,6 +14,7 @@ test:
 
 lint:
 	$(PY) -m ruff check .
+	npx --no-install eslint extension tests/extension eslint.config.js
 
 setup:
 	@scripts/setup.sh --dev --with-browser

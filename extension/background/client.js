@@ -40,7 +40,7 @@ export function watchNetworkErrors() {
 
 const CERT = /CERT|SSL|SEC_ERROR|MOZILLA_PKIX|ERR_BAD_SSL|certificate/i;
 
-async function networkError(origin, cause) {
+async function networkError(origin) {
   // webRequest's event can arrive just after fetch() rejects.
   await new Promise((r) => setTimeout(r, 50));
   const seen = lastNetError.get(origin);
@@ -100,7 +100,7 @@ export class Client {
     } catch (e) {
       if (signal?.aborted) throw e;
       if (e?.name === "TimeoutError") throw new ServerError("timeout", `The server did not answer within ${Math.round(timeoutMs / 1000)} s.`);
-      throw await networkError(this.server, e);
+      throw await networkError(this.server);
     }
     if (!res.ok) throw await errorFrom(res);
     return res;
