@@ -36,43 +36,64 @@ function pairServer(msg, sender) {
   return server && server === normaliseServer(msg.server) && new URL(sender.url).pathname === "/pair" ? server : null;
 }
 
+/** @param {unknown} e @returns {import("../shared/messages.js").Failure} */
+function failure(e) {
+  return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
+}
+
+/** @param {string} error @param {string} message @returns {import("../shared/messages.js").Failure} */
+const refuse = (error, message) => ({ ok: false, error: { error, message } });
+
+// One handler per request type of shared/messages.js: (request, sender) → its answer.
+const handlers = {
+  /** @param {import("../shared/messages.js").CheckRequest} msg */
+  async [MSG.CHECK](msg, sender) {
+    const target = validTarget(msg.target);
+    if (!target) return refuse("bad_url", "No usable http(s) address for this video.");
+    return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
+  },
+
+  /** @param {import("../shared/messages.js").StatusRequest} msg */
+  async [MSG.STATUS](msg) {
+    return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
+  },
+
+  /** @param {import("../shared/messages.js").PairRequest} msg */
+  async [MSG.PAIR](msg, sender) {
+    const server = pairServer(msg, sender);
+    if (server === null) return refuse("forbidden", "Pairing is only accepted from the server's own /pair page or the options.");
+    const s = await getSettings();
+    const client = new Client(server ?? s.server, null);
+    try {
+      const token = await client.pair(String(msg.code || ""));
+      await setSettings({ server: client.server, token });
+    } catch (e) {
+      return failure(e);
+    }
+    return { ok: true, status: await probeStatus() };
+  },
+
+  /** @param {import("../shared/messages.js").HeatmapRequest} msg */
+  async [MSG.HEATMAP](msg) {
+    if (!HEATMAP_PATH.test(msg.path || "")) return refuse("bad_request", "Not a heatmap path.");
+    const s = await getSettings();
+    try {
+      return { ok: true, dataUrl: await new Client(s.server, s.token).heatmapDataUrl(msg.path) };
+    } catch (e) {
+      return failure(e);
+    }
+  },
+
+  async [MSG.OPEN_LIMITS]() {
+    await api.tabs.create({ url: api.runtime.getURL(LIMITS_PAGE) });
+    return { ok: true };
+  },
+};
+
 async function handle(msg, sender) {
-  switch (msg?.type) {
-    case MSG.CHECK: {
-      const target = validTarget(msg.target);
-      if (!target) return { ok: false, error: { error: "bad_url", message: "No usable http(s) address for this video." } };
-      return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
-    }
-    case MSG.STATUS:
-      return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
-    case MSG.PAIR: {
-      const server = pairServer(msg, sender);
-      if (server === null) return { ok: false, error: { error: "forbidden", message: "Pairing is only accepted from the server's own /pair page or the options." } };
-      const s = await getSettings();
-      const client = new Client(server ?? s.server, null);
-      try {
-        const token = await client.pair(String(msg.code || ""));
-        await setSettings({ server: client.server, token });
-      } catch (e) {
-        return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
-      }
-      return { ok: true, status: await probeStatus() };
-    }
-    case MSG.HEATMAP: {
-      if (!HEATMAP_PATH.test(msg.path || "")) return { ok: false, error: { error: "bad_request", message: "Not a heatmap path." } };
-      const s = await getSettings();
-      try {
-        return { ok: true, dataUrl: await new Client(s.server, s.token).heatmapDataUrl(msg.path) };
-      } catch (e) {
-        return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
-      }
-    }
-    case MSG.OPEN_LIMITS:
-      await api.tabs.create({ url: api.runtime.getURL(LIMITS_PAGE) });
-      return { ok: true };
-    default:
-      return { ok: false, error: { error: "bad_request", message: `Unknown message ${msg?.type}` } };
-  }
+  // Own keys only: a message typed "constructor" or "__proto__" must not find Object's.
+  if (!Object.hasOwn(handlers, msg?.type)) return refuse("bad_request", `Unknown message ${msg?.type}`);
+  return handlers[msg.type](msg, sender);
 }
 
 api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
