@@ -15,6 +15,7 @@ test:
 lint:
 	$(PY) -m ruff check .
 	npx --no-install eslint extension tests/extension eslint.config.js
+	npx --no-install tsc -p extension/jsconfig.json
 
 setup:
 	@scripts/setup.sh --dev --with-browser

@@ -1,3 +1,4 @@
+// @ts-check
 // The background: the only place that talks to the server. Chrome runs it as a module service
 // worker, Firefox as an event page (background.scripts); either may be stopped when idle, so every
 // listener is registered synchronously here and all state that matters is in storage.

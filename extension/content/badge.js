@@ -1,3 +1,4 @@
+// @ts-check
 // The verdict badge on a video's corner and its details panel. Each badge lives in a closed shadow
 // root on its own host element at the top of the document: the page's CSS cannot reach in, ours
 // cannot leak out, and nothing is inserted into the player (its controls keep working).
@@ -51,7 +52,8 @@ export class Badges {
     this.frame = 0;
     const schedule = () => this.schedule();
     doc.addEventListener("scroll", schedule, { capture: true, passive: true });
-    doc.defaultView.addEventListener("resize", schedule, { passive: true });
+    this.win = /** @type {Window} a document with a browsing context */ (doc.defaultView);
+    this.win.addEventListener("resize", schedule, { passive: true });
     this.timer = setInterval(schedule, 500); // layout changes without scroll or resize
   }
 
@@ -91,8 +93,8 @@ export class Badges {
         h("div", { class: "panel", role: "dialog", "aria-label": "Deepfake Check details", hidden: "" })),
     );
     const item = { el, host, root, view: null, open: false };
-    const badge = root.querySelector(".badge");
-    const toggle = (e) => {
+    const badge = /** @type {HTMLElement} */ (root.querySelector(".badge"));
+    const toggle = (/** @type {Event} */ e) => {
       e.preventDefault();
       e.stopPropagation();
       item.open = !item.open;
@@ -173,7 +175,7 @@ export class Badges {
   }
 
   #position() {
-    const win = this.doc.defaultView;
+    const win = this.win;
     for (const [el, item] of this.items) {
       if (!el.isConnected) {
         this.remove(el);

@@ -1,3 +1,4 @@
+// @ts-check
 // The page side: find videos, resolve each to what the server should fetch (site adapters), ask
 // the service worker to check visible ones on sites where automatic checks are on, and show the
 // answers as badges. It never talks to the server itself.
@@ -138,9 +139,15 @@ globalThis.navigation?.addEventListener?.("navigatesuccess", navigated);
 
 // Remember what was right-clicked, before the page's own handlers can stop the event.
 addEventListener("contextmenu", (e) => {
-  lastRightClick = { path: e.composedPath().filter((n) => n.nodeType === 1), x: e.clientX, y: e.clientY, at: Date.now() };
+  const path = /** @type {Element[]} */ (e.composedPath().filter((n) => /** @type {Node} */ (n).nodeType === 1));
+  lastRightClick = { path, x: e.clientX, y: e.clientY, at: Date.now() };
 }, { capture: true });
 
+/**
+ * The <video> under a point, looking into open shadow roots (players wrap theirs in layers).
+ * @param {number} x @param {number} y @param {Document | ShadowRoot} [root] @param {number} [depth]
+ * @returns {Element | null}
+ */
 function videoAtPoint(x, y, root = document, depth = 0) {
   for (const el of root.elementsFromPoint(x, y)) {
     if (el.nodeName === "VIDEO") return el;

@@ -1,3 +1,4 @@
+// @ts-check
 // Runs on the server's own pairing page (https://127.0.0.1:PORT/pair#code=XXXX-XXXX): hands the
 // code to the service worker, which pairs with the server this page came from. One click, no paste.
 (() => {

@@ -1,9 +1,15 @@
+// @ts-check
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
 import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
 import { SITES } from "../sites/index.js";
 import { showStatus } from "./status-view.js";
 
+/**
+ * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
 
 async function refreshStatus() {

@@ -1,3 +1,4 @@
+// @ts-check
 // The one message schema between content scripts / extension pages and the service worker: one
 // @typedef per message, and the answer it gets. Requests go through runtime.sendMessage and get one
 // answer; the service worker pushes check progress to the frame that asked with tabs.sendMessage.

@@ -1,3 +1,4 @@
+// @ts-check
 // User settings, all in storage.local (they must survive the service worker being stopped).
 import { api } from "./browser.js";
 
@@ -8,6 +9,16 @@ export const AUTO_SITES_DEFAULT = {
   youtube: true, x: true, instagram: true, tiktok: true, facebook: true, reddit: true,
 };
 
+/**
+ * @typedef {object} Settings
+ * @property {string} server  https://127.0.0.1:PORT or https://localhost:PORT
+ * @property {string | null} token  the bearer token from pairing
+ * @property {number | null} uncertainBand  null: the server's band (result.uncertain_band); a number overrides it for display
+ * @property {Record<string, boolean>} autoSites  site adapter id → automatic checks on
+ * @property {Record<string, boolean>} autoOrigins  other sites (origin → true) where the user turned automatic checks on
+ */
+
+/** @type {Settings} */
 export const DEFAULTS = {
   server: DEFAULT_SERVER,
   token: null,
@@ -18,19 +29,26 @@ export const DEFAULTS = {
   autoOrigins: {},
 };
 
+/** @returns {Promise<Settings>} */
 export async function getSettings() {
-  const stored = await api.storage.local.get(Object.keys(DEFAULTS));
+  const keys = /** @type {(keyof Settings)[]} */ (Object.keys(DEFAULTS));
+  const stored = /** @type {Partial<Settings>} */ (await api.storage.local.get(keys));
   const s = { ...DEFAULTS, ...stored };
   s.autoSites = { ...AUTO_SITES_DEFAULT, ...(stored.autoSites || {}) };
   s.autoOrigins = { ...(stored.autoOrigins || {}) };
   return s;
 }
 
+/** @param {Partial<Settings>} patch */
 export async function setSettings(patch) {
   await api.storage.local.set(patch);
 }
 
-/** A server address the extension may talk to: https on loopback only (its host permissions). */
+/**
+ * A server address the extension may talk to: https on loopback only (its host permissions).
+ * @param {unknown} text
+ * @returns {string | null} the origin, or null
+ */
 export function normaliseServer(text) {
   let u;
   try {
@@ -43,7 +61,12 @@ export function normaliseServer(text) {
   return u.origin;
 }
 
-/** Is automatic checking on for this page? `siteId` is the adapter id ("generic" when none). */
+/**
+ * Is automatic checking on for this page? `siteId` is the adapter id ("generic" when none).
+ * @param {Pick<Settings, "autoSites" | "autoOrigins">} settings
+ * @param {string} siteId
+ * @param {string} origin
+ */
 export function autoCheckEnabled(settings, siteId, origin) {
   if (siteId && siteId !== "generic" && siteId in settings.autoSites) return !!settings.autoSites[siteId];
   return !!settings.autoOrigins[origin];
