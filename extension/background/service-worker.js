@@ -45,21 +45,27 @@ function failure(e) {
 /** @param {string} error @param {string} message @returns {import("../shared/messages.js").Failure} */
 const refuse = (error, message) => ({ ok: false, error: { error, message } });
 
-// One handler per request type of shared/messages.js: (request, sender) → its answer.
+/** @typedef {import("../shared/messages.js").Request} Request */
+/**
+ * @template {Request["type"]} T
+ * @typedef {(msg: Extract<Request, {type: T}>, sender: chrome.runtime.MessageSender) => Promise<import("../shared/messages.js").AnswerTo[T]>} Handler
+ */
+
+// One handler per request type of shared/messages.js: (request, sender) → its answer. The type
+// makes tsc fail when a request type has no handler here, a handler no request type, or an
+// answer does not match its typedef.
+/** @type {{[T in Request["type"]]: Handler<T>}} */
 const handlers = {
-  /** @param {import("../shared/messages.js").CheckRequest} msg */
   async [MSG.CHECK](msg, sender) {
     const target = validTarget(msg.target);
     if (!target) return refuse("bad_url", "No usable http(s) address for this video.");
     return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
   },
 
-  /** @param {import("../shared/messages.js").StatusRequest} msg */
   async [MSG.STATUS](msg) {
     return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
   },
 
-  /** @param {import("../shared/messages.js").PairRequest} msg */
   async [MSG.PAIR](msg, sender) {
     const server = pairServer(msg, sender);
     if (server === null) return refuse("forbidden", "Pairing is only accepted from the server's own /pair page or the options.");
@@ -74,7 +80,6 @@ const handlers = {
     return { ok: true, status: await probeStatus() };
   },
 
-  /** @param {import("../shared/messages.js").HeatmapRequest} msg */
   async [MSG.HEATMAP](msg) {
     if (!HEATMAP_PATH.test(msg.path || "")) return refuse("bad_request", "Not a heatmap path.");
     const s = await getSettings();

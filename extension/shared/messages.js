@@ -83,6 +83,10 @@ export const MSG = Object.freeze({
 /** @typedef {{ok: true}} OpenLimitsAnswer */
 
 /** @typedef {CheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest} Request */
+/**
+ * The answer each request type gets.
+ * @typedef {{check: CheckAnswer, status: StatusAnswer, pair: PairAnswer, heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer}} AnswerTo
+ */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------
 
