@@ -137,8 +137,10 @@ addEventListener("yt-navigate-finish", () => { currentHref = ""; navigated(); })
 addEventListener("popstate", navigated);
 globalThis.navigation?.addEventListener?.("navigatesuccess", navigated);
 
-// Remember what was right-clicked, before the page's own handlers can stop the event.
+// Remember what was right-clicked, before the page's own handlers can stop the event. Only the
+// user's own right-click counts: a page's synthetic event must not choose what gets checked.
 addEventListener("contextmenu", (e) => {
+  if (!e.isTrusted) return;
   const path = /** @type {Element[]} */ (e.composedPath().filter((n) => /** @type {Node} */ (n).nodeType === 1));
   lastRightClick = { path, x: e.clientX, y: e.clientY, at: Date.now() };
 }, { capture: true });
