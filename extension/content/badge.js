@@ -109,7 +109,7 @@ export class Badges {
   }
 
   #render(item) {
-    const { root, host, view } = item;
+    const { root, view } = item;
     if (!view) return;
     const badge = root.querySelector(".badge");
     badge.className = `badge ${view.tone}`;
@@ -121,11 +121,11 @@ export class Badges {
     const pct = view.update?.percent;
     bar.style.display = view.tone === "busy" ? "block" : "none";
     bar.firstElementChild.style.width = `${typeof pct === "number" ? Math.max(5, Math.min(100, pct)) : 5}%`;
-    // Mirrored on the host for assistive tech and automated checks; holds nothing the page can't see.
-    host.setAttribute("data-tone", view.tone);
-    host.setAttribute("data-label", view.label);
-    host.setAttribute("data-url", view.url ?? "");
-    host.setAttribute("data-open", String(item.open));
+    // Mirrored inside the closed root for the browser tests (they read it through DevTools). Never
+    // on the host: the page can read the host, and a label or URL there would tell it what was
+    // checked, whether it was checked before, or that it resolves to a private address.
+    const wrap = /** @type {HTMLElement} */ (root.querySelector(".wrap"));
+    Object.assign(wrap.dataset, { tone: view.tone, label: view.label, url: view.url ?? "", open: String(item.open) });
     const panel = root.querySelector(".panel");
     panel.hidden = !item.open;
     if (item.open) this.#fillPanel(item, panel);

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from pathlib import Path
 
 from realserver import RealServer
@@ -94,21 +95,68 @@ def pair_by_link(context, server: Server, screenshot: Path | None = None) -> Non
     assert state == "paired", text
 
 
+_DEVTOOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def devtools(page):
+    """A DevTools protocol session on the page (one per page)."""
+    if page not in _DEVTOOLS:
+        _DEVTOOLS[page] = page.context.new_cdp_session(page)
+    return _DEVTOOLS[page]
+
+
+def badges(page) -> list[dict]:
+    """Every badge shown on the page: where it is, and what its closed shadow root says. The page
+    itself cannot read that (test_hostile_pages); the tests read it as DevTools' inspector does."""
+    cdp = devtools(page)
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    shown = []
+    for node_id in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "deepfake-check-badge"})["nodeIds"]:
+        try:
+            border = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
+        except Exception:  # display: none has no box
+            continue
+        host = cdp.send("DOM.describeNode", {"nodeId": node_id, "depth": -1, "pierce": True})["node"]
+        data = next((d for d in map(_data_attributes, _walk(host.get("shadowRoots", []))) if "label" in d), None)
+        if data is not None:
+            shown.append({"left": border[0], "top": border[1], **data})
+    return shown
+
+
+def _walk(nodes):
+    for n in nodes:
+        yield n
+        yield from _walk(n.get("children", []))
+
+
+def _data_attributes(node) -> dict:
+    a = node.get("attributes", [])
+    return {k[5:]: v for k, v in zip(a[::2], a[1::2], strict=True) if k.startswith("data-")}
+
+
 def badge(page, video_css: str) -> dict | None:
-    """The badge drawn for a video (host attributes mirror what the closed shadow root shows)."""
-    return page.evaluate("""(sel) => {
+    """The badge drawn on a video's corner: {label, tone, url, open}, or None."""
+    r = page.evaluate("""(sel) => {
         const find = (root) => root.querySelector(sel) ?? [...root.querySelectorAll('*')].map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
         const v = find(document);
         if (!v) return null;
         const r = v.getBoundingClientRect();
-        for (const host of document.querySelectorAll('deepfake-check-badge')) {
-          const h = host.getBoundingClientRect();
-          const style = getComputedStyle(host);
-          if (style.display !== 'none' && Math.abs(h.left - r.left - 6) < 3 && Math.abs(h.top - r.top - 6) < 3)
-            return {label: host.dataset.label, tone: host.dataset.tone, url: host.dataset.url};
-        }
-        return null;
+        return {left: r.left, top: r.top};
     }""", video_css)
+    if r is None:
+        return None
+    for b in badges(page):
+        if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
+            return {k: b[k] for k in ("label", "tone", "url", "open")}
+    return None
+
+
+def wait_label(page, label: str, timeout: float = 30) -> None:
+    """Until some badge on the page says label."""
+    deadline = time.time() + timeout
+    while not any(b["label"] == label for b in badges(page)):
+        assert time.time() < deadline, f"no badge says {label!r}: {badges(page)}"
+        time.sleep(0.25)
 
 
 def wait_badge(page, video_css: str, final: bool = True, timeout: float = 120) -> dict:

@@ -3,7 +3,7 @@ found, pair it with another server, burn the pairing code, or reach the token.""
 from __future__ import annotations
 
 import pytest
-from harness import sw_eval
+from harness import sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -32,4 +32,18 @@ def test_a_synthetic_contextmenu_does_not_choose_the_video_checked(paired, fixtu
     answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": "https://blog.example/",
                                           "srcUrl": f"{base}/media/face2.mp4"})
     assert answer["ok"] and answer["target"]["url"] == f"{base}/media/face2.mp4", answer
+    page.close()
+
+
+def test_a_page_cannot_read_what_a_badge_says(paired, fixture_web):
+    """A badge's verdict and the URL checked stay in its closed shadow root: the page sees a bare
+    host element (it could otherwise learn what was checked before, or which URLs are private)."""
+    page = paired.new_page()
+    page.goto("https://x.com/")
+    shown = wait_badge(page, "#v-face1")
+    seen = page.evaluate("""() => [...document.querySelectorAll('deepfake-check-badge')].map((h) => ({
+        attributes: h.getAttributeNames(), shadowRoot: h.shadowRoot !== null, text: h.textContent}))""")
+    assert seen and all(h == {"attributes": ["style"], "shadowRoot": False, "text": ""} for h in seen), seen
+    html = page.evaluate("document.documentElement.outerHTML")
+    assert shown["label"] not in html
     page.close()

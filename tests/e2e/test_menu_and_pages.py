@@ -70,7 +70,7 @@ def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web,
     assert shown["label"] == expected_label(server.wait_done(url)["result"])
     # The badge opens its panel on click, with the details (drawn in the closed shadow root).
     page.mouse.click(*badge_point(page, "#v-file"))
-    page.wait_for_selector("deepfake-check-badge[data-open=true]")
+    wait_until(lambda: badge(page, "#v-file")["open"] == "true")
     time.sleep(0.5)  # the heatmap is fetched through the service worker
     page.screenshot(path=str(out_dir / "menu-check-panel.png"))
     page.close()
@@ -90,6 +90,13 @@ def test_right_click_on_a_link_checks_the_link(paired, server, fixture_web):
     shown = wait_badge(page, "#post-noface div[role=link] a")
     assert truth["status"] == "failed" and shown["tone"] == "error" and shown["url"] == url, (shown, truth)
     page.close()
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def badge_point(page, css):
