@@ -2,8 +2,10 @@
 found, pair it with another server, burn the pairing code, or reach the token."""
 from __future__ import annotations
 
+import time
+
 import pytest
-from harness import sw_eval, wait_badge
+from harness import browser_args, launch, start_server, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -47,3 +49,59 @@ def test_a_page_cannot_read_what_a_badge_says(paired, fixture_web):
     html = page.evaluate("document.documentElement.outerHTML")
     assert shown["label"] not in html
     page.close()
+
+
+@pytest.fixture
+def new_server(tiny_checkpoint, tmp_path_factory):
+    """Starts fresh servers (their pairing codes unused); each is stopped after the test."""
+    started = []
+
+    def start():
+        started.append(start_server(tmp_path_factory.mktemp("server"), tiny_checkpoint))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def new_browser(playwright_instance, fixture_web, tmp_path_factory):
+    """Starts a fresh Chromium with the extension that trusts the given servers' certificates."""
+    contexts = []
+
+    def launch_trusting(*servers):
+        context, _ = launch(playwright_instance, tmp_path_factory.mktemp("profile"),
+                            browser_args(fixture_web, *(s.spki for s in servers)))
+        contexts.append(context)
+        return context
+
+    yield launch_trusting
+    for c in contexts:
+        c.close()
+
+
+def test_rewriting_the_pairing_links_fragment_does_not_burn_the_code(new_server, new_browser):
+    """A page opens the server's pairing page with made-up codes and rewrites the fragment five
+    times (the server burns its code after five wrong ones): the real code must still work."""
+    server = new_server()
+    context = new_browser(server)
+    sw_eval(context, "(server) => chrome.storage.local.set({server})", server.base)
+    page = context.new_page()
+    page.goto("https://blog.example/")
+    page.evaluate("""(base) => {
+        const b = document.createElement('button');
+        b.id = 'open';
+        b.textContent = 'open';
+        b.onclick = () => { window.w = window.open(base + '/pair#code=AAAA-AAAA'); };
+        document.body.prepend(b);
+    }""", server.base)
+    with context.expect_page() as popup:
+        page.click("#open")
+    popup.value.wait_for_load_state()
+    for code in ["BBBB-BBBB", "CCCC-CCCC", "DDDD-DDDD", "EEEE-EEEE", "FFFF-FFFF"]:
+        time.sleep(1)
+        page.evaluate("([base, code]) => { window.w.location.href = base + '/pair#code=' + code; }", [server.base, code])
+    time.sleep(2)
+    status, body = server.api("POST", "/v1/pair", {"code": server.pairing_code})
+    assert status == 200, body
