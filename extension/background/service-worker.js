@@ -11,6 +11,8 @@ import { Client, ServerError, watchNetworkErrors } from "./client.js";
 import { createMenus, onMenuClicked } from "./menus.js";
 import { lastStatus, probeStatus } from "./status.js";
 
+/** @typedef {import("../shared/messages.js").PairProposal} PairProposal */
+
 watchNetworkErrors();
 
 api.runtime.onInstalled.addListener(() => {
@@ -28,13 +30,29 @@ api.storage.onChanged.addListener((changes, area) => {
 
 const HEATMAP_PATH = /^\/v1\/checks\/[\w.-]+\/heatmap\.png$/;
 
-/** May this sender pair us with that server? The options page may; a /pair page only for itself. */
-function pairServer(msg, sender) {
-  const fromExtensionPage = sender.url?.startsWith(api.runtime.getURL(""));
-  if (fromExtensionPage) return msg.server ? normaliseServer(msg.server) : undefined;
-  const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : null);
-  const server = normaliseServer(origin);
-  return server && server === normaliseServer(msg.server) && new URL(sender.url).pathname === "/pair" ? server : null;
+/** @param {chrome.runtime.MessageSender} sender */
+const fromExtensionPage = (sender) => !!sender.url?.startsWith(api.runtime.getURL(""));
+
+/**
+ * The server whose own pairing page (https on loopback, path /pair) sent this, or null.
+ * @param {chrome.runtime.MessageSender} sender
+ */
+function pairPageServer(sender) {
+  if (!sender.url) return null;
+  const url = new URL(sender.url);
+  return url.pathname === "/pair" ? normaliseServer(sender.origin ?? url.origin) : null;
+}
+
+/**
+ * A pairing page of a server other than the configured one asked to pair: any page can send the
+ * browser there, so the switch waits for the user's yes on the options page, which shows it.
+ * @param {string} server @param {string} code
+ */
+async function proposePairing(server, code) {
+  /** @type {PairProposal} */
+  const pairProposal = { server, code, at: Date.now() };
+  await api.storage.session.set({ pairProposal });
+  await api.runtime.openOptionsPage();
 }
 
 /** @param {unknown} e @returns {import("../shared/messages.js").Failure} */
@@ -66,11 +84,25 @@ const handlers = {
     return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
   },
 
+  // The options page may pair with any loopback server (the user typed, pasted or confirmed it);
+  // a /pair page only with the server already configured: a success replaces the token, and with
+  // another server it would receive every checked URL and decide every verdict.
   async [MSG.PAIR](msg, sender) {
-    const server = pairServer(msg, sender);
-    if (server === null) return refuse("forbidden", "Pairing is only accepted from the server's own /pair page or the options.");
     const s = await getSettings();
-    const client = new Client(server ?? s.server, null);
+    let server = s.server;
+    if (fromExtensionPage(sender)) {
+      if (msg.server !== undefined) server = normaliseServer(msg.server) ?? "";
+      if (!server) return refuse("bad_server", "The server must be https://127.0.0.1:PORT or https://localhost:PORT.");
+    } else {
+      const page = pairPageServer(sender);
+      if (!page) return refuse("forbidden", "Pairing is only accepted from the server's own /pair page or the options.");
+      if (page !== s.server) {
+        await proposePairing(page, String(msg.code || ""));
+        return refuse("confirm_needed", `Deepfake Check is set to use ${s.server}, not this server. `
+          + "To switch, confirm it on the extension's options page (it has opened).");
+      }
+    }
+    const client = new Client(server, null);
     try {
       const token = await client.pair(String(msg.code || ""));
       await setSettings({ server: client.server, token });

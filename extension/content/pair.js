@@ -1,7 +1,8 @@
 // @ts-check
 // Runs on the server's pairing page (https://127.0.0.1:PORT/pair#code=XXXX-XXXX, the link the
 // server prints) and adds one button: clicking it hands the code to the service worker, which pairs
-// with the server this page came from. No paste, but a click: a page that merely opens this link,
+// with the server this page came from (if it is another server than the one configured, the
+// options page asks the user first). No paste, but a click: a page that merely opens this link,
 // or rewrites its fragment, pairs nothing. One try per page load: the server burns its code after
 // five wrong ones, so nothing here may try again on its own.
 (() => {
@@ -9,7 +10,7 @@
   const code = location.hash.match(/code=([A-Za-z0-9-]{4,32})/)?.[1]; // read once: later rewrites don't count
   if (!code) return;
 
-  const COLOURS = { ready: "#0072B2", pairing: "#0072B2", paired: "#0072B2", failed: "#D55E00" };
+  const COLOURS = { ready: "#0072B2", pairing: "#0072B2", paired: "#0072B2", confirm: "#5b5b5b", failed: "#D55E00" };
   const host = document.createElement("div");
   host.id = "deepfake-check-pairing";
   const root = host.attachShadow({ mode: "closed" });
@@ -35,11 +36,13 @@
     if (!e.isTrusted || tried) return; // the user's click only, and only once
     tried = true;
     show("pairing", "Pairing…");
-    const answer = await api.runtime.sendMessage({ type: "pair", code, server: location.origin })
+    const answer = await api.runtime.sendMessage({ type: "pair", code }) // the worker knows which page sent it
       .catch((err) => ({ ok: false, error: { error: "internal", message: String(err) } }));
     if (answer?.ok) {
       show("paired", "Deepfake Check is paired with this server. You can close this tab.");
       history.replaceState(null, "", location.pathname); // the code is spent; keep it out of history
+    } else if (answer?.error?.error === "confirm_needed") {
+      show("confirm", answer.error.message); // another server than the configured one: the options page asks
     } else {
       show("failed", `Deepfake Check could not pair: ${answer?.error?.message ?? "no answer"} Reload this page to try again.`);
     }

@@ -73,8 +73,18 @@ export const MSG = Object.freeze({
 /** @typedef {{type: "status", refresh?: boolean}} StatusRequest  the last known status, or a fresh one */
 /** @typedef {{ok: true, status: Status, activity: Activity}} StatusAnswer */
 
-/** @typedef {{type: "pair", code: string, server?: string}} PairRequest  exchange a pairing code for the token */
+/**
+ * Exchange a pairing code for the token. From the options page, with the server it names (default:
+ * the configured one). From a server's /pair page (content/pair.js), with that server only if it is
+ * the configured one; another server's page gets error "confirm_needed" and the options page opens
+ * with a PairProposal for the user to confirm.
+ * @typedef {{type: "pair", code: string, server?: string}} PairRequest
+ */
 /** @typedef {{ok: true, status: Status} | Failure} PairAnswer */
+/**
+ * A pairing waiting for the user's yes on the options page (storage.session "pairProposal").
+ * @typedef {{server: string, code: string, at: number}} PairProposal
+ */
 
 /** @typedef {{type: "heatmap", path: string}} HeatmapRequest  path: a result's heatmap_url (/v1/checks/ID/heatmap.png) */
 /** @typedef {{ok: true, dataUrl: string} | Failure} HeatmapAnswer */

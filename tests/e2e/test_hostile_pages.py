@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import browser_args, launch, start_server, sw_eval, wait_badge
+from harness import browser_args, extension_url, launch, pair_by_link, start_server, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +105,42 @@ def test_rewriting_the_pairing_links_fragment_does_not_burn_the_code(new_server,
     time.sleep(2)
     status, body = server.api("POST", "/v1/pair", {"code": server.pairing_code})
     assert status == 200, body
+
+
+def settings_of(context) -> dict:
+    return sw_eval(context, "() => chrome.storage.local.get(['server', 'token'])")
+
+
+def test_a_pairing_page_of_another_server_needs_confirming_in_the_options(new_server, new_browser, out_dir):
+    """Paired with its server, the extension is sent to another loopback server's pairing page (a
+    page can do that) and the user clicks its button: nothing changes until the user confirms that
+    server on the extension's options page, which then pairs with it."""
+    home, other = new_server(), new_server()
+    context = new_browser(home, other)
+    sw_eval(context, "(server) => chrome.storage.local.set({server})", home.base)  # the options' server address
+    pair_by_link(context, home)
+    before = settings_of(context)
+    assert before["server"] == home.base and before["token"]
+
+    pair_by_link(context, other, want="confirm")
+    assert settings_of(context) == before
+
+    options = wait_for_page(context, extension_url(context, "pages/options.html"))
+    options.wait_for_selector("#confirm-box:not([hidden])")
+    assert options.inner_text("#confirm-server") == other.base
+    options.screenshot(path=str(out_dir / "options-confirm-other-server.png"), full_page=True)
+    options.click("#confirm-pair")
+    options.wait_for_selector("#pair-result[data-ok=true]", timeout=20_000)
+    after = settings_of(context)
+    assert after["server"] == other.base and after["token"] not in (None, before["token"])
+    assert options.is_hidden("#confirm-box")
+
+
+def wait_for_page(context, url_prefix: str, timeout: float = 10):
+    deadline = time.time() + timeout
+    while True:
+        pages = [p for p in context.pages if p.url.startswith(url_prefix)]
+        if pages:
+            return pages[-1]
+        assert time.time() < deadline, f"no page {url_prefix}: {[p.url for p in context.pages]}"
+        time.sleep(0.1)
