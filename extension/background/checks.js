@@ -4,7 +4,7 @@
 // worker may be stopped at any time); only promises and timers live in memory.
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
-import { getSettings } from "../shared/settings.js";
+import { getConnection } from "../shared/settings.js";
 import { Client, ServerError, updateFromCheck } from "./client.js";
 import { probeStatus } from "./status.js";
 
@@ -202,7 +202,7 @@ async function run(rec, reason) {
   const priority = reason === "menu"; // what the user right-clicked does not wait behind the feed
   if (!priority) await acquire();
   try {
-    const s = await getSettings();
+    const s = await getConnection();
     const client = new Client(s.server, s.token);
     if (!s.token) {
       await client.health(); // "server not running" says more than "not paired" when both are true

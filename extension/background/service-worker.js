@@ -4,8 +4,11 @@
 // listener is registered synchronously here and all state that matters is in storage.
 import { api } from "../shared/browser.js";
 import { MSG, validTarget } from "../shared/messages.js";
-import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
+import {
+  autoCheckEnabled, CONTENT_SETTING_KEYS, closeStorageToContentScripts, getConnection, getSettings, normaliseServer, setSettings,
+} from "../shared/settings.js";
 import { LIMITS_PAGE } from "../shared/verdict.js";
+import { adapterFor } from "../sites/index.js";
 import { activity, requestCheck } from "./checks.js";
 import { Client, ServerError, watchNetworkErrors } from "./client.js";
 import { createMenus, onMenuClicked } from "./menus.js";
@@ -14,6 +17,7 @@ import { lastStatus, probeStatus } from "./status.js";
 /** @typedef {import("../shared/messages.js").PairProposal} PairProposal */
 
 watchNetworkErrors();
+closeStorageToContentScripts(); // the token is in storage.local; content scripts run beside every page
 
 api.runtime.onInstalled.addListener(() => {
   createMenus().catch((e) => console.error("menus", e));
@@ -25,8 +29,40 @@ api.runtime.onStartup?.addListener(() => probeStatus().catch(() => {}));
 });
 
 api.storage.onChanged.addListener((changes, area) => {
-  if (area === "local" && ("token" in changes || "server" in changes)) probeStatus().catch(() => {});
+  if (area !== "local") return;
+  const reconnected = "token" in changes || "server" in changes;
+  if (reconnected) probeStatus().catch(() => {});
+  if (CONTENT_SETTING_KEYS.some((k) => k in changes)) announceSettingsChanged(reconnected).catch(() => {});
 });
+
+/**
+ * Content scripts read no storage, so they hear of changed settings from here (and ask again for
+ * their own). Every tab, every frame; tabs without our content script just don't answer.
+ * @param {boolean} reconnected
+ */
+async function announceSettingsChanged(reconnected) {
+  /** @type {import("../shared/messages.js").SettingsChanged} */
+  const message = { type: MSG.SETTINGS_CHANGED, reconnected };
+  for (const tab of await api.tabs.query({})) {
+    if (typeof tab.id === "number") api.tabs.sendMessage(tab.id, message).catch(() => {});
+  }
+}
+
+/**
+ * What a content script needs of the settings for its frame, and nothing more: not the token,
+ * not the server, not the other sites the user turned on.
+ * @param {import("../shared/settings.js").Settings} settings
+ * @param {string} frameUrl
+ * @returns {import("../shared/messages.js").ContentSettings}
+ */
+function contentSettings(settings, frameUrl) {
+  let origin = "";
+  try {
+    origin = new URL(frameUrl).origin;
+  } catch { /* not a page: no automatic checks */ }
+  const autoCheck = /^https?:/.test(origin) && autoCheckEnabled(settings, adapterFor(frameUrl).id, origin);
+  return { uncertainBand: settings.uncertainBand, autoCheck };
+}
 
 const HEATMAP_PATH = /^\/v1\/checks\/[\w.-]+\/heatmap\.png$/;
 
@@ -114,7 +150,7 @@ const handlers = {
 
   async [MSG.HEATMAP](msg) {
     if (!HEATMAP_PATH.test(msg.path || "")) return refuse("bad_request", "Not a heatmap path.");
-    const s = await getSettings();
+    const s = await getConnection();
     try {
       return { ok: true, dataUrl: await new Client(s.server, s.token).heatmapDataUrl(msg.path) };
     } catch (e) {
@@ -125,6 +161,10 @@ const handlers = {
   async [MSG.OPEN_LIMITS]() {
     await api.tabs.create({ url: api.runtime.getURL(LIMITS_PAGE) });
     return { ok: true };
+  },
+
+  async [MSG.SETTINGS](msg, sender) {
+    return { ok: true, settings: contentSettings(await getSettings(), sender.url ?? "") };
   },
 };
 

@@ -3,7 +3,7 @@
 // boxes drawn over it. An extension page, so it may use the server client directly (it runs with
 // the extension's origin, like the service worker; a File cannot travel through messages anyway).
 import { Client, ServerError } from "../background/client.js";
-import { getSettings } from "../shared/settings.js";
+import { getConnection, getSettings } from "../shared/settings.js";
 import { confidenceOf, describe, displayVerdict } from "../shared/verdict.js";
 import { showStatus } from "./status-view.js";
 
@@ -39,7 +39,7 @@ async function run(file) {
   if (!file) return message("Choose a video or image first.", "error");
   if (!isMedia(file)) return message(MESSAGES.notMedia, "error");
   if (file.size > MAX_UPLOAD_BYTES) return message(MESSAGES.tooLarge, "error");
-  const s = await getSettings();
+  const s = { ...(await getSettings()), ...(await getConnection()) };
   const client = new Client(s.server, s.token);
   const bar = $("progress");
   bar.hidden = false;

@@ -11,7 +11,9 @@ export const MSG = Object.freeze({
   PAIR: "pair",
   HEATMAP: "heatmap",
   OPEN_LIMITS: "open-limits",
+  SETTINGS: "settings",
   CHECK_UPDATE: "check-update",
+  SETTINGS_CHANGED: "settings-changed",
   MENU_TARGET: "menu-target",
   WHERE: "where",
 });
@@ -92,15 +94,34 @@ export const MSG = Object.freeze({
 /** @typedef {{type: "open-limits"}} OpenLimitsRequest  open the "why a verdict can be wrong" page */
 /** @typedef {{ok: true}} OpenLimitsAnswer */
 
-/** @typedef {CheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest} Request */
+/**
+ * The settings a content script needs, for the frame that asks (content scripts never read
+ * storage: it holds the token).
+ * @typedef {{type: "settings"}} SettingsRequest
+ */
+/**
+ * @typedef {object} ContentSettings
+ * @property {number | null} uncertainBand  the options' override of the server's band
+ * @property {boolean} autoCheck  check visible videos on this page without being asked
+ */
+/** @typedef {{ok: true, settings: ContentSettings}} SettingsAnswer */
+
+/** @typedef {CheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest} Request */
 /**
  * The answer each request type gets.
- * @typedef {{check: CheckAnswer, status: StatusAnswer, pair: PairAnswer, heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer}} AnswerTo
+ * @typedef {{check: CheckAnswer, status: StatusAnswer, pair: PairAnswer, heatmap: HeatmapAnswer,
+ *   "open-limits": OpenLimitsAnswer, settings: SettingsAnswer}} AnswerTo
  */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------
 
 /** @typedef {{type: "check-update", url: string, update: Update}} CheckUpdate  no answer */
+
+/**
+ * To every tab (all frames): the settings changed; ask again (SettingsRequest). reconnected: the
+ * server or the token changed, so checks that could not be made are worth asking for again.
+ * @typedef {{type: "settings-changed", reconnected: boolean}} SettingsChanged  no answer
+ */
 
 /**
  * What the browser told the service worker about a right-click (menus.onClicked's info).

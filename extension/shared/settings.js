@@ -1,5 +1,8 @@
 // @ts-check
-// User settings, all in storage.local (they must survive the service worker being stopped).
+// User settings and the pairing token, all in storage.local (they must survive the service worker
+// being stopped). Trusted contexts only: the service worker and the extension's own pages. Content
+// scripts run beside every page and never read storage; they ask the service worker for the little
+// they need (contentSettings), and where the browser can, storage.local is closed to them.
 import { api } from "./browser.js";
 
 export const DEFAULT_SERVER = "https://127.0.0.1:8765";
@@ -12,24 +15,23 @@ export const AUTO_SITES_DEFAULT = {
 /**
  * @typedef {object} Settings
  * @property {string} server  https://127.0.0.1:PORT or https://localhost:PORT
- * @property {string | null} token  the bearer token from pairing
  * @property {number | null} uncertainBand  null: the server's band (result.uncertain_band); a number overrides it for display
  * @property {Record<string, boolean>} autoSites  site adapter id → automatic checks on
  * @property {Record<string, boolean>} autoOrigins  other sites (origin → true) where the user turned automatic checks on
  */
+/** @typedef {{server: string, token: string | null}} Connection  what talking to the server takes */
 
 /** @type {Settings} */
 export const DEFAULTS = {
   server: DEFAULT_SERVER,
-  token: null,
-  // null: use the server's band (result.uncertain_band); a number overrides it for display.
   uncertainBand: null,
   autoSites: AUTO_SITES_DEFAULT,
-  // Other sites (origin -> true) where the user turned automatic checks on.
   autoOrigins: {},
 };
 
-/** @returns {Promise<Settings>} */
+const TOKEN = "token"; // its storage.local key: read by getConnection() only
+
+/** The settings, without the token. @returns {Promise<Settings>} */
 export async function getSettings() {
   const keys = /** @type {(keyof Settings)[]} */ (Object.keys(DEFAULTS));
   const stored = /** @type {Partial<Settings>} */ (await api.storage.local.get(keys));
@@ -39,9 +41,33 @@ export async function getSettings() {
   return s;
 }
 
-/** @param {Partial<Settings>} patch */
+/** The server and the token: for the service worker and the check-a-file page. @returns {Promise<Connection>} */
+export async function getConnection() {
+  const stored = /** @type {{server?: string, token?: string | null}} */ (await api.storage.local.get(["server", TOKEN]));
+  return { server: stored.server ?? DEFAULT_SERVER, token: stored[TOKEN] ?? null };
+}
+
+/** @param {Partial<Settings & Connection>} patch */
 export async function setSettings(patch) {
   await api.storage.local.set(patch);
+}
+
+/** Keys whose change content scripts hear of (settings-changed): what contentSettings reads, and the connection. */
+export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "server", TOKEN];
+
+/**
+ * Where the browser allows it, closes storage.local to content scripts (Chrome 140+; Firefox has
+ * no StorageArea.setAccessLevel yet). Content scripts never ask for storage either way.
+ * @returns {Promise<boolean>} whether it is closed
+ */
+export async function closeStorageToContentScripts() {
+  try {
+    if (typeof api.storage.local.setAccessLevel !== "function") return false;
+    await api.storage.local.setAccessLevel({ accessLevel: "TRUSTED_CONTEXTS" });
+    return true;
+  } catch {
+    return false; // Chrome before 140: only storage.session can be restricted
+  }
 }
 
 /**

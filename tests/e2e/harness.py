@@ -96,6 +96,7 @@ def pair_by_link(context, server: Server, screenshot: Path | None = None, want: 
 
 
 _DEVTOOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CONTEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # page → execution contexts seen
 
 
 def devtools(page):
@@ -103,6 +104,26 @@ def devtools(page):
     if page not in _DEVTOOLS:
         _DEVTOOLS[page] = page.context.new_cdp_session(page)
     return _DEVTOOLS[page]
+
+
+def content_script_eval(page, expression: str):
+    """Evaluates in the extension's content script world of the page's top frame (where its
+    content scripts run, apart from the page's own scripts), awaiting a promise."""
+    cdp = devtools(page)
+    if page not in _CONTEXTS:
+        _CONTEXTS[page] = contexts = []
+        cdp.on("Runtime.executionContextCreated", lambda e: contexts.append(e["context"]))
+        cdp.send("Runtime.enable")  # reports the contexts that exist already, as events
+    frame = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+    deadline = time.time() + 10
+    while not (ours := [c for c in _CONTEXTS[page] if c["name"] == "Deepfake Check"
+                        and c.get("auxData", {}).get("frameId") == frame]):
+        assert time.time() < deadline, f"no content script world in {page.url}: {[c['name'] for c in _CONTEXTS[page]]}"
+        page.wait_for_timeout(100)  # lets the events in
+    r = cdp.send("Runtime.evaluate", {"contextId": ours[-1]["id"], "expression": expression,
+                                      "awaitPromise": True, "returnByValue": True})
+    assert "exceptionDetails" not in r, r["exceptionDetails"]
+    return r["result"].get("value")
 
 
 def badges(page) -> list[dict]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import browser_args, extension_url, launch, pair_by_link, start_server, sw_eval, wait_badge
+from harness import (
+    browser_args,
+    content_script_eval,
+    extension_url,
+    launch,
+    pair_by_link,
+    start_server,
+    sw_eval,
+    wait_badge,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -144,3 +153,18 @@ def wait_for_page(context, url_prefix: str, timeout: float = 10):
             return pages[-1]
         assert time.time() < deadline, f"no page {url_prefix}: {[p.url for p in context.pages]}"
         time.sleep(0.1)
+
+
+def test_content_scripts_cannot_read_the_token(paired, server):
+    """Content scripts run beside every page: the storage that holds the token is closed to them
+    (Chrome 140+ lets an extension restrict storage.local so), and the settings the service worker
+    gives them are the two they need: the uncertain band and whether this page is checked."""
+    page = paired.new_page()
+    page.goto("https://blog.example/")
+    page.wait_for_function("document.querySelector('#v-file').currentTime > 0")
+    stored = content_script_eval(page, """chrome.storage.local.get(null)
+        .then((all) => JSON.stringify(all), (e) => 'refused: ' + e.message)""")
+    assert server.token not in stored and stored.startswith("refused"), stored
+    answer = content_script_eval(page, "chrome.runtime.sendMessage({type: 'settings'})")
+    assert answer["ok"] and set(answer["settings"]) == {"uncertainBand", "autoCheck"}, answer
+    page.close()
