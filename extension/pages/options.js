@@ -1,7 +1,7 @@
 // @ts-check
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
-import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
+import { getSettings, normaliseServer, setServer, setSettings } from "../shared/settings.js";
 import { SITES } from "../sites/index.js";
 import { showStatus } from "./status-view.js";
 
@@ -112,7 +112,7 @@ async function main() {
       return;
     }
     $("server").setCustomValidity("");
-    await setSettings({ server });
+    await setServer(server); // another server: unpaired until paired with it
     refreshStatus();
   });
 

@@ -52,6 +52,17 @@ export async function setSettings(patch) {
   await api.storage.local.set(patch);
 }
 
+/**
+ * Points the extension at a server the user named. A token belongs to the server that issued it, so
+ * with another server it is forgotten first (never a moment of new server and old token).
+ * @param {string} server  normalised (normaliseServer)
+ */
+export async function setServer(server) {
+  if (server === (await getConnection()).server) return;
+  await api.storage.local.remove(TOKEN);
+  await api.storage.local.set({ server });
+}
+
 /** Keys whose change content scripts hear of (settings-changed): what contentSettings reads, and the connection. */
 export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "server", TOKEN];
 

@@ -15,6 +15,7 @@ from harness import (
     sw_eval,
     wait_badge,
 )
+from realserver import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -168,3 +169,20 @@ def test_content_scripts_cannot_read_the_token(paired, server):
     answer = content_script_eval(page, "chrome.runtime.sendMessage({type: 'settings'})")
     assert answer["ok"] and set(answer["settings"]) == {"uncertainBand", "autoCheck"}, answer
     page.close()
+
+
+def test_a_new_server_address_in_the_options_is_not_sent_the_old_token(new_server, new_browser):
+    """A token belongs to the server that issued it: after the user types another address in the
+    options, the extension is unpaired there (and says so) rather than showing it the old token."""
+    home = new_server()
+    context = new_browser(home)
+    sw_eval(context, "(server) => chrome.storage.local.set({server})", home.base)
+    pair_by_link(context, home)
+    elsewhere = f"https://127.0.0.1:{free_port()}"
+    options = context.new_page()
+    options.goto(extension_url(context, "pages/options.html"))
+    options.fill("#server", elsewhere)
+    options.click("#server-form button[type=submit]")
+    options.wait_for_selector("#status:not([data-state=connected]):not([data-state=unknown])", timeout=20_000)
+    assert settings_of(context) == {"server": elsewhere}
+    options.close()
