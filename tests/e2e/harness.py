@@ -77,6 +77,14 @@ def service_worker(context):
     return started.value
 
 
+# The browser's right-click menu cannot be driven; its click is (menus.onClicked's listener, called
+# in the service worker). The page the test just opened is the active tab.
+MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
+    const [tab] = await chrome.tabs.query({active: true});
+    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
+}"""
+
+
 def sw_eval(context, expression: str, arg=None):
     """Evaluates in the extension's service worker."""
     return service_worker(context).evaluate(expression, arg)

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from harness import (
+    MENU_CLICK,
     browser_args,
     content_script_eval,
     extension_url,
@@ -18,11 +19,6 @@ from harness import (
 from realserver import free_port
 
 pytestmark = pytest.mark.browser
-
-MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
-    const [tab] = await chrome.tabs.query({active: true});
-    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
-}"""
 
 
 def test_a_synthetic_contextmenu_does_not_choose_the_video_checked(paired, fixture_web):

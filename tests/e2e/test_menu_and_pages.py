@@ -6,7 +6,7 @@ import time
 import urllib.request
 
 import pytest
-from harness import badge, expected_label, extension_url, sw_eval, wait_badge
+from harness import MENU_CLICK, badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +24,6 @@ def upload_as_curl(server, path) -> dict:
         time.sleep(0.5)
         _, check = server.api("GET", f"/v1/checks/{check['id']}")
     return check
-
-
-MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
-    // The page the test just opened is the active tab (the extension has no "tabs" permission to match URLs).
-    const [tab] = await chrome.tabs.query({active: true});
-    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
-}"""
 
 
 def test_right_click_checks_the_video_that_was_right_clicked(paired, server, fixture_web, out_dir):
