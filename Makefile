@@ -14,6 +14,8 @@ test:
 
 lint:
 	$(PY) -m ruff check .
+	npx --no-install eslint extension tests/extension eslint.config.js
+	npx --no-install tsc -p extension/jsconfig.json
 
 setup:
 	@scripts/setup.sh --dev --with-browser

@@ -1,7 +1,31 @@
+// @ts-check
 // The server's API (docs/api.md) as functions. Used by the service worker and by the extension's
 // own pages (the check-a-file page uploads from here); never by content scripts, which run with the
 // page's origin.
 import { api } from "../shared/browser.js";
+
+/** @typedef {import("../shared/messages.js").Update} Update */
+/**
+ * A check as the server describes it (docs/api.md: GET /v1/checks/{id}).
+ * @typedef {object} Check
+ * @property {string} id
+ * @property {"queued" | "downloading" | "detecting" | "analysing" | "done" | "failed"} status
+ * @property {{percent?: number} | null} [progress]
+ * @property {any} [result]
+ * @property {import("../shared/messages.js").ErrorBody} [error]
+ * @property {boolean} [cached]
+ */
+/** @typedef {(waitSeconds: number, error: ServerError) => void} OnBusy  told before each wait while the server is busy */
+/**
+ * @typedef {object} RequestOptions
+ * @property {string} [method]
+ * @property {unknown} [json]  sent as the JSON body
+ * @property {BodyInit} [body]
+ * @property {Record<string, string>} [headers]
+ * @property {number} [timeoutMs]
+ * @property {AbortSignal} [signal]
+ * @property {boolean} [auth]  send the token (every endpoint but health and pair needs it)
+ */
 
 export const REQUEST_TIMEOUT_MS = 15_000;
 export const UPLOAD_TIMEOUT_MS = 10 * 60_000;
@@ -10,6 +34,11 @@ const MAX_RETRY_WAIT_S = 30;
 
 /** An error with a stable code, like the server's {"error", "message"} bodies. */
 export class ServerError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {{status?: number, retryAfter?: number | null}} [details]  the HTTP status (0: none), Retry-After in seconds
+   */
   constructor(code, message, { status = 0, retryAfter = null } = {}) {
     super(message);
     this.code = code;
@@ -23,6 +52,7 @@ export class ServerError extends Error {
 
 // The last network error per server origin, from webRequest (when the browser lets us see it):
 // the only way to tell "nothing listening" from "certificate not trusted", which fetch() reports alike.
+/** @type {Map<string, {error: string, at: number}>} */
 const lastNetError = new Map();
 
 export function watchNetworkErrors() {
@@ -40,7 +70,8 @@ export function watchNetworkErrors() {
 
 const CERT = /CERT|SSL|SEC_ERROR|MOZILLA_PKIX|ERR_BAD_SSL|certificate/i;
 
-async function networkError(origin, cause) {
+/** @param {string} origin */
+async function networkError(origin) {
   // webRequest's event can arrive just after fetch() rejects.
   await new Promise((r) => setTimeout(r, 50));
   const seen = lastNetError.get(origin);
@@ -56,11 +87,13 @@ async function networkError(origin, cause) {
     { status: 0 });
 }
 
+/** @param {Response} res */
 function retryAfterSeconds(res) {
   const v = Number(res.headers.get("Retry-After"));
   return Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_RETRY_WAIT_S) : null;
 }
 
+/** @param {Response} res @returns {Promise<ServerError>} */
 async function errorFrom(res) {
   let body = null;
   try {
@@ -75,14 +108,20 @@ async function errorFrom(res) {
 }
 
 export class Client {
-  /** server: "https://127.0.0.1:8765"; token: the bearer token or null. */
+  /** @param {string} server  "https://127.0.0.1:8765" @param {string | null} token  the bearer token */
   constructor(server, token) {
     this.server = server;
     this.token = token;
   }
 
-  /** fetch() with a timeout, the token, and the server's errors turned into ServerError. */
+  /**
+   * fetch() with a timeout, the token, and the server's errors turned into ServerError.
+   * @param {string} path
+   * @param {RequestOptions} [options]
+   * @returns {Promise<Response>}
+   */
   async raw(path, { method = "GET", json, body, headers = {}, timeoutMs = REQUEST_TIMEOUT_MS, signal, auth = true } = {}) {
+    /** @type {Record<string, string>} */
     const h = { ...headers };
     if (auth) {
       if (!this.token) throw new ServerError("not_paired", "The extension is not paired with the server yet. Open the options and pair it.");
@@ -100,17 +139,21 @@ export class Client {
     } catch (e) {
       if (signal?.aborted) throw e;
       if (e?.name === "TimeoutError") throw new ServerError("timeout", `The server did not answer within ${Math.round(timeoutMs / 1000)} s.`);
-      throw await networkError(this.server, e);
+      throw await networkError(this.server);
     }
     if (!res.ok) throw await errorFrom(res);
     return res;
   }
 
+  /** @param {string} path @param {RequestOptions} [opts] @returns {Promise<any>} */
   async json(path, opts) {
     return (await this.raw(path, opts)).json();
   }
 
-  /** Like json(), but waits and retries while the server says it is busy (503/429 Retry-After). */
+  /**
+   * Like json(), but waits and retries while the server says it is busy (503/429 Retry-After).
+   * @param {string} path @param {RequestOptions} [opts] @param {OnBusy} [onBusy]
+   */
   async jsonRetrying(path, opts = {}, onBusy = () => {}) {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -129,6 +172,7 @@ export class Client {
     return this.json("/v1/health", { auth: false, timeoutMs: 5000 });
   }
 
+  /** @param {string} code @returns {Promise<string>} the token */
   async pair(code) {
     const body = await this.json("/v1/pair", { method: "POST", json: { code: code.trim().toUpperCase() }, auth: false })
       .catch((e) => {
@@ -143,16 +187,24 @@ export class Client {
     return this.json("/v1/model", { timeoutMs: 5000 });
   }
 
+  /** @param {string} url @param {string | null} pageUrl @param {OnBusy} [onBusy] @returns {Promise<Check>} */
   createCheck(url, pageUrl, onBusy) {
+    /** @type {{url: string, page_url?: string}} */
     const json = { url };
     if (pageUrl && /^https?:/.test(pageUrl)) json.page_url = pageUrl;
     return this.jsonRetrying("/v1/checks", { method: "POST", json }, onBusy);
   }
 
+  /** @param {string} id @returns {Promise<Check>} */
   getCheck(id) {
     return this.json(`/v1/checks/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * @param {File} file
+   * @param {{onBusy?: OnBusy, signal?: AbortSignal}} [options]
+   * @returns {Promise<Check>}
+   */
   async uploadFile(file, { onBusy, signal } = {}) {
     const make = () => {
       const form = new FormData();
@@ -171,6 +223,7 @@ export class Client {
     }
   }
 
+  /** @param {string} path  a result's heatmap_url @returns {Promise<string>} a data: URL */
   async heatmapDataUrl(path) {
     const res = await this.raw(path, { timeoutMs: 10_000 });
     const buf = new Uint8Array(await res.arrayBuffer());
@@ -182,6 +235,10 @@ export class Client {
   /**
    * Follows a check until it is done or failed, calling onUpdate(check) on each change. Reads the
    * event stream with fetch() (EventSource cannot send the token); falls back to polling.
+   * @param {string} id
+   * @param {(check: Check) => void} onUpdate
+   * @param {{signal?: AbortSignal, deadlineMs?: number}} [options]
+   * @returns {Promise<Check>} the final check (done or failed)
    */
   async follow(id, onUpdate, { signal, deadlineMs = 15 * 60_000 } = {}) {
     const deadline = Date.now() + deadlineMs;
@@ -204,11 +261,17 @@ export class Client {
     throw new ServerError("timeout", "The check took too long.");
   }
 
+  /**
+   * @param {string} id @param {(check: Check) => void} onUpdate @param {AbortSignal | undefined} signal
+   * @param {number} deadline  Date.now() by which it must end
+   * @returns {Promise<Check | null>} the final check, or null when the stream ended before it
+   */
   async #stream(id, onUpdate, signal, deadline) {
     const res = await this.raw(`/v1/checks/${encodeURIComponent(id)}/events`, {
       headers: { Accept: "text/event-stream" }, timeoutMs: Math.max(1000, deadline - Date.now()), signal,
     });
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const body = /** @type {ReadableStream<any>} an event stream always has one */ (res.body);
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buf = "";
     let last = null;
     for (;;) {
@@ -233,7 +296,11 @@ export class Client {
   }
 }
 
-/** A server check JSON → the extension's update shape (the one message schema's payload). */
+/**
+ * A server check JSON → the extension's update shape (the one message schema's payload).
+ * @param {Check} check
+ * @returns {Update}
+ */
 export function updateFromCheck(check) {
   if (check.status === "done") {
     return { phase: "done", id: check.id, status: "done", percent: 100, result: check.result, cached: !!check.cached };

@@ -1,3 +1,4 @@
+// @ts-check
 // The right-click items. The content script knows which element was right-clicked (it remembers it
 // from a capture-phase contextmenu listener; Firefox: menus.getTargetElement), so the click is
 // handed to that frame; only when no content script answers is the menu's own URL checked.
@@ -7,6 +8,15 @@ import { requestCheck } from "./checks.js";
 
 const menus = () => api.menus ?? api.contextMenus;
 
+/**
+ * @typedef {object} MenuItem
+ * @property {string} id
+ * @property {import("../shared/messages.js").TargetKind} kind
+ * @property {string} title
+ * @property {[`${chrome.contextMenus.ContextType}`]} contexts
+ */
+
+/** @type {MenuItem[]} */
 export const ITEMS = [
   { id: "check-video", kind: "video", title: "Check this video for deepfakes", contexts: ["video"] },
   { id: "check-link", kind: "link", title: "Check this link for deepfakes", contexts: ["link"] },
@@ -18,15 +28,25 @@ export async function createMenus() {
   for (const { id, title, contexts } of ITEMS) menus().create({ id, title, contexts });
 }
 
+/**
+ * A right-click item was chosen: the frame's content script checks the element it remembers;
+ * failing that, the URL the browser reports is checked.
+ * @param {chrome.contextMenus.OnClickData & {targetElementId?: number}} info
+ * @param {chrome.tabs.Tab | undefined} tab
+ */
 export async function onMenuClicked(info, tab) {
   const item = ITEMS.find((i) => i.id === info.menuItemId);
   if (!item || typeof tab?.id !== "number") return { ok: false };
+  /** @type {import("../shared/messages.js").MenuInfo} */
   const payload = {
     kind: item.kind, srcUrl: info.srcUrl ?? null, linkUrl: info.linkUrl ?? null, pageUrl: info.pageUrl ?? null,
     frameUrl: info.frameUrl ?? null, targetElementId: info.targetElementId ?? null,
   };
   try {
-    const answer = await api.tabs.sendMessage(tab.id, { type: MSG.MENU_TARGET, info: payload }, { frameId: info.frameId ?? 0 });
+    /** @type {import("../shared/messages.js").MenuTargetRequest} */
+    const request = { type: MSG.MENU_TARGET, info: payload };
+    /** @type {import("../shared/messages.js").MenuTargetAnswer | undefined} */
+    const answer = await api.tabs.sendMessage(tab.id, request, { frameId: info.frameId ?? 0 });
     if (answer?.ok) return answer;
   } catch { /* no content script in that frame */ }
   const src = /^https?:/.test(info.srcUrl || "") ? info.srcUrl : null;

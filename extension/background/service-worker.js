@@ -1,16 +1,23 @@
+// @ts-check
 // The background: the only place that talks to the server. Chrome runs it as a module service
 // worker, Firefox as an event page (background.scripts); either may be stopped when idle, so every
 // listener is registered synchronously here and all state that matters is in storage.
 import { api } from "../shared/browser.js";
 import { MSG, validTarget } from "../shared/messages.js";
-import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
+import {
+  autoCheckEnabled, CONTENT_SETTING_KEYS, closeStorageToContentScripts, getConnection, getSettings, normaliseServer, setSettings,
+} from "../shared/settings.js";
 import { LIMITS_PAGE } from "../shared/verdict.js";
+import { adapterFor } from "../sites/index.js";
 import { activity, requestCheck } from "./checks.js";
 import { Client, ServerError, watchNetworkErrors } from "./client.js";
 import { createMenus, onMenuClicked } from "./menus.js";
 import { lastStatus, probeStatus } from "./status.js";
 
+/** @typedef {import("../shared/messages.js").PairProposal} PairProposal */
+
 watchNetworkErrors();
+closeStorageToContentScripts(); // the token is in storage.local; content scripts run beside every page
 
 api.runtime.onInstalled.addListener(() => {
   createMenus().catch((e) => console.error("menus", e));
@@ -22,57 +29,149 @@ api.runtime.onStartup?.addListener(() => probeStatus().catch(() => {}));
 });
 
 api.storage.onChanged.addListener((changes, area) => {
-  if (area === "local" && ("token" in changes || "server" in changes)) probeStatus().catch(() => {});
+  if (area !== "local") return;
+  const reconnected = "token" in changes || "server" in changes;
+  if (reconnected) probeStatus().catch(() => {});
+  if (CONTENT_SETTING_KEYS.some((k) => k in changes)) announceSettingsChanged(reconnected).catch(() => {});
 });
+
+/**
+ * Content scripts read no storage, so they hear of changed settings from here (and ask again for
+ * their own). Every tab, every frame; tabs without our content script just don't answer.
+ * @param {boolean} reconnected
+ */
+async function announceSettingsChanged(reconnected) {
+  /** @type {import("../shared/messages.js").SettingsChanged} */
+  const message = { type: MSG.SETTINGS_CHANGED, reconnected };
+  for (const tab of await api.tabs.query({})) {
+    if (typeof tab.id === "number") api.tabs.sendMessage(tab.id, message).catch(() => {});
+  }
+}
+
+/**
+ * What a content script needs of the settings for its frame, and nothing more: not the token,
+ * not the server, not the other sites the user turned on.
+ * @param {import("../shared/settings.js").Settings} settings
+ * @param {string} frameUrl
+ * @returns {import("../shared/messages.js").ContentSettings}
+ */
+function contentSettings(settings, frameUrl) {
+  let origin = "";
+  try {
+    origin = new URL(frameUrl).origin;
+  } catch { /* not a page: no automatic checks */ }
+  const autoCheck = /^https?:/.test(origin) && autoCheckEnabled(settings, adapterFor(frameUrl).id, origin);
+  return { uncertainBand: settings.uncertainBand, autoCheck };
+}
 
 const HEATMAP_PATH = /^\/v1\/checks\/[\w.-]+\/heatmap\.png$/;
 
-/** May this sender pair us with that server? The options page may; a /pair page only for itself. */
-function pairServer(msg, sender) {
-  const fromExtensionPage = sender.url?.startsWith(api.runtime.getURL(""));
-  if (fromExtensionPage) return msg.server ? normaliseServer(msg.server) : undefined;
-  const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : null);
-  const server = normaliseServer(origin);
-  return server && server === normaliseServer(msg.server) && new URL(sender.url).pathname === "/pair" ? server : null;
+/** @param {chrome.runtime.MessageSender} sender */
+const fromExtensionPage = (sender) => !!sender.url?.startsWith(api.runtime.getURL(""));
+
+/**
+ * The server whose own pairing page (https on loopback, path /pair) sent this, or null.
+ * @param {chrome.runtime.MessageSender} sender
+ */
+function pairPageServer(sender) {
+  if (!sender.url) return null;
+  const url = new URL(sender.url);
+  return url.pathname === "/pair" ? normaliseServer(sender.origin ?? url.origin) : null;
 }
 
+/**
+ * A pairing page of a server other than the configured one asked to pair: any page can send the
+ * browser there, so the switch waits for the user's yes on the options page, which shows it.
+ * @param {string} server @param {string} code
+ */
+async function proposePairing(server, code) {
+  /** @type {PairProposal} */
+  const pairProposal = { server, code, at: Date.now() };
+  await api.storage.session.set({ pairProposal });
+  await api.runtime.openOptionsPage();
+}
+
+/** @param {unknown} e @returns {import("../shared/messages.js").Failure} */
+function failure(e) {
+  return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
+}
+
+/** @param {string} error @param {string} message @returns {import("../shared/messages.js").Failure} */
+const refuse = (error, message) => ({ ok: false, error: { error, message } });
+
+/** @typedef {import("../shared/messages.js").Request} Request */
+/**
+ * @template {Request["type"]} T
+ * @typedef {(msg: Extract<Request, {type: T}>, sender: chrome.runtime.MessageSender) => Promise<import("../shared/messages.js").AnswerTo[T]>} Handler
+ */
+
+// One handler per request type of shared/messages.js: (request, sender) → its answer. The type
+// makes tsc fail when a request type has no handler here, a handler no request type, or an
+// answer does not match its typedef.
+/** @type {{[T in Request["type"]]: Handler<T>}} */
+const handlers = {
+  async [MSG.CHECK](msg, sender) {
+    const target = validTarget(msg.target);
+    if (!target) return refuse("bad_url", "No usable http(s) address for this video.");
+    return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
+  },
+
+  async [MSG.STATUS](msg) {
+    return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
+  },
+
+  // The options page may pair with any loopback server (the user typed, pasted or confirmed it);
+  // a /pair page only with the server already configured: a success replaces the token, and with
+  // another server it would receive every checked URL and decide every verdict.
+  async [MSG.PAIR](msg, sender) {
+    const s = await getSettings();
+    let server = s.server;
+    if (fromExtensionPage(sender)) {
+      if (msg.server !== undefined) server = normaliseServer(msg.server) ?? "";
+      if (!server) return refuse("bad_server", "The server must be https://127.0.0.1:PORT or https://localhost:PORT.");
+    } else {
+      const page = pairPageServer(sender);
+      if (!page) return refuse("forbidden", "Pairing is only accepted from the server's own /pair page or the options.");
+      if (page !== s.server) {
+        await proposePairing(page, String(msg.code || ""));
+        return refuse("confirm_needed", `Deepfake Check is set to use ${s.server}, not this server. `
+          + "To switch, confirm it on the extension's options page (it has opened).");
+      }
+    }
+    const client = new Client(server, null);
+    try {
+      const token = await client.pair(String(msg.code || ""));
+      await setSettings({ server: client.server, token });
+    } catch (e) {
+      return failure(e);
+    }
+    return { ok: true, status: await probeStatus() };
+  },
+
+  async [MSG.HEATMAP](msg) {
+    if (!HEATMAP_PATH.test(msg.path || "")) return refuse("bad_request", "Not a heatmap path.");
+    const s = await getConnection();
+    try {
+      return { ok: true, dataUrl: await new Client(s.server, s.token).heatmapDataUrl(msg.path) };
+    } catch (e) {
+      return failure(e);
+    }
+  },
+
+  async [MSG.OPEN_LIMITS]() {
+    await api.tabs.create({ url: api.runtime.getURL(LIMITS_PAGE) });
+    return { ok: true };
+  },
+
+  async [MSG.SETTINGS](msg, sender) {
+    return { ok: true, settings: contentSettings(await getSettings(), sender.url ?? "") };
+  },
+};
+
 async function handle(msg, sender) {
-  switch (msg?.type) {
-    case MSG.CHECK: {
-      const target = validTarget(msg.target);
-      if (!target) return { ok: false, error: { error: "bad_url", message: "No usable http(s) address for this video." } };
-      return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
-    }
-    case MSG.STATUS:
-      return { ok: true, status: (!msg.refresh && (await lastStatus())) || (await probeStatus()), activity: activity() };
-    case MSG.PAIR: {
-      const server = pairServer(msg, sender);
-      if (server === null) return { ok: false, error: { error: "forbidden", message: "Pairing is only accepted from the server's own /pair page or the options." } };
-      const s = await getSettings();
-      const client = new Client(server ?? s.server, null);
-      try {
-        const token = await client.pair(String(msg.code || ""));
-        await setSettings({ server: client.server, token });
-      } catch (e) {
-        return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
-      }
-      return { ok: true, status: await probeStatus() };
-    }
-    case MSG.HEATMAP: {
-      if (!HEATMAP_PATH.test(msg.path || "")) return { ok: false, error: { error: "bad_request", message: "Not a heatmap path." } };
-      const s = await getSettings();
-      try {
-        return { ok: true, dataUrl: await new Client(s.server, s.token).heatmapDataUrl(msg.path) };
-      } catch (e) {
-        return { ok: false, error: e instanceof ServerError ? e.toJSON() : { error: "internal", message: String(e) } };
-      }
-    }
-    case MSG.OPEN_LIMITS:
-      await api.tabs.create({ url: api.runtime.getURL(LIMITS_PAGE) });
-      return { ok: true };
-    default:
-      return { ok: false, error: { error: "bad_request", message: `Unknown message ${msg?.type}` } };
-  }
+  // Own keys only: a message typed "constructor" or "__proto__" must not find Object's.
+  if (!Object.hasOwn(handlers, msg?.type)) return refuse("bad_request", `Unknown message ${msg?.type}`);
+  return handlers[msg.type](msg, sender);
 }
 
 api.runtime.onMessage.addListener((msg, sender, sendResponse) => {

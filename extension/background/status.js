@@ -1,12 +1,17 @@
+// @ts-check
 // Is the server there, is it trusted, are we paired? The answer is kept in storage.session so the
 // popup can show it at once and a restarted service worker does not have to guess.
 import { api } from "../shared/browser.js";
-import { getSettings } from "../shared/settings.js";
+import { getConnection } from "../shared/settings.js";
 import { Client } from "./client.js";
 
+/** @typedef {import("../shared/messages.js").Status} Status */
+
+/** @returns {Promise<Status>} */
 export async function probeStatus() {
-  const s = await getSettings();
+  const s = await getConnection();
   const client = new Client(s.server, s.token);
+  /** @type {Status} */
   let status;
   try {
     const health = await client.health();
@@ -31,7 +36,8 @@ export async function probeStatus() {
   return status;
 }
 
+/** @returns {Promise<Status | null>} */
 export async function lastStatus() {
-  const { status } = await api.storage.session.get("status");
+  const { status } = /** @type {{status?: Status}} */ (await api.storage.session.get("status"));
   return status ?? null;
 }

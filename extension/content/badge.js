@@ -1,3 +1,4 @@
+// @ts-check
 // The verdict badge on a video's corner and its details panel. Each badge lives in a closed shadow
 // root on its own host element at the top of the document: the page's CSS cannot reach in, ours
 // cannot leak out, and nothing is inserted into the player (its controls keep working).
@@ -51,7 +52,8 @@ export class Badges {
     this.frame = 0;
     const schedule = () => this.schedule();
     doc.addEventListener("scroll", schedule, { capture: true, passive: true });
-    doc.defaultView.addEventListener("resize", schedule, { passive: true });
+    this.win = /** @type {Window} a document with a browsing context */ (doc.defaultView);
+    this.win.addEventListener("resize", schedule, { passive: true });
     this.timer = setInterval(schedule, 500); // layout changes without scroll or resize
   }
 
@@ -91,8 +93,8 @@ export class Badges {
         h("div", { class: "panel", role: "dialog", "aria-label": "Deepfake Check details", hidden: "" })),
     );
     const item = { el, host, root, view: null, open: false };
-    const badge = root.querySelector(".badge");
-    const toggle = (e) => {
+    const badge = /** @type {HTMLElement} */ (root.querySelector(".badge"));
+    const toggle = (/** @type {Event} */ e) => {
       e.preventDefault();
       e.stopPropagation();
       item.open = !item.open;
@@ -107,7 +109,7 @@ export class Badges {
   }
 
   #render(item) {
-    const { root, host, view } = item;
+    const { root, view } = item;
     if (!view) return;
     const badge = root.querySelector(".badge");
     badge.className = `badge ${view.tone}`;
@@ -119,11 +121,11 @@ export class Badges {
     const pct = view.update?.percent;
     bar.style.display = view.tone === "busy" ? "block" : "none";
     bar.firstElementChild.style.width = `${typeof pct === "number" ? Math.max(5, Math.min(100, pct)) : 5}%`;
-    // Mirrored on the host for assistive tech and automated checks; holds nothing the page can't see.
-    host.setAttribute("data-tone", view.tone);
-    host.setAttribute("data-label", view.label);
-    host.setAttribute("data-url", view.url ?? "");
-    host.setAttribute("data-open", String(item.open));
+    // Mirrored inside the closed root for the browser tests (they read it through DevTools). Never
+    // on the host: the page can read the host, and a label or URL there would tell it what was
+    // checked, whether it was checked before, or that it resolves to a private address.
+    const wrap = /** @type {HTMLElement} */ (root.querySelector(".wrap"));
+    Object.assign(wrap.dataset, { tone: view.tone, label: view.label, url: view.url ?? "", open: String(item.open) });
     const panel = root.querySelector(".panel");
     panel.hidden = !item.open;
     if (item.open) this.#fillPanel(item, panel);
@@ -173,7 +175,7 @@ export class Badges {
   }
 
   #position() {
-    const win = this.doc.defaultView;
+    const win = this.win;
     for (const [el, item] of this.items) {
       if (!el.isConnected) {
         this.remove(el);

@@ -1,9 +1,22 @@
+// @ts-check
 // Finds <video> elements as they appear (MutationObserver, open shadow roots included) and reports
 // which are visible (IntersectionObserver). Everything it sets up is torn down when `signal` aborts,
 // so a single-page app's navigations never pile up observers.
 
 export const VISIBLE_RATIO = 0.5;
 
+/**
+ * @typedef {object} WatchOptions
+ * @property {Document} [root]
+ * @property {(node: ParentNode) => Iterable<Element>} [find]  the site adapter's findVideos
+ * @property {(video: Element) => void} [onVisible]  at least VISIBLE_RATIO of it is in view
+ * @property {(video: Element) => void} [onHidden]
+ * @property {(video: Element) => void} [onRemoved]  it left the document
+ * @property {() => void} [onMutate]  after each batch of DOM changes
+ * @property {AbortSignal} [signal]  aborting it stops everything
+ */
+
+/** @param {WatchOptions} options */
 export function watchVideos({
   root = document,
   find = (node) => node.querySelectorAll?.("video") ?? [],

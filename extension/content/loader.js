@@ -1,3 +1,4 @@
+// @ts-check
 // Content scripts declared in a manifest cannot be ES modules; this classic script loads the real
 // one (content/main.js) as a module from the extension's own files.
 (() => {

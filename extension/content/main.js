@@ -1,9 +1,10 @@
+// @ts-check
 // The page side: find videos, resolve each to what the server should fetch (site adapters), ask
 // the service worker to check visible ones on sites where automatic checks are on, and show the
-// answers as badges. It never talks to the server itself.
+// answers as badges. It never talks to the server itself, and never reads the extension's storage
+// (it holds the token): what it needs of the settings, it asks the service worker for.
 import { api } from "../shared/browser.js";
 import { FINAL_PHASES, MSG } from "../shared/messages.js";
-import { autoCheckEnabled, getSettings } from "../shared/settings.js";
 import { describe } from "../shared/verdict.js";
 import { adapterFor, generic } from "../sites/index.js";
 import { Badges } from "./badge.js";
@@ -13,7 +14,10 @@ const DEBOUNCE_MS = 500; // a video must stay visible this long before it is che
 const STALE_MS = 45_000; // no news of a running check for this long: ask again (the worker may have restarted)
 const RIGHT_CLICK_MEMORY_MS = 60_000;
 
-let settings = await getSettings();
+/** @type {import("../shared/messages.js").ContentSettings} */
+let settings = { uncertainBand: null, autoCheck: false };
+/** @type {Promise<void> | null} */
+let settingsLoaded = null; // asked for when first needed: most frames never show a video
 const entries = new Map(); // resolved URL → {update, els: Set<Element>, kind, asked, heard}
 const urlOf = new WeakMap(); // element → resolved URL
 let lastRightClick = null;
@@ -25,6 +29,18 @@ const badges = new Badges({
   openLimits: () => send({ type: MSG.OPEN_LIMITS }),
 });
 
+/** The settings for this frame, asked for once (and again when the service worker says they changed). */
+function loadSettings() {
+  settingsLoaded ??= askSettings();
+  return settingsLoaded;
+}
+
+async function askSettings() {
+  const answer = await send({ type: MSG.SETTINGS });
+  if (answer?.ok) settings = answer.settings;
+}
+
+/** @param {import("../shared/messages.js").Request} msg */
 async function send(msg) {
   try {
     return await api.runtime.sendMessage(msg);
@@ -63,6 +79,7 @@ async function ask(url, reason) {
     entry.update = { phase: "queued", status: "queued" };
     render(url);
   }
+  await loadSettings(); // the badge needs the uncertain band
   const answer = await send({ type: MSG.CHECK, target: { url, pageUrl: location.href, kind: entry.kind }, reason });
   entry.heard = Date.now();
   // A check-update may have overtaken this answer: keep whichever says more.
@@ -98,17 +115,18 @@ function startPage() {
   const adapter = adapterFor(location.href);
   page = { controller, adapter };
   const timers = new Map();
-  const autoOn = () => autoCheckEnabled(settings, adapter.id, location.origin);
-  watchVideos({
+  const watcher = watchVideos({
     find: adapter.findVideos,
     signal: controller.signal,
     onVisible(video) {
-      if (!autoOn()) return;
-      clearTimeout(timers.get(video));
-      timers.set(video, setTimeout(() => {
-        timers.delete(video);
-        if (!controller.signal.aborted && video.isConnected) check(video, "video", resolveVideo(video, adapter, "auto"), "auto");
-      }, DEBOUNCE_MS));
+      loadSettings().then(() => {
+        if (!settings.autoCheck || controller.signal.aborted || !watcher.visible.has(video)) return;
+        clearTimeout(timers.get(video));
+        timers.set(video, setTimeout(() => {
+          timers.delete(video);
+          if (!controller.signal.aborted && video.isConnected) check(video, "video", resolveVideo(video, adapter, "auto"), "auto");
+        }, DEBOUNCE_MS));
+      });
     },
     onHidden(video) {
       clearTimeout(timers.get(video));
@@ -136,11 +154,19 @@ addEventListener("yt-navigate-finish", () => { currentHref = ""; navigated(); })
 addEventListener("popstate", navigated);
 globalThis.navigation?.addEventListener?.("navigatesuccess", navigated);
 
-// Remember what was right-clicked, before the page's own handlers can stop the event.
+// Remember what was right-clicked, before the page's own handlers can stop the event. Only the
+// user's own right-click counts: a page's synthetic event must not choose what gets checked.
 addEventListener("contextmenu", (e) => {
-  lastRightClick = { path: e.composedPath().filter((n) => n.nodeType === 1), x: e.clientX, y: e.clientY, at: Date.now() };
+  if (!e.isTrusted) return;
+  const path = /** @type {Element[]} */ (e.composedPath().filter((n) => /** @type {Node} */ (n).nodeType === 1));
+  lastRightClick = { path, x: e.clientX, y: e.clientY, at: Date.now() };
 }, { capture: true });
 
+/**
+ * The <video> under a point, looking into open shadow roots (players wrap theirs in layers).
+ * @param {number} x @param {number} y @param {Document | ShadowRoot} [root] @param {number} [depth]
+ * @returns {Element | null}
+ */
 function videoAtPoint(x, y, root = document, depth = 0) {
   for (const el of root.elementsFromPoint(x, y)) {
     if (el.nodeName === "VIDEO") return el;
@@ -209,19 +235,24 @@ api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
     sendResponse(onMenuTarget(msg.info));
     return false;
   }
+  if (msg?.type === MSG.SETTINGS_CHANGED) {
+    settingsChanged(!!msg.reconnected);
+    return false;
+  }
   return false;
 });
 
-api.storage.onChanged.addListener(async (changes, area) => {
-  if (area !== "local") return;
-  settings = await getSettings();
-  if ("token" in changes || "server" in changes) {
-    // Newly paired (or pointed at another server): checks that could not be made are asked again.
-    for (const [url, entry] of entries) if (entry.update?.phase === "error") ask(url, "auto");
-  }
-  if ("autoSites" in changes || "autoOrigins" in changes) startPage(); // visible videos are seen afresh
-  if ("uncertainBand" in changes) for (const url of entries.keys()) render(url);
-});
+/** @param {boolean} reconnected  the server or the token changed */
+async function settingsChanged(reconnected) {
+  if (!settingsLoaded) return; // not needed here yet: the first need asks afresh
+  const before = settings;
+  settingsLoaded = askSettings();
+  await settingsLoaded;
+  // Newly paired (or pointed at another server): checks that could not be made are asked again.
+  if (reconnected) for (const [url, entry] of entries) if (entry.update?.phase === "error") ask(url, "auto");
+  if (settings.autoCheck !== before.autoCheck) startPage(); // visible videos are seen afresh
+  if (settings.uncertainBand !== before.uncertainBand) for (const url of entries.keys()) render(url);
+}
 
 // A check we asked about has gone quiet (e.g. the service worker was stopped): ask again; it resumes.
 setInterval(() => {

@@ -1,8 +1,9 @@
+// @ts-check
 // Choose a file → upload to the server → the video plays with the verdict, confidence and face
 // boxes drawn over it. An extension page, so it may use the server client directly (it runs with
 // the extension's origin, like the service worker; a File cannot travel through messages anyway).
 import { Client, ServerError } from "../background/client.js";
-import { getSettings } from "../shared/settings.js";
+import { getConnection, getSettings } from "../shared/settings.js";
 import { confidenceOf, describe, displayVerdict } from "../shared/verdict.js";
 import { showStatus } from "./status-view.js";
 
@@ -13,6 +14,11 @@ const MESSAGES = {
   noFace: "No faces detected. Cannot process the video.",
 };
 
+/**
+ * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
 let objectUrl = null;
 let drawing = 0;
@@ -33,7 +39,7 @@ async function run(file) {
   if (!file) return message("Choose a video or image first.", "error");
   if (!isMedia(file)) return message(MESSAGES.notMedia, "error");
   if (file.size > MAX_UPLOAD_BYTES) return message(MESSAGES.tooLarge, "error");
-  const s = await getSettings();
+  const s = { ...(await getSettings()), ...(await getConnection()) };
   const client = new Client(s.server, s.token);
   const bar = $("progress");
   bar.hidden = false;
@@ -75,11 +81,11 @@ function show(file, check, client, band) {
   const verdict = displayVerdict(r, band);
   $("verdict-tag").className = `tag ${view.tone}`;
   $("verdict-tag").textContent = verdict === "UNCERTAIN" ? "UNSURE" : verdict === "NO_FACE" ? "No face" : verdict;
-  const conf = confidenceOf(r, verdict);
+  const conf = confidenceOf(r, verdict) ?? 0; // a number wherever it is shown: p_fake is one
   $("confidence").textContent = typeof r.p_fake === "number"
     ? `${verdict === "REAL" || verdict === "FAKE" ? `confidence ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
     : "";
-  document.body.dataset.verdict = verdict;
+  document.body.dataset.verdict = String(verdict);
   document.body.dataset.label = view.label;
 
   const stage = $("stage");

@@ -1,9 +1,15 @@
+// @ts-check
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
-import { getSettings, normaliseServer, setSettings } from "../shared/settings.js";
+import { getSettings, normaliseServer, setServer, setSettings } from "../shared/settings.js";
 import { SITES } from "../sites/index.js";
 import { showStatus } from "./status-view.js";
 
+/**
+ * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
 
 async function refreshStatus() {
@@ -19,6 +25,23 @@ export function parsePairing(text) {
   return /^[A-Za-z0-9]{4}-?[A-Za-z0-9]{4}$/.test(t) ? { code: t } : null;
 }
 
+/** @param {string} code @param {string | undefined} server */
+async function pairWith(code, server) {
+  const out = $("pair-result");
+  out.dataset.ok = "";
+  out.textContent = "Pairing…";
+  /** @type {import("../shared/messages.js").PairAnswer} */
+  const answer = await api.runtime.sendMessage({ type: MSG.PAIR, code, server });
+  out.dataset.ok = String(!!answer?.ok);
+  out.textContent = answer?.ok ? "Paired." : `Not paired: ${answer?.error?.message ?? "no answer"}`;
+  if (answer?.ok) {
+    $("code").value = "";
+    $("server").value = (await getSettings()).server;
+    showStatus($("status"), answer.status);
+  }
+}
+
+/** @param {string} text */
 async function pair(text) {
   const out = $("pair-result");
   const parsed = parsePairing(text);
@@ -32,19 +55,43 @@ async function pair(text) {
     out.textContent = "The link must point to https://127.0.0.1 or https://localhost.";
     return;
   }
-  out.dataset.ok = "";
-  out.textContent = "Pairing…";
-  const answer = await api.runtime.sendMessage({ type: MSG.PAIR, code: parsed.code, server: parsed.server });
-  out.dataset.ok = String(!!answer?.ok);
-  out.textContent = answer?.ok ? "Paired." : `Not paired: ${answer?.error?.message ?? "no answer"}`;
-  if (answer?.ok) {
-    $("code").value = "";
-    $("server").value = (await getSettings()).server;
-    showStatus($("status"), answer.status);
-  }
+  await pairWith(parsed.code, parsed.server);
+}
+
+const PROPOSAL_TTL_MS = 10 * 60_000; // the server's pairing code is valid this long
+
+/**
+ * Another server's pairing page asked to pair (the service worker keeps its proposal in
+ * storage.session and opened this page): show it, and pair only on the user's yes.
+ */
+async function showProposal() {
+  const { pairProposal: p } = /** @type {{pairProposal?: import("../shared/messages.js").PairProposal}} */ (
+    await api.storage.session.get("pairProposal"));
+  const box = $("confirm-box");
+  box.hidden = !p || Date.now() - p.at > PROPOSAL_TTL_MS;
+  if (box.hidden || !p) return;
+  $("confirm-server").textContent = p.server;
+  $("confirm-current").textContent = (await getSettings()).server;
+  box.scrollIntoView({ block: "center" });
+  $("confirm-pair").focus();
+}
+
+async function answerProposal(/** @type {boolean} */ yes) {
+  const { pairProposal: p } = /** @type {{pairProposal?: import("../shared/messages.js").PairProposal}} */ (
+    await api.storage.session.get("pairProposal"));
+  await api.storage.session.remove("pairProposal");
+  $("confirm-box").hidden = true;
+  if (yes && p) await pairWith(p.code, p.server);
 }
 
 async function main() {
+  $("confirm-pair").addEventListener("click", () => answerProposal(true));
+  $("confirm-ignore").addEventListener("click", () => answerProposal(false));
+  api.storage.onChanged.addListener((changes, area) => {
+    if (area === "session" && "pairProposal" in changes) showProposal();
+  });
+  showProposal();
+
   const s = await getSettings();
   $("server").value = s.server;
   $("band").value = s.uncertainBand ?? "";
@@ -65,7 +112,7 @@ async function main() {
       return;
     }
     $("server").setCustomValidity("");
-    await setSettings({ server });
+    await setServer(server); // another server: unpaired until paired with it
     refreshStatus();
   });
 

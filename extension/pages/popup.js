@@ -1,3 +1,4 @@
+// @ts-check
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
 import { autoCheckEnabled, getSettings, setSettings } from "../shared/settings.js";
@@ -5,6 +6,11 @@ import { describe } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
 import { showStatus } from "./status-view.js";
 
+/**
+ * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
+ * @param {string} id
+ * @returns {any}
+ */
 const $ = (id) => document.getElementById(id);
 
 async function status(refresh) {
@@ -16,7 +22,8 @@ async function siteToggle() {
   const [tab] = await api.tabs.query({ active: true, currentWindow: true });
   const box = $("auto");
   // The page's content script says where it is: no "tabs" permission needed to read the tab's URL.
-  const where = tab ? await api.tabs.sendMessage(tab.id, { type: MSG.WHERE }, { frameId: 0 }).catch(() => null) : null;
+  const where = typeof tab?.id === "number"
+    ? await api.tabs.sendMessage(tab.id, { type: MSG.WHERE }, { frameId: 0 }).catch(() => null) : null;
   let url;
   try {
     url = new URL(where?.url ?? "");
@@ -44,12 +51,13 @@ async function siteToggle() {
 }
 
 async function recent() {
-  const { recent: items = [] } = await api.storage.local.get("recent");
+  const { recent: items = [] } = /** @type {{recent?: import("../background/checks.js").RecentItem[]}} */ (await api.storage.local.get("recent"));
   const { uncertainBand } = await getSettings();
   if (!items.length) return;
   const ul = $("recent");
   ul.replaceChildren();
   for (const item of items.slice(0, 8)) {
+    /** @type {Partial<import("../shared/messages.js").Update>} */
     const update = item.phase === "done"
       ? { phase: "done", result: { verdict: item.verdict, p_fake: item.p_fake, threshold: item.threshold, error: item.error?.message ?? null } }
       : { phase: item.phase, error: item.error };

@@ -1,3 +1,4 @@
+// @ts-check
 // The server status line shared by the popup and the options page.
 export function showStatus(el, status) {
   el.dataset.state = status?.state ?? "unknown";

@@ -1,11 +1,18 @@
+// @ts-check
 // How a check looks to a person: one label, one colour class, one line of explanation.
 // Used by the badge, the popup and the check-a-file page so all three say the same thing.
 
 export const LIMITS_PAGE = "pages/limits.html";
 
+/** @typedef {"busy" | "real" | "fake" | "unsure" | "noface" | "error"} Tone */
+/** @typedef {{label: string, tone: Tone, detail: string}} View  what a badge, the popup or the file page shows */
+
 /**
  * The verdict to show. With no override the server's verdict stands; an uncertain band set in the
  * options re-reads p_fake against the server's threshold (the same rule as model/verdict.py).
+ * @param {any} result  the server's result
+ * @param {number | null} [bandOverride]
+ * @returns {string | null} REAL, FAKE, UNCERTAIN, NO_FACE (or whatever else the server said)
  */
 export function displayVerdict(result, bandOverride = null) {
   if (!result) return null;
@@ -17,6 +24,7 @@ export function displayVerdict(result, bandOverride = null) {
   return result.p_fake >= t ? "FAKE" : "REAL";
 }
 
+/** @param {any} result @param {string | null} verdict @returns {number | null} */
 export function confidenceOf(result, verdict) {
   if (typeof result?.p_fake !== "number") return null;
   if (verdict === "FAKE") return result.p_fake;
@@ -24,15 +32,19 @@ export function confidenceOf(result, verdict) {
   return Math.max(result.p_fake, 1 - result.p_fake);
 }
 
-const pct = (x) => `${Math.round(x * 100)}%`;
+const pct = (/** @type {number} */ x) => `${Math.round(x * 100)}%`;
 
 /**
  * A check's state (as the service worker reports it) → {label, tone, detail}.
  * tone is one of: busy, real, fake, unsure, noface, error (CSS classes; colour is never the only cue).
+ * @param {Partial<import("./messages.js").Update> | null | undefined} update
+ * @param {number | null} [bandOverride]
+ * @returns {View}
  */
 export function describe(update, bandOverride = null) {
   if (!update) return { label: "", tone: "busy", detail: "" };
   if (update.phase === "error" || update.phase === "failed") {
+    /** @type {Partial<import("./messages.js").ErrorBody>} */
     const e = update.error || {};
     return { label: shortError(e.error), tone: "error", detail: e.message || "The check failed." };
   }
@@ -48,12 +60,13 @@ export function describe(update, bandOverride = null) {
   const v = displayVerdict(r, bandOverride);
   if (v === "NO_FACE") return { label: "No face", tone: "noface", detail: r.error || "No faces detected." };
   if (v === "UNCERTAIN") return { label: "UNSURE", tone: "unsure", detail: `P(fake) ${r.p_fake.toFixed(2)}: too close to call.` };
-  const c = confidenceOf(r, v);
+  const c = confidenceOf(r, v) ?? 0; // a number here: p_fake is one
   if (v === "REAL") return { label: `REAL ${pct(c)}`, tone: "real", detail: `P(fake) ${r.p_fake.toFixed(2)}` };
   if (v === "FAKE") return { label: `FAKE ${pct(c)}`, tone: "fake", detail: `P(fake) ${r.p_fake.toFixed(2)}` };
   return { label: String(v || "?"), tone: "error", detail: "" };
 }
 
+/** @param {string | undefined} status */
 function statusText(status) {
   return {
     queued: "Waiting for the server…",
@@ -65,6 +78,7 @@ function statusText(status) {
 }
 
 // Short words that fit on a badge; the full message goes in the panel and the tooltip.
+/** @type {Record<string, string>} */
 const SHORT = {
   not_running: "server not running",
   cert_untrusted: "certificate not trusted",
@@ -84,6 +98,7 @@ const SHORT = {
   no_url: "no usable URL",
 };
 
+/** @param {string | undefined} code */
 export function shortError(code) {
-  return SHORT[code] || "error";
+  return SHORT[code ?? ""] || "error";
 }

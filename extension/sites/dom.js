@@ -1,3 +1,4 @@
+// @ts-check
 // Small DOM helpers the site adapters share. They cross shadow-root boundaries because several
 // sites (Reddit's <shreddit-player>, YouTube's web components) put the <video> in a shadow root.
 

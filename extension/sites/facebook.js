@@ -1,3 +1,4 @@
+// @ts-check
 // Facebook: posts are [role=article]; videos live at /watch/?v=, /reel/<id>, /<page>/videos/<id>.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 

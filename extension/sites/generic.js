@@ -1,3 +1,4 @@
+// @ts-check
 // Any other site: the video's own file when it has a real http(s) address, else the page
 // (the server can often find the video on it). blob:/MSE sources never leave the browser.
 import { absoluteHttp, pageUrlOf, queryVideos } from "./dom.js";

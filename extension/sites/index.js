@@ -1,3 +1,4 @@
+// @ts-check
 // The site adapters. Adding a site: write sites/<site>.js ({id, name, matches, findVideos, resolve})
 // and list it here. The generic adapter is the fallback and is never matched first.
 import facebook from "./facebook.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // Instagram: feed posts are <article>s linking to /p/<code>/ or /reel/<code>/; post pages are the video.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 

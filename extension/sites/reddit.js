@@ -1,3 +1,4 @@
+// @ts-check
 // Reddit: new Reddit wraps each post in <shreddit-post permalink="/r/…/comments/…/"> and plays
 // video inside <shreddit-player>'s shadow root; old Reddit uses .thing[data-permalink].
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // TikTok: feed items link to /@user/video/<id>; a video page is the video.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 

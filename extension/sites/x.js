@@ -1,3 +1,4 @@
+// @ts-check
 // X / Twitter: each post is an <article>; its timestamp links to /<user>/status/<id>.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 

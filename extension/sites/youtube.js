@@ -1,3 +1,4 @@
+// @ts-check
 // YouTube: watch pages, Shorts, and feed tiles (home, search, sidebar) whose inline preview plays.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 

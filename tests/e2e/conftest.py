@@ -78,8 +78,10 @@ def playwright_instance(chromium_available):
 @pytest.fixture(scope="session")
 def paired(playwright_instance, server, fixture_web, tmp_path_factory, out_dir):
     """One Chromium with the extension, paired with the server through its pairing link (the code
-    works once, so the whole session shares this browser; tests open and close their own pages)."""
+    works once, so the whole session shares this browser; tests open and close their own pages).
+    The server's port is not the default one: its address is set first, as in the options."""
     context, sw = launch(playwright_instance, tmp_path_factory.mktemp("profile"), browser_args(fixture_web, server.spki))
+    sw_eval(context, "(server) => chrome.storage.local.set({server})", server.base)
     pair_by_link(context, server, screenshot=out_dir / "pairing-link.png")
     token = sw_eval(context, "async () => (await chrome.storage.local.get('token')).token")
     server.token = token

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from pathlib import Path
 
 from realserver import RealServer
@@ -76,39 +77,115 @@ def service_worker(context):
     return started.value
 
 
+# The browser's right-click menu cannot be driven; its click is (menus.onClicked's listener, called
+# in the service worker). The page the test just opened is the active tab.
+MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
+    const [tab] = await chrome.tabs.query({active: true});
+    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
+}"""
+
+
 def sw_eval(context, expression: str, arg=None):
     """Evaluates in the extension's service worker."""
     return service_worker(context).evaluate(expression, arg)
 
 
-def pair_by_link(context, server: Server, screenshot: Path | None = None) -> None:
-    """The one-click pairing: open the server's pairing link; the extension does the rest."""
+def pair_by_link(context, server: Server, screenshot: Path | None = None, want: str = "paired") -> None:
+    """The one-click pairing: open the server's pairing link and click the extension's button on it."""
     page = context.new_page()
     page.goto(server.pairing_link)
-    page.wait_for_selector("#deepfake-check-pairing[data-state]", timeout=20_000)
+    page.click("#deepfake-check-pairing[data-state=ready]")  # the button fills its host; its root is closed
+    page.wait_for_selector("#deepfake-check-pairing:not([data-state=ready]):not([data-state=pairing])", timeout=20_000)
     if screenshot:
         page.screenshot(path=str(screenshot))
     state = page.get_attribute("#deepfake-check-pairing", "data-state")
-    text = page.inner_text("#deepfake-check-pairing")
     page.close()
-    assert state == "paired", text
+    assert state == want, state
+
+
+_DEVTOOLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CONTEXTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # page → execution contexts seen
+
+
+def devtools(page):
+    """A DevTools protocol session on the page (one per page)."""
+    if page not in _DEVTOOLS:
+        _DEVTOOLS[page] = page.context.new_cdp_session(page)
+    return _DEVTOOLS[page]
+
+
+def content_script_eval(page, expression: str):
+    """Evaluates in the extension's content script world of the page's top frame (where its
+    content scripts run, apart from the page's own scripts), awaiting a promise."""
+    cdp = devtools(page)
+    if page not in _CONTEXTS:
+        _CONTEXTS[page] = contexts = []
+        cdp.on("Runtime.executionContextCreated", lambda e: contexts.append(e["context"]))
+        cdp.send("Runtime.enable")  # reports the contexts that exist already, as events
+    frame = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+    deadline = time.time() + 10
+    while not (ours := [c for c in _CONTEXTS[page] if c["name"] == "Deepfake Check"
+                        and c.get("auxData", {}).get("frameId") == frame]):
+        assert time.time() < deadline, f"no content script world in {page.url}: {[c['name'] for c in _CONTEXTS[page]]}"
+        page.wait_for_timeout(100)  # lets the events in
+    r = cdp.send("Runtime.evaluate", {"contextId": ours[-1]["id"], "expression": expression,
+                                      "awaitPromise": True, "returnByValue": True})
+    assert "exceptionDetails" not in r, r["exceptionDetails"]
+    return r["result"].get("value")
+
+
+def badges(page) -> list[dict]:
+    """Every badge shown on the page: where it is, and what its closed shadow root says. The page
+    itself cannot read that (test_hostile_pages); the tests read it as DevTools' inspector does."""
+    cdp = devtools(page)
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    shown = []
+    for node_id in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "deepfake-check-badge"})["nodeIds"]:
+        try:
+            border = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
+        except Exception:  # display: none has no box
+            continue
+        host = cdp.send("DOM.describeNode", {"nodeId": node_id, "depth": -1, "pierce": True})["node"]
+        data = next((d for d in map(_data_attributes, _walk(host.get("shadowRoots", []))) if "label" in d), None)
+        if data is not None:
+            shown.append({"left": border[0], "top": border[1], **data})
+    return shown
+
+
+def _walk(nodes):
+    for n in nodes:
+        yield n
+        yield from _walk(n.get("children", []))
+
+
+def _data_attributes(node) -> dict:
+    a = node.get("attributes", [])
+    return {k[5:]: v for k, v in zip(a[::2], a[1::2], strict=True) if k.startswith("data-")}
 
 
 def badge(page, video_css: str) -> dict | None:
-    """The badge drawn for a video (host attributes mirror what the closed shadow root shows)."""
-    return page.evaluate("""(sel) => {
+    """The badge drawn on a video's corner: {label, tone, url, open}, or None."""
+    r = page.evaluate("""(sel) => {
         const find = (root) => root.querySelector(sel) ?? [...root.querySelectorAll('*')].map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
         const v = find(document);
         if (!v) return null;
         const r = v.getBoundingClientRect();
-        for (const host of document.querySelectorAll('deepfake-check-badge')) {
-          const h = host.getBoundingClientRect();
-          const style = getComputedStyle(host);
-          if (style.display !== 'none' && Math.abs(h.left - r.left - 6) < 3 && Math.abs(h.top - r.top - 6) < 3)
-            return {label: host.dataset.label, tone: host.dataset.tone, url: host.dataset.url};
-        }
-        return null;
+        return {left: r.left, top: r.top};
     }""", video_css)
+    if r is None:
+        return None
+    for b in badges(page):
+        if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
+            return {k: b[k] for k in ("label", "tone", "url", "open")}
+    return None
+
+
+def wait_label(page, label: str, timeout: float = 30) -> None:
+    """Until some badge on the page says label."""
+    deadline = time.time() + timeout
+    while not any(b["label"] == label for b in badges(page)):
+        assert time.time() < deadline, f"no badge says {label!r}: {badges(page)}"
+        time.sleep(0.25)
 
 
 def wait_badge(page, video_css: str, final: bool = True, timeout: float = 120) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import badge, expected_label, extension_url, sw_eval, wait_badge
+from harness import badge, expected_label, extension_url, sw_eval, wait_badge, wait_label
 
 pytestmark = pytest.mark.browser
 
@@ -203,14 +203,14 @@ def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server
     options.fill("#band", str(band))
     options.dispatch_event("#band", "change")
     try:
-        page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=want)
+        wait_label(page, want)
         assert badge(page, "#v-face1")["label"] == want
         page.screenshot(path=str(out_dir / "feed-x-band.png"))
     finally:
         options.click("#band-reset")
         options.wait_for_function("async () => (await chrome.storage.local.get('uncertainBand')).uncertainBand === null")
         options.close()
-    page.wait_for_function("(want) => [...document.querySelectorAll('deepfake-check-badge')].some(b => b.dataset.label === want)", arg=expected_label(result))
+    wait_label(page, expected_label(result))
     page.close()
 
 

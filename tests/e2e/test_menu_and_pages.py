@@ -6,7 +6,7 @@ import time
 import urllib.request
 
 import pytest
-from harness import badge, expected_label, extension_url, sw_eval, wait_badge
+from harness import MENU_CLICK, badge, expected_label, extension_url, sw_eval, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +24,6 @@ def upload_as_curl(server, path) -> dict:
         time.sleep(0.5)
         _, check = server.api("GET", f"/v1/checks/{check['id']}")
     return check
-
-
-MENU_CLICK = """async ({item, pageUrl, srcUrl}) => {
-    // The page the test just opened is the active tab (the extension has no "tabs" permission to match URLs).
-    const [tab] = await chrome.tabs.query({active: true});
-    return deepfakeCheck.onMenuClicked({menuItemId: item, srcUrl, pageUrl, frameId: 0, mediaType: "video", editable: false}, tab);
-}"""
 
 
 def test_right_click_checks_the_video_that_was_right_clicked(paired, server, fixture_web, out_dir):
@@ -70,7 +63,7 @@ def test_right_click_finds_a_video_under_an_overlay(paired, server, fixture_web,
     assert shown["label"] == expected_label(server.wait_done(url)["result"])
     # The badge opens its panel on click, with the details (drawn in the closed shadow root).
     page.mouse.click(*badge_point(page, "#v-file"))
-    page.wait_for_selector("deepfake-check-badge[data-open=true]")
+    wait_until(lambda: badge(page, "#v-file")["open"] == "true")
     time.sleep(0.5)  # the heatmap is fetched through the service worker
     page.screenshot(path=str(out_dir / "menu-check-panel.png"))
     page.close()
@@ -90,6 +83,13 @@ def test_right_click_on_a_link_checks_the_link(paired, server, fixture_web):
     shown = wait_badge(page, "#post-noface div[role=link] a")
     assert truth["status"] == "failed" and shown["tone"] == "error" and shown["url"] == url, (shown, truth)
     page.close()
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def badge_point(page, css):
