@@ -3,9 +3,11 @@
 Class order follows the original ResNeXt-LSTM project's published checkpoints:
 index 0 = FAKE, index 1 = REAL.
 
-Two modes:
+Three modes:
 - "temporal": the LSTM is batch_first, so it really runs across the frames of a clip; the
-  score comes from the mean of the LSTM outputs over time. Used for everything trained here.
+  score comes from the mean of the LSTM outputs over time.
+- "frames": the same network with a per-frame linear head trained beside the LSTM; a clip's
+  logits are the mean of its frames' logits (the LSTM is kept but not used for the score).
 - "legacy": the original project's forward, reproduced exactly so its checkpoints load
   unchanged. It built `nn.LSTM(2048, 2048, 1, False)` -- the fourth positional argument is
   `bias`, not `bidirectional` -- and fed it a (batch, seq, 2048) tensor without batch_first,
@@ -63,6 +65,8 @@ class DeepfakeDetector(nn.Module):
             self.lstm = nn.LSTM(channels, spec.hidden, 1, batch_first=True)
         self.dp = nn.Dropout(0.4)
         self.linear1 = nn.Linear(spec.hidden, 2)
+        if spec.frame_head:
+            self.frame_head = nn.Linear(channels, 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (batch, frames, 3, H, W) normalised crops -> (feature maps, logits (batch, 2))."""
@@ -77,10 +81,19 @@ class DeepfakeDetector(nn.Module):
 
     def head(self, feats: torch.Tensor) -> torch.Tensor:
         """Logits from pooled features (the part after the CNN)."""
+        if self.spec.mode == "frames":
+            return self.frame_logits(feats).mean(dim=1)
+        return self.lstm_logits(feats)
+
+    def lstm_logits(self, feats: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(feats)
         if self.spec.mode == "legacy":
             return self.dp(self.linear1(out[:, -1, :]))
         return self.linear1(self.dp(out.mean(dim=1)))
+
+    def frame_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """Per-frame logits (batch, frames, 2) from the per-frame head."""
+        return self.frame_head(self.dp(feats))
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

@@ -15,7 +15,7 @@ CLASS_ORDER = ("FAKE", "REAL")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONE_NAMES = ("resnext50_32x4d", "mobilenet_v3_small", "mobilenet_v2")
-MODES = ("temporal", "legacy")
+MODES = ("temporal", "frames", "legacy")
 DETECTORS = ("yunet", "hog")
 
 
@@ -48,6 +48,8 @@ class ModelSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     class_order: tuple[str, str] = CLASS_ORDER
     name: str = "custom"
+    # a per-frame linear head beside the LSTM (trained jointly); mode "frames" scores a clip by it
+    frame_head: bool = False
 
     def __post_init__(self):
         if self.crop.detector not in DETECTORS:
@@ -56,6 +58,8 @@ class ModelSpec:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONE_NAMES)}")
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
+        if self.mode == "frames" and not self.frame_head:
+            raise ValueError("mode 'frames' needs frame_head")
         if self.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
         if tuple(self.class_order) != CLASS_ORDER:

@@ -1,11 +1,10 @@
-"""Evaluate a model: video-level ROC AUC, accuracy at the threshold, confusion matrix, per source.
+"""Evaluate a model on prepared caches: ROC AUC, accuracy at the threshold, confusion matrix, per kind.
 
-Two ways in:
-    python -m model.training.evaluate --weights W --source meso-val=CACHE,grouped,split=0/0.5/0.5 --split test --out DIR
-        scores prepared face-crop caches (the same splits train.py used);
-    python -m model.training.evaluate --weights W --real-dir DIR --fake-dir DIR --out DIR
-        runs the full pipeline (`model.check`) on every video file, as a user would.
-Writes DIR/metrics.json, DIR/roc.png and DIR/confusion.png.
+    python -m model.training.evaluate --weights W --source video=CACHE ... --split cal --out DIR
+
+Scores the split's clips from their caches (fast: no decoding or detection), the way training's
+epoch-end evaluation does; writes DIR/metrics.json, DIR/roc.png and DIR/confusion.png. The product's
+numbers come from the full pipeline instead: `python -m model.training.quality`.
 """
 from __future__ import annotations
 
@@ -19,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.network import DeepfakeDetector, preprocess
+from model.network import preprocess
 from model.spec import FAKE
 from model.verdict import DEFAULT_THRESHOLD
 
-from .data import Augment, Clip, augment_clip, clips_from_cache, make_sample
+from . import TrainingError
+from .blend import TRAINED_SYNTHESES
+from .data import Augment, Clip, by_split, load_clips, make_sample, parse_source, resize_crops
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,6 @@ def summarise(labels, scores, threshold: float = DEFAULT_THRESHOLD) -> dict:
 
 
 # ---- scoring ---------------------------------------------------------------------------------------
-@torch.inference_mode()
-def score_batch(net: DeepfakeDetector, frames: np.ndarray) -> np.ndarray:
-    x = preprocess(frames, net.spec, next(net.parameters()).device)
-    _, logits = net(x)
-    return torch.softmax(logits.float(), dim=1)[:, FAKE].cpu().numpy()
-
-
 def even_frames(clip: Clip, t: int) -> np.ndarray:
     """Up to t frames evenly spaced over the clip, as inference samples them."""
     n = len(clip.frames)
@@ -87,119 +81,96 @@ def even_frames(clip: Clip, t: int) -> np.ndarray:
     return clip.frames[idx]
 
 
-def score_video_clips(net, clips: list[Clip], t: int = 20) -> np.ndarray:
-    """P(fake) per clip from up to t evenly spaced frames (one sequence per clip, like inference)."""
-    return np.array([float(score_batch(net, even_frames(c, t)[None])[0]) for c in clips])
+# The fixed encoding of evaluation fakes and their twins: a typical re-uploaded clip.
+EVAL_AUGMENT = Augment(p_downscale=0.0, p_reencode=1.0, crf=(23, 23), jitter=0.0, p_flip=0.0)
 
 
-@dataclass
-class SbiPairs:
-    """A fixed validation set of self-blended fakes: each real clip and its blended twin."""
-
-    frames: np.ndarray  # (2N, T, S, S, 3)
-    labels: np.ndarray
-
-
-def sbi_pairs(real_clips: list[Clip], t: int = 8, seed: int = 1234, limit: int = 400) -> SbiPairs:
+def synth_pairs(reals: list[Clip], kind: str, size: int, t: int = 8, seed: int = 1234,
+                limit: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed set of fakes of one kind made from real clips, each beside its real twin; both
+    encoded the same way. (frames (2N, t, size, size, 3), labels)."""
     rng = np.random.default_rng(seed)
-    fixed = Augment(jpeg=(75, 75), p_jpeg=1.0, p_downscale=0.0, jitter=0.0, p_flip=0.0, shift_px=2)
     frames, labels = [], []
-    for clip in real_clips[:limit]:
-        for blend in (False, True):
-            x, y = make_sample(clip, t, rng, None, blend)
-            frames.append(np.stack(augment_clip(list(x), rng, fixed)))
-            labels.append(y)
-    return SbiPairs(np.stack(frames), np.asarray(labels))
+    for clip in [c for c in reals if len(c.landmarks)][:limit]:
+        state = rng.bit_generator.state  # the twin takes the same frames
+        x, y = make_sample(clip, t, rng, EVAL_AUGMENT, None, size)
+        rng.bit_generator.state = state
+        xf, yf = make_sample(clip, t, rng, EVAL_AUGMENT, kind, size)
+        frames += [x, xf]
+        labels += [y, yf]
+    return np.stack(frames), np.asarray(labels)
 
 
-def score_array(net, frames: np.ndarray, batch: int = 16) -> np.ndarray:
-    return np.concatenate([score_batch(net, frames[i:i + batch]) for i in range(0, len(frames), batch)])
-
-
-# ---- sources ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Source:
-    name: str
-    path: Path
-    grouped: bool
-    fractions: tuple[float, float, float]
-
-
-def parse_source(text: str) -> Source:
-    """NAME=DIR[,grouped][,split=TRAIN/VAL/TEST]"""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=DIR[,grouped][,split=a/b/c]")
-    name, rest = text.split("=", 1)
-    parts = rest.split(",")
-    grouped, fractions = False, (0.8, 0.1, 0.1)
-    for opt in parts[1:]:
-        if opt == "grouped":
-            grouped = True
-        elif opt.startswith("split="):
-            fr = tuple(float(v) for v in opt[6:].split("/"))
-            if len(fr) != 3 or abs(sum(fr) - 1) > 1e-6:
-                raise argparse.ArgumentTypeError(f"{opt}: three fractions that sum to 1")
-            fractions = fr
-        else:
-            raise argparse.ArgumentTypeError(f"unknown source option {opt!r}")
-    return Source(name, Path(parts[0]).expanduser(), grouped, fractions)
-
-
-def load_sources(sources: list[Source]) -> dict[str, dict[str, list[Clip]]]:
-    from .prepare import load_cache
-
-    return {s.name: clips_from_cache(load_cache(s.path), s.name, s.fractions, s.grouped) for s in sources}
-
-
-def evaluate_split(net, splits: dict[str, dict[str, list[Clip]]], split: str, t: int = 20,
-                   sbi_limit: int = 400, threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """Per-source metrics on one split: labelled clips, and self-blended pairs of the real clips."""
-    out: dict = {}
-    for name, by_split in splits.items():
-        clips = by_split[split]
-        labels = [c.label for c in clips]
-        if clips and 0 < sum(labels) < len(labels):
-            scores = score_video_clips(net, clips, t)
-            out[name] = summarise(labels, scores, threshold)
-            out[name]["scores"] = {"labels": labels, "p_fake": [round(float(s), 5) for s in scores]}
-        reals = [c for c in clips if c.label == 0 and len(c.frames) == 1]
-        if reals:
-            pairs = sbi_pairs(reals, limit=sbi_limit)
-            scores = score_array(net, pairs.frames)
-            out[f"{name}/self-blended"] = summarise(pairs.labels, scores, threshold)
-            out[f"{name}/self-blended"]["scores"] = {"labels": pairs.labels.tolist(), "p_fake": [round(float(x), 5) for x in scores]}
+def _summary(labels, scores, threshold: float) -> dict:
+    out = summarise(labels, scores, threshold)
+    out["scores"] = {"labels": [int(v) for v in labels], "p_fake": [round(float(v), 5) for v in scores]}
     return out
 
 
-def evaluate_files(weights: str | None, real_dir: Path | None, fake_dir: Path | None, frames: int = 20) -> dict:
-    """The full pipeline on video files; NO_FACE/ERROR files are counted, not scored."""
-    from model import check, load_model
+@dataclass
+class EvalSet:
+    """A split's evaluation data, made once (fixed seeds) and scored after every epoch:
+    named groups of sequences with labels, (frames (N, T, S, S, 3), labels)."""
 
-    loaded = load_model(weights)
-    out: dict = {"model": loaded.name}
-    labels, scores, per_file = [], [], []
-    for label, folder in ((0, real_dir), (1, fake_dir)):
-        if folder is None:
-            continue
-        for f in sorted(Path(folder).glob("*")):
-            if not f.is_file():
-                continue
-            v = check(f, frames=frames, model=loaded)
-            per_file.append({"file": f.name, "label": "FAKE" if label else "REAL", "verdict": v.verdict, "p_fake": v.p_fake})
-            if v.p_fake is not None:
-                labels.append(label)
-                scores.append(v.p_fake)
-    out["files"] = per_file
-    verdicts = [p["verdict"] for p in per_file]
-    out["verdict_counts"] = {v: verdicts.count(v) for v in sorted(set(verdicts))}
-    for name in ("real", "fake"):
-        sub = [p for p in per_file if p["label"] == name.upper()]
-        if sub:
-            called = sum(1 for p in sub if p["verdict"] == name.upper())
-            out[f"fraction_called_{name}"] = called / len(sub)
-    if labels and 0 < sum(labels) < len(labels):
-        out["overall"] = summarise(labels, scores)
-        out["overall"]["scores"] = {"labels": labels, "p_fake": scores}
+    groups: dict[str, tuple[np.ndarray, np.ndarray]]
+    n_real_videos: int = 0
+
+
+def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINED_SYNTHESES, t: int = 20,
+                   synth_limit: int = 120) -> EvalSet:
+    """- `video/face-swap`, `video/talking-head` and `video/<method>`: each kind of labelled fake video
+      against all the split's real videos (t frames spread over each clip, as inference takes them);
+    - `synth/<kind>`: fakes made from the split's real clips (videos and stills alike) against those reals;
+    - `stills/<source>`: labelled stills grouped by video (meso-val)."""
+    seq = {id(c): np.stack(resize_crops(list(even_frames(c, t)), size)) for c in clips}
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def pack(items: list[Clip], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        # clips shorter than t frames are padded by repeating their last frame, so all stack
+        arrs = [seq[id(c)] for c in items]
+        arrs = [np.concatenate([a, np.repeat(a[-1:], t - len(a), 0)]) if len(a) < t else a for a in arrs]
+        return np.stack(arrs), np.asarray(labels)
+
+    videos = [c for c in clips if len(c.frames) > 1 and c.source != "meso-val"]
+    reals = [c for c in videos if c.label == 0]
+    if reals:
+        by_kind: dict[str, list[Clip]] = {}
+        for c in (c for c in videos if c.label == 1):
+            family = "talking-head" if c.source == "fake-dev" else (c.family or c.source)
+            by_kind.setdefault(f"video/{family}", []).append(c)
+            by_kind.setdefault(f"video/{'Audio2Head' if c.source == 'fake-dev' else c.kind}", []).append(c)
+        for name, fakes in sorted(by_kind.items()):
+            groups[name] = pack(reals + fakes, [0] * len(reals) + [1] * len(fakes))
+    blend_reals = [c for c in clips if c.label == 0 and len(c.landmarks)]
+    if blend_reals:  # as many video twins as still twins where there are both, so neither dominates
+        vids = [c for c in blend_reals if len(c.frames) > 1][: synth_limit // 2]
+        stills = [c for c in blend_reals if len(c.frames) == 1][: synth_limit - len(vids)]
+        for kind in synth:
+            groups[f"synth/{kind}"] = synth_pairs(vids + stills, kind, size, limit=synth_limit)
+    meso = [c for c in clips if c.source == "meso-val"]
+    if meso and 0 < sum(c.label for c in meso) < len(meso):
+        groups["stills/meso-val"] = pack(meso, [c.label for c in meso])
+    return EvalSet(groups, len(reals))
+
+
+@torch.inference_mode()
+def evaluate_set(net, es: EvalSet, threshold: float = DEFAULT_THRESHOLD, batch: int = 8) -> dict[str, dict]:
+    """Metrics per group and per head: {"model": ...} (the network's own mode), and with a per-frame
+    head also {"lstm": ..., "frames": ...}. The CNN runs once for all heads."""
+    device = next(net.parameters()).device
+    heads = ["model"] + (["lstm", "frames"] if net.spec.frame_head else [])
+    out: dict[str, dict] = {h: {} for h in heads}
+    for name, (frames, labels) in es.groups.items():
+        scores: dict[str, list[np.ndarray]] = {h: [] for h in heads}
+        for i in range(0, len(frames), batch):
+            feats = net.features(preprocess(frames[i:i + batch], net.spec, device))
+            logits = {"model": net.head(feats)}
+            if net.spec.frame_head:
+                logits["lstm"], logits["frames"] = net.lstm_logits(feats), net.frame_logits(feats).mean(dim=1)
+            for h in heads:
+                scores[h].append(torch.softmax(logits[h].float(), dim=1)[:, FAKE].cpu().numpy())
+        for h in heads:
+            out[h][name] = _summary(labels, np.concatenate(scores[h]), threshold)
     return out
 
 
@@ -249,34 +220,28 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m model.training.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="checkpoint or registered model (default: the default model)")
-    ap.add_argument("--source", action="append", type=parse_source, default=[], help="NAME=CACHE[,grouped][,split=a/b/c]")
-    ap.add_argument("--split", default="test", choices=["train", "val", "test"])
-    ap.add_argument("--real-dir", type=Path, help="folder of real videos (full pipeline)")
-    ap.add_argument("--fake-dir", type=Path, help="folder of fake videos (full pipeline)")
+    ap.add_argument("--source", action="append", type=parse_source, required=True, help="NAME=CACHE[,grouped][,split=a/b/c]")
+    ap.add_argument("--split", default="cal", choices=["train", "cal", "test"])
+    ap.add_argument("--head", choices=["lstm", "frames"], help="score by one head of a two-headed model")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not args.source and not (args.real_dir or args.fake_dir):
-        ap.error("give --source caches or --real-dir/--fake-dir")
     args.out.mkdir(parents=True, exist_ok=True)
-    metrics: dict = {}
-    if args.source:
-        loaded = load_model(args.weights, device="cpu")
-        metrics.update(evaluate_split(loaded.net, load_sources(args.source), args.split, args.frames))
-        metrics["model"] = loaded.name
-    if args.real_dir or args.fake_dir:
-        metrics["files"] = evaluate_files(args.weights, args.real_dir, args.fake_dir, args.frames)
+    loaded = load_model(args.weights, device="cpu")
+    try:
+        clips, _ = load_clips(args.source)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    es = build_eval_set(by_split(clips)[args.split], loaded.spec.crop.size, t=args.frames)
+    metrics = evaluate_set(loaded.net, es, loaded.threshold)[args.head or "model"]
+    metrics["model"] = loaded.name
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     plot(metrics, args.out)
-    brief = {k: {kk: v[kk] for kk in ("auc", "accuracy", "n") if kk in v} for k, v in metrics.items() if isinstance(v, dict) and "auc" in v}
+    brief = {k: {kk: round(v[kk], 4) for kk in ("auc", "accuracy", "n") if kk in v}
+             for k, v in metrics.items() if isinstance(v, dict) and "auc" in v}
     print(json.dumps(brief, indent=1))
-    if "files" in metrics:
-        f = metrics["files"]
-        brief = {k: f[k] for k in f if k.startswith("fraction") or k == "verdict_counts"}
-        if "overall" in f:
-            brief["overall"] = {k: v for k, v in f["overall"].items() if k != "scores"}
-        print(json.dumps(brief, indent=1))
     return 0
 
 

@@ -1,19 +1,23 @@
 """Train a detector on prepared face-crop caches.
 
-    python -m model.training.train --source NAME=CACHE[,grouped][,split=a/b/c] ... --out runs/NAME [--recipe seed|cpu-small]
+    python -m model.training.train --source NAME=CACHE[,grouped][,split=a/b/c] ... --out runs/NAME
+                                   [--recipe cpu-video|seed] [--init tflite|scratch|CHECKPOINT] [--resume]
 
 Recipes (flags given explicitly override them):
-- `seed`: the original project's recipe for the full model -- ResNeXt50 + LSTM(2048), Adam lr 1e-5,
-  weight decay 1e-3, cross-entropy, batch 4 clips, 20 epochs, sequence lengths 10-100.
-- `cpu-small`: the shipped default model's recipe -- MobileNetV2 (ImageNet start from the TFLite file)
-  + LSTM(256), AdamW, short clips, a few epochs on a 2-core CPU.
+- `cpu-video`: the shipped default model's recipe -- MobileNetV2 + LSTM(256) with a per-frame head
+  beside it, on real videos and face stills, fakes made from them (self-blended, and re-rendered
+  low-resolution swaps like today's one-shot swap tools) and labelled fake videos; a few hours on a
+  2-core CPU.
+- `seed`: the original project's recipe for the full model -- ResNeXt50 + LSTM(2048), lr 1e-5,
+  weight decay 1e-3, batch 4 clips, 20 epochs, sequence lengths 10-100 (a GPU's job).
 
-What every run does: splits by group (identity / source clip; never frames of one group on two
-sides), balanced batches of real clips and fakes where half the fakes are self-blended from real
-training clips in the same batch, per-clip augmentation (JPEG 40-100, downscale, colour jitter,
-flip), early stopping on the validation AUC, a checkpoint every epoch (`last.pt`, resumable with
---resume) and the best one (`best.pt`), fixed seeds, tqdm progress and one JSON line per epoch
-in `log.jsonl`.
+What every run does: the fixed splits of splits.csv (or a source's own `split=` fractions), so no
+group is ever on two sides; balanced batches (half real clips, half fakes), where made fakes come
+from a real clip of the same batch; every clip, real or fake, re-encoded and rescaled the same
+random way (H.264 at CRF 18-40 through PyAV, random downscale, colour jitter, flip) so that format
+is no cue; DataLoader workers make the batches; early stopping on the `cal` split's mean AUC; a
+checkpoint every epoch (`last.pt`, resumable with --resume) and the best one (`best.pt`); fixed
+seeds; one JSON line per epoch in `log.jsonl`.
 """
 from __future__ import annotations
 
@@ -33,24 +37,29 @@ import torch
 from torch import nn
 
 from model.network import DeepfakeDetector, preprocess
-from model.spec import FAKE, REAL, CropSpec, ModelSpec
-from model.weights import save_checkpoint
+from model.spec import FAKE, REAL, ModelSpec
+from model.weights import build_from, save_checkpoint, spec_and_state
 
 from . import TrainingError
-from .data import Augment, Clip, make_sample
-from .evaluate import evaluate_split, load_sources, parse_source
+from .blend import TRAINED_SYNTHESES
+from .data import Augment, Clip, Mixture, by_split, load_clips, parse_source
+from .evaluate import build_eval_set, evaluate_set
 
 log = logging.getLogger(__name__)
 
 RECIPES = {
+    "cpu-video": dict(backbone="mobilenet_v2", hidden=256, init="tflite", lr=5e-4, lr_backbone=1e-4,
+                      weight_decay=1e-4, clips_per_batch=0, frames_per_batch=48, seq_lengths="4,8",
+                      epochs=8, steps_per_epoch=300, patience=3, freeze_bn=True, size=112, frame_loss=0.5,
+                      synth="sbi=0.3,swap-lowres=0.3", real_pools="video=0.5,utkface=0.25,meso=0.25",
+                      fake_pools="talking-head=0.5,face-swap=0.25,meso=0.25"),
     "seed": dict(backbone="resnext50_32x4d", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,
                  weight_decay=1e-3, clips_per_batch=4, frames_per_batch=0, seq_lengths="10,20,40,60,80,100",
-                 epochs=20, steps_per_epoch=0, patience=5, sbi_fraction=0.5, freeze_bn=False),
-    "cpu-small": dict(backbone="mobilenet_v2", hidden=256, init="tflite", lr=1e-3, lr_backbone=2e-4,
-                      weight_decay=1e-4, clips_per_batch=0, frames_per_batch=48, seq_lengths="2,4,8",
-                      epochs=6, steps_per_epoch=250, patience=2, sbi_fraction=0.6, freeze_bn=True),
+                 epochs=20, steps_per_epoch=0, patience=5, freeze_bn=False, size=112, frame_loss=0.0,
+                 synth="sbi=0.5", real_pools="", fake_pools=""),
 }
-TFLITE_DEFAULT = os.environ.get("DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
+TFLITE_DEFAULT = os.environ.get(
+    "DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
 
 
 def seed_everything(seed: int) -> None:
@@ -60,6 +69,8 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetector:
+    """A new network: ImageNet backbone (`tflite`), random (`scratch`), or every weight a checkpoint
+    has that fits (its backbone and LSTM; a new per-frame head starts at random)."""
     net = DeepfakeDetector(spec)
     if init == "tflite":
         if spec.backbone != "mobilenet_v2":
@@ -68,7 +79,16 @@ def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetecto
 
         net.model.load_state_dict(mobilenet_v2_from_tflite(tflite_path).features.state_dict())
     elif init != "scratch":
-        raise TrainingError(f"unknown --init {init!r} (tflite or scratch)")
+        path = Path(init)
+        if not path.is_file():
+            raise TrainingError(f"--init {init!r}: tflite, scratch or a checkpoint file")
+        ck_spec, state, _ = spec_and_state(path)
+        if ck_spec.backbone != spec.backbone or ck_spec.hidden != spec.hidden:
+            raise TrainingError(f"--init {path}: a {ck_spec.backbone}/{ck_spec.hidden} model, not {spec.backbone}/{spec.hidden}")
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("frame_head.") for k in missing):
+            raise TrainingError(f"--init {path}: weights do not fit ({missing[:3]}, {unexpected[:3]})")
     return net
 
 
@@ -77,35 +97,51 @@ def labels_to_targets(labels: list[int]) -> torch.Tensor:
     return torch.tensor([FAKE if y == 1 else REAL for y in labels])
 
 
-class BatchSampler:
-    """Balanced batches: half real clips, half fakes (labelled fakes and self-blended reals).
+def parse_weights(text: str) -> dict[str, float]:
+    """"a=0.5,b=0.25" -> {"a": 0.5, "b": 0.25}"""
+    out = {}
+    for part in filter(None, text.split(",")):
+        k, _, v = part.partition("=")
+        out[k.strip()] = float(v)
+    return out
 
-    A self-blended fake is made from a real clip that is also in the batch, so the network sees
-    the same face both ways and can only learn from the blend.
-    """
 
-    def __init__(self, reals: list[Clip], fakes: list[Clip], sbi_fraction: float, aug: Augment, rng: np.random.Generator):
-        if not reals:
-            raise TrainingError("no real training clips")
-        self.reals, self.fakes, self.sbi, self.aug, self.rng = reals, fakes, sbi_fraction, aug, rng
-        self.blendable = [c for c in reals if len(c.landmarks)]
+def real_pool(c: Clip) -> str:
+    return "video" if len(c.frames) > 1 and c.source != "meso-val" else ("meso" if c.source.startswith("meso") else c.source)
 
-    def batch(self, n_clips: int, t: int) -> tuple[np.ndarray, list[int]]:
-        n_fake = n_clips // 2
-        n_real = n_clips - n_fake
-        n_sbi = n_fake if not self.fakes else int(round(n_fake * self.sbi))
-        real_idx = self.rng.integers(0, len(self.reals), n_real)
-        items = [(self.reals[i], False) for i in real_idx]
-        # blend the first n_sbi reals of this batch (pairs), the rest of the fakes are labelled ones
-        items += [(self.reals[i], True) for i in real_idx[:n_sbi]]
-        if n_fake - n_sbi > 0:
-            items += [(self.fakes[i], False) for i in self.rng.integers(0, len(self.fakes), n_fake - n_sbi)]
-        frames, labels = [], []
-        for clip, blend in items:
-            x, y = make_sample(clip, t, self.rng, self.aug, blend)
-            frames.append(x)
-            labels.append(y)
-        return np.stack(frames), labels
+
+def fake_pool(c: Clip) -> str:
+    if c.source.startswith("meso"):
+        return "meso"
+    return "talking-head" if c.source == "fake-dev" else (c.family or c.source)
+
+
+def mixture(train: list[Clip], args: argparse.Namespace) -> Mixture:
+    reals: dict[str, list[Clip]] = {}
+    fakes: dict[str, list[Clip]] = {}
+    for c in train:
+        (fakes.setdefault(fake_pool(c), []) if c.label else reals.setdefault(real_pool(c), [])).append(c)
+    return Mixture(reals, fakes, parse_weights(args.real_pools), parse_weights(args.fake_pools), parse_weights(args.synth))
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """Endless training batches, made in DataLoader worker processes (blending and H.264 are CPU work
+    the training loop should not wait for). Each worker draws from its own seeded generator."""
+
+    def __init__(self, mix: Mixture, seq_lengths: list[int], clips_per_batch: int, frames_per_batch: int, size: int,
+                 aug: Augment, seed: int):
+        self.mix, self.seq_lengths, self.size, self.aug, self.seed = mix, seq_lengths, size, aug, seed
+        self.clips_per_batch, self.frames_per_batch = clips_per_batch, frames_per_batch
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        torch.set_num_threads(1)
+        while True:
+            t = int(rng.choice(self.seq_lengths))
+            n = self.clips_per_batch or max(2, self.frames_per_batch // t)
+            frames, labels, what = self.mix.batch(n, t, self.size, rng, self.aug)
+            yield torch.from_numpy(frames), labels_to_targets(labels), what
 
 
 def lr_factor(step: int, total: int, warmup: float = 0.05) -> float:
@@ -131,35 +167,32 @@ def set_train_mode(net: DeepfakeDetector, freeze_bn: bool) -> None:
 
 
 def val_score(metrics: dict) -> float:
-    aucs = [m["auc"] for m in metrics.values() if isinstance(m, dict) and not math.isnan(m.get("auc", float("nan")))]
+    """The mean AUC over the kinds of fake: labelled video families and made fakes (not per method,
+    which would count a family twice)."""
+    keys = [k for k in metrics if k in ("video/face-swap", "video/talking-head") or k.startswith(("synth/", "stills/"))]
+    aucs = [metrics[k]["auc"] for k in keys if not math.isnan(metrics[k].get("auc", float("nan")))]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
 def train(args: argparse.Namespace) -> Path:
-    from tqdm import tqdm
-
     seed_everything(args.seed)
-    rng = np.random.default_rng(args.seed)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    splits = load_sources(args.source)
-    crops = {json.dumps(json.loads((s.path / "cache.json").read_text())["crop"], sort_keys=True) for s in args.source}
-    if len(crops) != 1:
-        raise TrainingError(f"the caches were prepared with different crops: {crops}")
-    crop = CropSpec(**json.loads(crops.pop()))
-    train_clips = [c for s in splits.values() for c in s["train"]]
-    reals = [c for c in train_clips if c.label == 0]
-    fakes = [c for c in train_clips if c.label == 1]
-    log.info("train clips: %d real, %d fake; val clips: %d", len(reals), len(fakes),
-             sum(len(s["val"]) for s in splits.values()))
+    clips, crop = load_clips(args.source)
+    splits = by_split(clips)
+    mix = mixture(splits["train"], args)
+    log.info("train: %s real, %s fake pools; cal clips: %d", {k: len(v) for k, v in mix.reals.items()},
+             {k: len(v) for k, v in mix.fakes.items()}, len(splits["cal"]))
 
     from .pretrained import TFLITE_MEAN, TFLITE_STD
 
-    spec = ModelSpec(backbone=args.backbone, mode="temporal", hidden=args.hidden, frames=20, crop=crop, name=args.name)
-    if args.init == "tflite":
-        spec = replace(spec, mean=TFLITE_MEAN, std=TFLITE_STD)
+    crop = replace(crop, size=args.size)
+    spec = ModelSpec(backbone=args.backbone, mode="temporal", hidden=args.hidden, frames=20, crop=crop, name=args.name,
+                     frame_head=args.frame_loss > 0)
+    if args.init == "tflite" or Path(args.init).is_file():
+        spec = replace(spec, mean=TFLITE_MEAN, std=TFLITE_STD)  # the ImageNet start (ours read it too)
     net = build_model(spec, args.init, args.tflite).to(device)
     if device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
@@ -174,68 +207,82 @@ def train(args: argparse.Namespace) -> Path:
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         start_epoch, best, bad_epochs = state["epoch"] + 1, state["best"], state["bad_epochs"]
-        rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d", last, start_epoch)
 
-    aug = Augment()
-    sampler = BatchSampler(reals, fakes, args.sbi_fraction, aug, rng)
+    t_eval = time.time()
+    cal_set = build_eval_set(splits["cal"], args.size, TRAINED_SYNTHESES, synth_limit=args.val_synth_limit)
+    log.info("cal set: %s (%.0f s)", {k: len(v[1]) for k, v in cal_set.groups.items()}, time.time() - t_eval)
     seq_lengths = [int(v) for v in args.seq_lengths.split(",")]
     loss_fn = nn.CrossEntropyLoss()
-    log_f = open(out / "log.jsonl", "a")
-    for epoch in range(start_epoch, args.epochs):
-        set_train_mode(net, args.freeze_bn)
-        t0 = time.time()
-        losses, correct, seen = [], 0, 0
-        bar = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr, disable=None)
-        for _ in bar:
-            t = int(rng.choice(seq_lengths))
-            n_clips = args.clips_per_batch or max(2, args.frames_per_batch // t)
-            frames, labels = sampler.batch(n_clips, t)
-            x = preprocess(frames, spec, device)
-            y = labels_to_targets(labels).to(device)
-            _, logits = net(x)
-            loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{correct / max(1, seen):.3f}")
-        net.eval()
-        metrics = evaluate_split(net, splits, "val", t=20, sbi_limit=args.val_sbi_limit)
-        score = val_score(metrics)
-        improved = score > best
-        if improved:
-            best, bad_epochs = score, 0
-            save_checkpoint(out / "best.pt", net, extra={"epoch": epoch + 1, "val": _brief(metrics), "val_score": score})
-        else:
-            bad_epochs += 1
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(1, seen),
-                  "val": _brief(metrics), "val_score": score, "best": best, "seconds": round(time.time() - t0, 1),
-                  "lr": [g["lr"] for g in opt.param_groups]}
-        log_f.write(json.dumps(record) + "\n")
-        log_f.flush()
-        log.info("epoch %d: loss %.4f, val %s (score %.4f%s)", epoch + 1, record["train_loss"], record["val"], score,
-                 ", best" if improved else "")
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                    "best": best, "bad_epochs": bad_epochs, "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state()}, out / "last.tmp")
-        os.replace(out / "last.tmp", last)
-        if args.stop_after and epoch + 1 - start_epoch >= args.stop_after:
-            log.info("stopping after %d epoch(s) as asked (--resume continues)", args.stop_after)
-            break
-        if bad_epochs >= args.patience:
-            log.info("early stop: no validation improvement in %d epochs", bad_epochs)
-            break
-    log_f.close()
+    with open(out / "log.jsonl", "a") as log_f:
+        for epoch in range(start_epoch, args.epochs):
+            # a fresh stream per epoch, seeded by (seed, epoch): a resumed run draws what it would have
+            data = Batches(mix, seq_lengths, args.clips_per_batch, args.frames_per_batch, args.size, Augment(),
+                           seed=args.seed * 1000 + epoch)
+            loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
+                                                 persistent_workers=False, prefetch_factor=2 if args.workers else None)
+            set_train_mode(net, args.freeze_bn)
+            t0 = time.time()
+            losses, correct, seen, kinds = [], 0, 0, {}
+            for step, (frames, y, what) in enumerate(loader):
+                if step >= args.steps_per_epoch:
+                    break
+                x = preprocess(frames.numpy(), spec, device)
+                y = y.to(device)
+                feats = net.features(x)
+                logits = net.lstm_logits(feats)
+                loss = loss_fn(logits, y)
+                if args.frame_loss > 0:
+                    fl = net.frame_logits(feats)
+                    loss = loss + args.frame_loss * loss_fn(fl.reshape(-1, 2), y.repeat_interleave(fl.shape[1]))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                for w in what:
+                    kinds[w.split(":")[0]] = kinds.get(w.split(":")[0], 0) + 1
+                if (step + 1) % 25 == 0:
+                    log.info("epoch %d step %d/%d: loss %.4f, acc %.3f, %.2f s/step", epoch + 1, step + 1,
+                             args.steps_per_epoch, np.mean(losses[-25:]), correct / max(1, seen), (time.time() - t0) / (step + 1))
+            del loader
+            net.eval()
+            t_eval = time.time()
+            by_head = evaluate_set(net, cal_set)
+            metrics = by_head["model"]
+            both = {}
+            if "frames" in by_head:  # how the per-frame head alone would do, for the LSTM-vs-average choice
+                both = {"frames_head": _brief(by_head["frames"]), "frames_head_score": val_score(by_head["frames"])}
+            score = val_score(metrics)
+            improved = score > best
+            if improved:
+                best, bad_epochs = score, 0
+                save_checkpoint(out / "best.pt", net, extra={"epoch": epoch + 1, "cal": _brief(metrics), "cal_score": score, **both})
+            else:
+                bad_epochs += 1
+            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(1, seen),
+                      "cal": _brief(metrics), "cal_score": score, **both, "best": best, "seconds": round(time.time() - t0, 1),
+                      "eval_seconds": round(time.time() - t_eval, 1), "lr": [g["lr"] for g in opt.param_groups],
+                      "samples": kinds}
+            log_f.write(json.dumps(record) + "\n")
+            log_f.flush()
+            log.info("epoch %d: loss %.4f, cal %s (score %.4f%s)", epoch + 1, record["train_loss"],
+                     {k: v["auc"] for k, v in record["cal"].items() if "auc" in v}, score, ", best" if improved else "")
+            torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+                        "best": best, "bad_epochs": bad_epochs, "torch_rng": torch.get_rng_state()}, out / "last.tmp")
+            os.replace(out / "last.tmp", last)
+            if args.stop_after and epoch + 1 - start_epoch >= args.stop_after:
+                log.info("stopping after %d epoch(s) as asked (--resume continues)", args.stop_after)
+                break
+            if bad_epochs >= args.patience:
+                log.info("early stop: no improvement on cal in %d epochs", bad_epochs)
+                break
     best_path = out / "best.pt"
     if args.export and best_path.exists():
-        from model.weights import build_from, spec_and_state
-
         bspec, bstate, extra = spec_and_state(best_path)
         save_checkpoint(args.export, build_from(bspec, bstate, best_path), extra=extra, half=True)
         log.info("exported %s (fp16)", args.export)
@@ -243,19 +290,22 @@ def train(args: argparse.Namespace) -> Path:
 
 
 def _brief(metrics: dict) -> dict:
-    return {k: {"auc": round(v["auc"], 4), "acc": round(v["accuracy"], 4), "n": v["n"]} for k, v in metrics.items()}
+    return {k: {"auc": round(v["auc"], 4), "acc": round(v["accuracy"], 4), "n": v["n"]}
+            for k, v in metrics.items() if "auc" in v}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model.training.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--source", action="append", type=parse_source, required=True, help="NAME=CACHE[,grouped][,split=a/b/c]")
+    ap.add_argument("--source", action="append", type=parse_source, required=True,
+                    help="NAME=CACHE[,grouped][,split=a/b/c] (NAME as in splits.csv)")
     ap.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl)")
-    ap.add_argument("--recipe", choices=list(RECIPES), default="seed")
+    ap.add_argument("--recipe", choices=list(RECIPES), default="cpu-video")
     ap.add_argument("--name", default="custom", help="model name stored in the checkpoint")
     ap.add_argument("--backbone")
     ap.add_argument("--hidden", type=int)
-    ap.add_argument("--init", help="tflite (ImageNet MobileNetV2 from --tflite) or scratch")
+    ap.add_argument("--size", type=int, help="input crop size (the caches may be prepared larger)")
+    ap.add_argument("--init", help="tflite (ImageNet MobileNetV2 from --tflite), scratch, or a checkpoint to start from")
     ap.add_argument("--tflite", default=TFLITE_DEFAULT)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--lr-backbone", type=float)
@@ -266,9 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--steps-per-epoch", type=int, help="0: one pass over the real training clips")
     ap.add_argument("--patience", type=int)
-    ap.add_argument("--sbi-fraction", type=float, help="fraction of fakes that are self-blended")
+    ap.add_argument("--frame-loss", type=float, help="weight of the per-frame head's loss (0: no per-frame head)")
+    ap.add_argument("--synth", help="made fakes as a share of all fakes, e.g. sbi=0.3,swap-lowres=0.3")
+    ap.add_argument("--real-pools", help="weights of the real pools (video, utkface, meso)")
+    ap.add_argument("--fake-pools", help="weights of the labelled-fake pools (talking-head, face-swap, meso)")
     ap.add_argument("--freeze-bn", type=lambda s: s.lower() in ("1", "true", "yes"), help="true/false")
-    ap.add_argument("--val-sbi-limit", type=int, default=300)
+    ap.add_argument("--val-synth-limit", type=int, default=120, help="real clips made into each kind of fake on cal")
+    ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes making batches")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
@@ -282,13 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not args.steps_per_epoch:
-        # one pass over the real clips per epoch
-        splits = load_sources(args.source)
-        n_real = sum(1 for s in splits.values() for c in s["train"] if c.label == 0)
-        per_step = args.clips_per_batch or max(2, args.frames_per_batch // 4)
-        args.steps_per_epoch = max(1, math.ceil(n_real / max(1, per_step // 2)))
     try:
+        if not args.steps_per_epoch:  # one pass over the real training clips
+            clips, _ = load_clips(args.source)
+            n_real = sum(1 for c in clips if c.split == "train" and c.label == 0)
+            per_step = args.clips_per_batch or max(2, args.frames_per_batch // 4)
+            args.steps_per_epoch = max(1, math.ceil(n_real / max(1, per_step // 2)))
         train(args)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -79,9 +79,9 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     run = tmp_path / "run"
     export = tmp_path / "tiny-model.pt"
     source = f"tiny={cache},split=0.5/0.5/0"
-    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
+    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-video", "--init", "scratch",
          "--backbone", "mobilenet_v3_small", "--hidden", "32", "--epochs", "2", "--steps-per-epoch", "2",
-         "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--name", "tiny-test",
+         "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--name", "tiny-test", "--workers", "0",
          "--export", str(export))
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2]
@@ -91,12 +91,12 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
 
     loaded = load_model(export, device="cpu")
     assert loaded.name == "tiny-test" and loaded.spec.backbone == "mobilenet_v3_small" and loaded.spec.hidden == 32
-    assert "val" in loaded.extra
+    assert "cal" in loaded.extra and loaded.spec.frame_head
 
     # resume continues from the last checkpoint instead of starting again
-    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-small", "--init", "scratch",
+    _run("model.training.train", "--source", source, "--out", str(run), "--recipe", "cpu-video", "--init", "scratch",
          "--backbone", "mobilenet_v3_small", "--hidden", "32", "--epochs", "3", "--steps-per-epoch", "2",
-         "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--resume")
+         "--frames-per-batch", "8", "--seq-lengths", "2", "--patience", "5", "--workers", "1", "--resume")
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2, 3]
 
@@ -104,6 +104,6 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     _run("model.training.evaluate", "--weights", str(export), "--source", f"tiny={cache},split=0/0/1", "--split", "test",
          "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= metrics["tiny"]["auc"] <= 1.0 and metrics["tiny"]["n"] >= 4
+    assert 0.0 <= metrics["synth/sbi"]["auc"] <= 1.0 and metrics["synth/sbi"]["n"] >= 4
     assert (out / "roc.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "confusion.png").read_bytes().startswith(b"\x89PNG")
