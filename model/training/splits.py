@@ -63,6 +63,8 @@ class Splits:
             raise KeyError(f"{source}/{group} is in no split (add it to {self.path.name} before training)")
         if rule in SPLITS:
             return rule
+        if rule == "as-video":  # made from a labelled video: its source clip's split
+            return self.of("video", group.removeprefix("synth-"))
         if rule.startswith("hash:"):
             fr = tuple(float(v) for v in rule[5:].split("/"))
             return hashed_split(group, fr)  # type: ignore[arg-type]
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("utkface", "*", "hash:0.8/0.1/0.1", "UTKFace stills, each its own identity"),
                 ("meso-train", "*", "train", "MesoNet crops, not grouped by video: training only"),
                 ("meso-val", "*", "hash:0/0.5/0.5", "MesoNet validation part, by video"),
-                ("synthetic", "*", "test", "fakes rendered from test-split real clips (model.training.synth)"),
+                ("synthetic", "*", "as-video", "fakes made from a real clip (model.training.synth) take its split"),
             ])
         print(f"wrote {SPLITS_FILE}")
     problems = check(Splits(), a.check or a.write)

@@ -3,12 +3,12 @@
     python -m model.training.synth --video-dir ~/.cache/deepfake-check/video --out ~/.cache/deepfake-check/synth
                                    [--kinds sbi,swap-lowres,lipsync] [--max-seconds 8]
 
-Each real video of the test split (splits.csv) is re-rendered once per kind (blend.SYNTHESES): every
+Each real video of the split (splits.csv; test by default, cal for calibration) is re-rendered once per kind (blend.SYNTHESES): every
 frame's main face found with the inference detector, its 68 landmarks, the kind's manipulation with
 one parameter set per clip (seeded by the clip and the kind), the clip encoded again as H.264
 (CRF 23). `lipsync` is a kind the detector never trains on. Writes OUT/<kind>/<group>__<name>.mp4
-and OUT/labels.csv (file,label,family,method,group) for `model.training.quality`. Re-running skips
-what is there. Training never reads these files: they are made from test clips only.
+and OUT/labels.csv (file,label,family,method,group) for `model.training.quality`; a made clip takes its
+source clip's split. Re-running skips what is there. Training never reads these files.
 """
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     splits = Splits()
     rows = [r for r in csv.DictReader(open(args.video_dir / "labels.csv", newline=""))
             if r["label"] == "REAL" and splits.of("video", r["group"]) == args.split]
-    labels = []
+    labels_csv = args.out / "labels.csv"
+    labels = {r["file"]: r for r in csv.DictReader(open(labels_csv, newline=""))} if labels_csv.exists() else {}
     for kind in args.kinds.split(","):
         if kind not in SYNTHESES:
             ap.error(f"unknown kind {kind!r}; known: {', '.join(SYNTHESES)}")
@@ -120,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 seed = int(hashlib.sha256(f"{kind}:{name}".encode()).hexdigest()[:8], 16)
                 n = render(args.video_dir / r["file"], dst, kind, seed, args.max_seconds)
                 log.info("%s %s: %d frames edited", kind, name, n)
-            labels.append([f"{kind}/{name}", "FAKE", "synthetic", kind, f"synth-{r['group']}"])
-    with open(args.out / "labels.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "label", "family", "method", "group"])
-        w.writerows(labels)
+            labels[f"{kind}/{name}"] = {"file": f"{kind}/{name}", "label": "FAKE", "family": "synthetic", "method": kind,
+                                        "group": f"synth-{r['group']}"}
+    with open(labels_csv, "w", newline="") as f:  # every clip made so far, whichever split it was made for
+        w = csv.DictWriter(f, ["file", "label", "family", "method", "group"])
+        w.writeheader()
+        w.writerows(labels[k] for k in sorted(labels))
     print(f"{len(labels)} fake clips in {args.out}", file=sys.stderr)
     return 0
 
