@@ -103,7 +103,7 @@ def check(
         with _timed(timings, "crop", on_stage):
             face_crops: list[FaceCrops] = crop_tracks(fr, scored, loaded.spec.crop)
         with _timed(timings, "model", on_stage):
-            scores = [score_crops(loaded, fc.crops) for fc in face_crops]
+            scores = [loaded.calibrated(score_crops(loaded, fc.crops)) for fc in face_crops]
         v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=_boxes(fc.track, fr))
                    for p, fc in zip(scores, face_crops, strict=True)]
         p = video_p_fake(scores)

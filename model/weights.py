@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -183,6 +184,16 @@ class LoadedModel:
     def calibration(self) -> dict:
         """{"threshold", "uncertain_band", ...}: chosen on a calibration set and stored with the weights."""
         return dict(self.extra.get("calibration") or {})
+
+    def calibrated(self, p_fake: float) -> float:
+        """The network's P(fake) mapped by the calibration's logistic fit (Platt scaling), so that it reads
+        as a probability on video (0.5: as likely fake as real); unchanged without a calibration."""
+        platt = self.calibration.get("platt")
+        if not platt:
+            return p_fake
+        a, b = platt
+        p = min(max(p_fake, 1e-6), 1 - 1e-6)
+        return float(1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b))))
 
     @property
     def threshold(self) -> float:

@@ -38,7 +38,7 @@ from model import check, load_model
 from model.weights import LoadedModel
 
 from .evaluate import roc_auc
-from .splits import Splits, fake_dev_group
+from .splits import SPLITS_FILE, Splits, fake_dev_group
 
 log = logging.getLogger(__name__)
 
@@ -246,12 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data (real/, fake-dev/)")
     ap.add_argument("--synth-dir", type=Path, default=DEFAULT_SYNTH_DIR, help="model.training.synth's output")
     ap.add_argument("--split", default="test", choices=["train", "cal", "test"])
+    ap.add_argument("--splits", type=Path, default=SPLITS_FILE, help="the split file (default: the committed one)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--limit", type=int, help="at most this many files (a smoke run)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    items = collect(args.split, args.video_dir, args.data, args.synth_dir)
+    items = collect(args.split, args.video_dir, args.data, args.synth_dir, Splits(args.splits))
     if args.limit:
         items = items[: args.limit]
     if not items:

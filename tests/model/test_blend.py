@@ -64,3 +64,40 @@ def test_mask_is_scaled_by_the_blend_ratio(face):
     full = make_mask(crop.shape[:2], lm, replace(p, blend_ratio=1.0))
     half = make_mask(crop.shape[:2], lm, replace(p, blend_ratio=0.5))
     assert full.max() == pytest.approx(1.0, abs=1e-3) and half.max() == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["swap-lowres", "lipsync"])
+@pytest.mark.parametrize("seed", range(4))
+def test_made_fakes_change_the_face_and_leave_the_frame_corners(face, kind, seed):
+    from model.training.blend import synthesise
+
+    crop, lm = face
+    big = cv2.resize(crop, (224, 224))  # made at the cache's size, as training does
+    lm = lm * (224 / crop.shape[0])
+    (out,) = synthesise(kind, [big], [lm], np.random.default_rng(seed))
+    assert out.shape == big.shape and out.dtype == np.uint8
+    x0, y0 = lm.min(axis=0).astype(int)
+    x1, y1 = lm.max(axis=0).astype(int)
+    face_diff = np.abs(out[y0:y1, x0:x1].astype(int) - big[y0:y1, x0:x1]).mean()
+    assert face_diff > 0.5  # the face was re-rendered
+    assert np.array_equal(out[:8, :8], big[:8, :8])  # far from the face: the original pixels
+
+
+def test_made_fakes_are_reproducible_under_a_seed(face):
+    from model.training.blend import SYNTHESES, synthesise
+
+    crop, lm = face
+    for kind in SYNTHESES:
+        a = synthesise(kind, [crop, crop], [lm, lm], np.random.default_rng(3))
+        b = synthesise(kind, [crop, crop], [lm, lm], np.random.default_rng(3))
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)), kind
+
+
+def test_the_held_out_kind_is_never_trained_on():
+    from model.training.blend import SYNTHESES, TRAINED_SYNTHESES
+    from model.training.train import RECIPES, parse_weights
+
+    held_out = set(SYNTHESES) - set(TRAINED_SYNTHESES)
+    assert held_out == {"lipsync"}
+    for recipe in RECIPES.values():
+        assert not held_out & set(parse_weights(recipe["synth"]))

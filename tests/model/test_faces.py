@@ -118,3 +118,76 @@ def test_faces_found_only_by_the_finer_search_are_found_in_every_frame():
     img = _small_faces_frame(200)
     found = detect_faces(Frames([img] * 8, [float(i) for i in range(8)]), detector="hog")
     assert [len(b) for b in found] == [3] * 8  # the probe frames found them, so the rest were searched too
+
+
+@pytest.mark.parametrize("detector", ["yunet", "hog"])
+def test_either_detector_finds_the_astronauts_face_with_the_same_interface(detector):
+    import media
+
+    from model.faces import detect_faces
+    from model.video import Frames
+
+    img = media.head()  # 260 x 260: the astronaut's head and shoulders
+    (boxes,) = detect_faces(Frames([img], [0.0], 1, 0.0, img.shape[1], img.shape[0]), detector=detector)
+    assert len(boxes) == 1 and isinstance(boxes[0], Box)
+    b = boxes[0]
+    assert 60 <= b.width <= 200 and 60 <= b.height <= 220
+    assert 70 <= b.centre[0] <= 190 and 40 <= b.centre[1] <= 170  # on her face, not the suit
+    if detector == "yunet":  # YuNet also gives the eyes, the nose tip and the mouth corners
+        (rx, ry), (lx, ly) = b.points[:2]
+        assert b.left < rx < lx < b.right and b.top < ry < b.bottom
+
+
+def test_unknown_detector_is_refused():
+    from model.faces import detect_faces
+    from model.video import Frames
+
+    with pytest.raises(ValueError, match="unknown face detector"):
+        detect_faces(Frames([np.zeros((64, 64, 3), np.uint8)], [0.0]), detector="magic")
+
+
+def _track(size: int, frames: int, x: int = 0):
+    from model.faces import FaceTrack
+
+    return FaceTrack({i: Box(100, x + size, 100 + size, x) for i in range(frames)})
+
+
+def test_faces_too_small_or_secondary_are_not_scored():
+    from model.faces import MIN_FACE_PX, unscored_reasons
+
+    main = _track(200, 20)
+    tiny = _track(MIN_FACE_PX - 8, 20, x=400)  # a face in a crowd, every frame
+    inset = _track(60, 20, x=600)  # a reference-face inset: seen always, far smaller than the main face
+    passer = _track(180, 6, x=800)  # a passer-by: as big, but only in 6 of the main face's 20 frames
+    second = _track(150, 18, x=1000)  # a second speaker: comparable size and presence
+    reasons = unscored_reasons([main, tiny, inset, passer, second])
+    assert reasons[0] is None and reasons[4] is None
+    assert "too small" in reasons[1] and "much smaller" in reasons[2] and "frames" in reasons[3]
+
+
+def test_the_main_face_is_the_largest_judgeable_one():
+    from model.faces import unscored_reasons
+
+    # a crowd of tiny faces seen in every frame outweighs nothing: the one big face is the main face
+    assert unscored_reasons([_track(40, 20), _track(120, 5)]) == [unscored_reasons([_track(40, 20)])[0], None]
+
+
+def test_a_clip_whose_faces_are_all_too_small_is_no_face_with_its_own_message(tmp_path):
+    import media
+    from PIL import Image
+
+    from model import check
+    from model.faces import SMALL_FACES_MESSAGE
+
+    face = np.asarray(Image.fromarray(media.head()).resize((36, 36)))
+    frames = []
+    for i in range(10):
+        canvas = np.full((360, 640, 3), 90, np.uint8)
+        canvas[100:136, 200 + i * 4:236 + i * 4] = face
+        frames.append(canvas)
+    clip = media.write_clip(tmp_path / "tiny.mp4", frames)
+    v = check(clip, frames=10, detector="yunet")
+    if not v.faces_not_scored:
+        pytest.skip("the detector found no face this small at all")  # nothing to judge either way
+    assert v.verdict == "NO_FACE" and v.error == SMALL_FACES_MESSAGE and v.p_fake is None
+    assert v.faces_not_scored[0].size_px < 48 and "too small" in v.faces_not_scored[0].reason

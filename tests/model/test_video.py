@@ -1,5 +1,6 @@
 import itertools
 
+import numpy as np
 import pytest
 
 from model.video import MediaError, read_frames, sample_times
@@ -150,3 +151,52 @@ def test_webm_clips_are_sampled_with_their_keyframes(tmp_path):
     fr = read_frames(clip, 3)  # 6 s, keyframes at 0, 2 and 4 s
     assert [round(t, 3) for t in fr.times] == [0.0, 2.0, 4.0]
     assert fr.extra["decoded"] == 3
+
+
+@pytest.mark.slow
+def test_a_4096_square_clip_at_100_frames_stays_under_640_mib_of_decoding(tmp_path):
+    """Frames are scaled down while they are decoded: a 4096x4096 clip used to hold 100 full-size
+    frames (5 GiB); now at most 100 x 1280x720 pixels of frames plus the decoder's own buffers."""
+    import subprocess
+    import sys
+
+    import av
+    import media
+    from PIL import Image
+    from testenv import ROOT
+
+    clip = tmp_path / "huge.mp4"
+    face = np.asarray(Image.fromarray(media.head()).resize((1200, 1200)))
+    with av.open(str(clip), "w") as out:  # frame by frame: the test itself must not hold them all
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 4096
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "32"}
+        base = np.full((4096, 4096, 3), 90, np.uint8)
+        for i in range(104):
+            img = base.copy()
+            img[1000:2200, 200 + 20 * i:1400 + 20 * i] = face
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    code = ("import resource, sys; from model.video import read_frames; import av, numpy;"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            f"fr = read_frames({str(clip)!r}, 100);"
+            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            "print(len(fr.images), fr.width, fr.images[0].shape[1], (peak - base) // 1024)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    n, source_width, held_width, grown_mib = map(int, r.stdout.split())
+    assert n == 100 and source_width == 4096 and held_width <= 1280
+    assert grown_mib < 640, f"decoding grew the process by {grown_mib} MiB"
+
+
+def test_large_frames_are_held_scaled_down_and_report_the_sources_size(tmp_path):
+    import media
+
+    frames = [np.full((1440, 2560, 3), 90, np.uint8) for _ in range(4)]
+    clip = media.write_clip(tmp_path / "qhd.mp4", frames)
+    fr = read_frames(clip, 4)
+    assert (fr.width, fr.height) == (2560, 1440)  # the source's size, what boxes are given in
+    assert fr.images[0].shape[:2] == (1080, 1920) and fr.scale == pytest.approx(0.75)

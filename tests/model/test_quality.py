@@ -1,0 +1,140 @@
+"""The quality benchmark, calibration and the fixed splits: metrics against hand values, the command
+end to end on a tiny generated labelled set, thresholds read from a checkpoint and applied."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import media
+import numpy as np
+import pytest
+import torch
+from testenv import ROOT
+
+from model.training.calibrate import choose_cuts, fit_platt
+from model.training.quality import Item, Result, fake_row, real_row, recall_at_fpr, tables
+from model.training.splits import SPLITS, SPLITS_FILE, Splits
+
+
+def _items(n_real: int, n_fake: int) -> list[Item]:
+    return ([Item(f"r{i}.mp4", "REAL", "real", "MEAD", f"g{i}", "video") for i in range(n_real)]
+            + [Item(f"f{i}.mp4", "FAKE", "talking-head", "VASA-1", f"h{i}", "video") for i in range(n_fake)])
+
+
+def _results(items, score) -> dict[str, Result]:
+    out = {}
+    for it in items:
+        p = score(it)
+        out[it.path] = Result(it.path, "FAKE" if p >= 0.5 else "REAL", p, 0.1)
+    return out
+
+
+def test_a_perfect_scorer_has_auc_one_and_a_constant_one_half():
+    items = _items(20, 10)
+    reals, fakes = items[:20], items[20:]
+    perfect = _results(items, lambda it: 0.9 if it.label == "FAKE" else 0.1)
+    row = fake_row(fakes, reals, perfect)
+    assert row["auc"] == 1.0 and row["recall"] == 1.0 and row["recall_at_5fpr"] == 1.0
+    constant = _results(items, lambda it: 0.3)
+    row = fake_row(fakes, reals, constant)
+    assert row["auc"] == 0.5 and row["recall"] == 0.0 and row["recall_at_5fpr"] == 0.0
+    assert real_row(reals, perfect)["called_fake"] == 0.0
+
+
+def test_recall_at_five_percent_false_positives_matches_a_hand_count():
+    reals = [i / 20 for i in range(20)]  # 0.00 .. 0.95: one real (5 %) may be at or above the threshold
+    fakes = [0.2, 0.92, 0.95, 0.97, 0.99]
+    # the threshold sits just above 0.90 (the second highest real): 0.92, 0.95, 0.97 and 0.99 pass
+    assert recall_at_fpr(reals, fakes) == pytest.approx(0.8)
+
+
+def test_tables_have_a_row_per_family_method_and_real_source():
+    items = _items(4, 2) + [Item("e.mp4", "FAKE", "talking-head", "EMO", "e", "video")]
+    t = tables(items, _results(items, lambda it: 0.7 if it.label == "FAKE" else 0.2))
+    assert "talking-head (all)" in t["fakes"] and "talking-head / EMO" in t["fakes"]
+    assert any(k.startswith("talking-head, unseen generators") for k in t["fakes"])
+    assert t["reals"]["MEAD"]["n"] == 4 and t["reals"]["all real videos"]["called_fake"] == 0.0
+
+
+def test_calibration_keeps_false_positives_under_the_target():
+    rng = np.random.default_rng(0)
+    reals = rng.beta(2, 5, 200).tolist()
+    lower, upper = choose_cuts(reals, fpr=0.05, real_share=0.8)
+    assert np.mean(np.asarray(reals) >= upper) <= 0.05
+    assert np.mean(np.asarray(reals) <= lower) >= 0.8 and lower <= upper
+
+
+def test_platt_fit_moves_a_shifted_score_back_to_one_half():
+    # fakes score around 0.9, reals around 0.7: the fit must put 0.5 between them and keep the order
+    rng = np.random.default_rng(1)
+    raw = np.r_[rng.uniform(0.6, 0.8, 100), rng.uniform(0.85, 0.95, 100)]
+    a, b = fit_platt(raw.tolist(), [0] * 100 + [1] * 100)
+    mapped = 1 / (1 + np.exp(-(a * np.log(raw / (1 - raw)) + b)))
+    assert a > 0 and mapped[:100].mean() < 0.5 < mapped[100:].mean()
+
+
+def test_the_split_file_puts_no_group_on_two_sides():
+    seen: dict[tuple[str, str], str] = {}
+    for row in csv.DictReader(r for r in open(SPLITS_FILE) if not r.startswith("#")):
+        key = (row["source"], row["group"])
+        assert key not in seen, f"{key} listed twice"
+        seen[key] = row["split"]
+        assert row["split"] in SPLITS or row["split"].startswith("hash:") or row["split"] == "as-video"
+    s = Splits()
+    assert s.of("video", "celebdf-id13") == "test" and s.of("video", "emo-talk_hb") == "test"
+    assert s.of("synthetic", "synth-celebdf-id13") == "test"  # a made fake takes its source clip's split
+    by_group: dict[str, set[str]] = {}
+    for (source, group), split in seen.items():
+        if source == "video":
+            by_group.setdefault(group, set()).add(split)
+    assert all(len(v) == 1 for v in by_group.values())
+
+
+def test_calibration_stored_in_a_checkpoint_sets_the_verdict(tmp_path, media_dir):
+    from model import check
+    from model.network import DeepfakeDetector
+    from model.spec import ModelSpec
+    from model.weights import load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    net = DeepfakeDetector(ModelSpec(name="calibrated", backbone="mobilenet_v3_small", hidden=16))
+    plain, calibrated = tmp_path / "plain.pt", tmp_path / "calibrated.pt"
+    save_checkpoint(plain, net)
+    v0 = check(media_dir / "face.mp4", model=load_model(plain))
+    assert (v0.threshold, v0.uncertain_band) == (0.5, 0.1)
+    # a map that sends every score to ~1 and a low threshold: the same network must now say FAKE
+    save_checkpoint(calibrated, net, extra={"calibration": {"platt": [1.0, 20.0], "threshold": 0.3, "uncertain_band": 0.05}})
+    loaded = load_model(calibrated)
+    assert (loaded.threshold, loaded.uncertain_band) == (0.3, 0.05)
+    v = check(media_dir / "face.mp4", model=loaded)
+    assert v.verdict == "FAKE" and v.p_fake > 0.99 and (v.threshold, v.uncertain_band) == (0.3, 0.05)
+    assert v.faces[0].p_fake == v.p_fake  # faces report the same calibrated probability
+
+
+def test_quality_command_on_a_tiny_generated_set(tmp_path, tiny_checkpoint):
+    root = tmp_path / "videos"
+    (root / "real").mkdir(parents=True)
+    (root / "fake").mkdir()
+    rows = []
+    for i in range(2):
+        media.write_clip(root / "real" / f"r{i}.mp4", media.face_frames(6))
+        media.write_clip(root / "fake" / f"f{i}.mp4", media.face_frames(6)[::-1])
+        rows += [[f"real/r{i}.mp4", "REAL", "real", "MEAD", f"r{i}"], [f"fake/f{i}.mp4", "FAKE", "talking-head", "VASA-1", f"f{i}"]]
+    with open(root / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["file", "label", "family", "method", "group"], *rows])
+    (tmp_path / "splits.csv").write_text("source,group,split,why\nvideo,*,test,all\n")
+    out = tmp_path / "q"
+    r = subprocess.run([sys.executable, "-m", "model.training.quality", "--weights", str(tiny_checkpoint), "--weights",
+                        str(tiny_checkpoint), "--video-dir", str(root), "--data", str(tmp_path / "none"),
+                        "--synth-dir", str(tmp_path / "none"), "--splits", str(tmp_path / "splits.csv"),
+                        "--frames", "10", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((out / "quality.json").read_text())
+    assert len(report["models"]) == 2 and len(report["items"]) == 4
+    first = report["tables"][report["models"][0]["name"]]
+    assert first["fakes"]["talking-head / VASA-1"]["n"] == 2 and first["reals"]["MEAD"]["n"] == 2
+    assert 0.0 <= first["fakes"]["talking-head / VASA-1"]["auc"] <= 1.0 or math.isnan(first["fakes"]["talking-head / VASA-1"]["auc"])
+    assert "| talking-head / VASA-1 | 2 / 2 |" in (out / "quality.md").read_text()
