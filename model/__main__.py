@@ -18,6 +18,8 @@ def _line(v) -> str:
     if v.verdict in ("NO_FACE", "ERROR"):
         return f"{name}: {v.verdict} - {v.error}"
     faces = ", ".join(f"{f.p_fake:.2f}" for f in v.faces)
+    if v.faces_not_scored:
+        faces += f"; {len(v.faces_not_scored)} more not scored"
     t = v.timings_ms
     stages = " ".join(f"{k} {t[k]:.0f}" for k in ("decode", "detect", "crop", "model") if k in t)
     return (
