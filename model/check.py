@@ -57,7 +57,7 @@ def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
 
 
 def check(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Frames,
     frames: int = 20,
     model: LoadedModel | str | None = None,
     threshold: float | None = None,
@@ -66,7 +66,8 @@ def check(
     on_stage: Callable[[str], None] | None = None,
     detector: str | None = None,
 ) -> Verdict:
-    """Check one video or image file. Never raises for bad input: errors become the verdict.
+    """Check one video or image file, or frames already decoded (`Frames`, e.g. captured from a
+    playing video: `video.frames_from_images`). Never raises for bad input: errors become the verdict.
 
     verdict is REAL / FAKE / UNCERTAIN, NO_FACE when no face (or none large enough to judge) was
     found, or ERROR with `error` set to a message meant for the user (not a video, corrupt, ...).
@@ -82,14 +83,14 @@ def check(
     if uncertain_band is None:
         uncertain_band = loaded.uncertain_band
     detector = detector or loaded.spec.crop.detector
-    name = os.fspath(path)
+    name = "frames" if isinstance(path, Frames) else os.fspath(path)
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     v = Verdict(file=name, verdict="ERROR", model=loaded.name, mode=loaded.spec.mode,
                 threshold=threshold, uncertain_band=uncertain_band, timings_ms=timings)
     try:
         with _timed(timings, "decode", on_stage):
-            fr = read_frames(path, frames)
+            fr = path if isinstance(path, Frames) else read_frames(path, frames)
         v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
         with _timed(timings, "detect", on_stage):
             detections, tracks = find_faces(fr, detector=detector)

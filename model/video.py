@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class Frames:
     duration: float | None = None
     width: int = 0
     height: int = 0
-    kind: str = "video"  # "video" or "image"
+    kind: str = "video"  # "video", "image", or "frames" (captured elsewhere)
     extra: dict = field(default_factory=dict)
     scale: float = 1.0  # decoded size / source size (width, height are the source's)
 
@@ -122,6 +123,27 @@ def _open_image(path: str) -> Frames | None:
     if arr.size == 0:
         raise MediaError("The image is empty.")
     return Frames([arr], [0.0], 1, 0.0, width, height, kind="image", scale=arr.shape[1] / width)
+
+
+def frames_from_images(images: list[np.ndarray], times: list[float]) -> Frames:
+    """Frames from RGB images taken elsewhere (a browser capturing a playing video), in time order:
+    each scaled down to its share of MAX_HELD_PIXELS, as decoded frames are. All must share one size."""
+    if not images:
+        raise MediaError("No frames were given.")
+    if len(images) != len(times):
+        raise ValueError("one time per image")
+    order = sorted(range(len(images)), key=lambda i: times[i])
+    h, w = images[0].shape[:2]
+    if any(im.shape[:2] != (h, w) or im.ndim != 3 or im.shape[2] != 3 for im in images):
+        raise MediaError("The frames do not all have the same size.")
+    if w * h > MAX_PIXELS:
+        raise MediaError(f"The frames are too large ({w}x{h}).")
+    size = decode_size(w, h, len(images))
+    held = [np.ascontiguousarray(images[i]) if size == (w, h) else
+            np.ascontiguousarray(cv2.resize(images[i], size, interpolation=cv2.INTER_AREA)) for i in order]
+    t = [float(times[i]) for i in order]
+    duration = t[-1] - t[0] if len(t) > 1 else 0.0
+    return Frames(held, t, len(held), duration, w, h, kind="frames", scale=size[0] / w)
 
 
 def read_frames(path: str | os.PathLike, n: int = DEFAULT_FRAMES) -> Frames:

@@ -116,3 +116,29 @@ def test_grad_cam_equals_a_full_backward_pass_through_the_network(tiny):
     expected = int(np.argmax(cams.reshape(6, -1).sum(axis=1)))
     assert frame == expected
     assert png == _colourise(cams[expected], crops[expected])
+
+
+def test_frames_captured_elsewhere_go_through_the_same_pipeline(media_dir):
+    import media
+
+    from model import check
+    from model.video import frames_from_images
+
+    images = media.face_frames(8)
+    times = [0.5 * i for i in range(8)][::-1]  # out of order: sorted by time
+    fr = frames_from_images(images[::-1], times)
+    assert fr.times == sorted(times) and fr.kind == "frames"
+    v = check(fr)
+    assert v.file == "frames" and v.verdict in ("REAL", "FAKE", "UNCERTAIN") and v.frames_analysed == 8
+    assert v.faces and v.faces[0].boxes[0]["t"] == 0.0
+
+
+def test_no_frames_or_mixed_sizes_are_clear_errors():
+    import numpy as np
+
+    from model.video import MediaError, frames_from_images
+
+    with pytest.raises(MediaError, match="No frames"):
+        frames_from_images([], [])
+    with pytest.raises(MediaError, match="same size"):
+        frames_from_images([np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10, 3), np.uint8)], [0.0, 1.0])
