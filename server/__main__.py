@@ -53,7 +53,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
 
     from .app import create_app
     from .keys import PAIRING, WORKER
-    from .security import ensure_certs
+    from .tls import ensure_certs
     from .worker import ModelUnavailable
 
     certs, ca_new = ensure_certs(config.tls_dir, rotate=rotate_cert)
@@ -95,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":
-        from .security import TokenStore
+        from .auth import TokenStore
 
         TokenStore(config.token_path).rotate()
         print("New token written; the old one stops working now (a running server picks it up at once).\n"
               "Restart the server for a pairing code and pair the extension again.")
         return 0
     from . import trust as trust_mod
-    from .security import ensure_certs
+    from .tls import ensure_certs
 
     certs, _ = ensure_certs(config.tls_dir)
     if a.command == "trust":

@@ -9,22 +9,20 @@ import logging
 from aiohttp import web
 
 from . import api
+from .auth import Pairing, RateLimiter, TokenStore
 from .config import Config, default_plain_dir
 from .jobs import JobService, ResultCache
 from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
 from .media import MediaStore, sweep, wipe_dir
-from .security import (
-    Pairing,
-    RateLimiter,
-    TokenStore,
+from .middlewares import (
     add_response_headers,
     cors_middleware,
     error_middleware,
     host_middleware,
-    private_dir,
     rate_limit_middleware,
     token_middleware,
 )
+from .private import private_dir
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)

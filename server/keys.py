@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .auth import Pairing, TokenStore
 from .config import Config
 from .jobs import JobService
 from .media import MediaStore
-from .security import Pairing, TokenStore
 from .worker import InferenceWorker
 
 CONFIG = web.AppKey("config", Config)

@@ -11,7 +11,8 @@ import pytest
 from cryptography import x509
 from testenv import ROOT
 
-from server.security import CA_NAME, Certs, TokenStore, ensure_certs, spki_sha256
+from server.auth import TokenStore
+from server.tls import CA_NAME, Certs, ensure_certs, spki_sha256
 
 
 def test_first_start_creates_a_ca_and_a_leaf_for_loopback_with_private_keys(tmp_path):
