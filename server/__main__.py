@@ -6,34 +6,42 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_PORT, Config, default_config_dir, default_data_dir
+from .config import Config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    d = Config()  # the defaults are Config's: named once, there
     p = argparse.ArgumentParser(prog="python -m server", description="Deepfake Check's local inference server.")
     p.add_argument("command", nargs="?", default="serve", choices=["serve", "trust", "untrust", "rotate-token"],
                    help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
-    p.add_argument("--host-only", default="127.0.0.1", choices=["127.0.0.1", "::1"],
-                   help="loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--weights", help="model checkpoint file or registered name (default: the shipped model)")
-    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
-    p.add_argument("--frames", type=int, default=20, help="frames per check when a request does not say (default 20)")
-    p.add_argument("--allow-private-fetch", action="store_true",
+    p.add_argument("--port", type=int, default=d.port, help="port on 127.0.0.1 (default %(default)s)")
+    p.add_argument("--host-only", default=d.host, choices=["127.0.0.1", "::1"],
+                   help="loopback address to listen on (default %(default)s)")
+    p.add_argument("--weights", default=d.weights,
+                   help="model checkpoint file or registered name (default: the shipped model)")
+    p.add_argument("--device", default=d.device, help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--frames", type=int, default=d.frames,
+                   help="frames per check when a request does not say (default %(default)s)")
+    p.add_argument("--allow-private-fetch", action="store_true", default=d.allow_private_fetch,
                    help="allow fetching URLs on loopback/private networks (off: a web page cannot aim the server at your router)")
-    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    p.add_argument("--allow-origin", action="append", default=list(d.allow_origins), metavar="ORIGIN",
                    help="an extra allowed CORS origin besides chrome-extension:// and moz-extension:// (repeatable)")
-    p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="token and TLS files (default %(default)s)")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="cache and temporary media (default %(default)s)")
+    p.add_argument("--config-dir", type=Path, default=d.config_dir, help="token and TLS files (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=d.data_dir, help="cache and temporary media (default %(default)s)")
     p.add_argument("--temp-dir", type=Path, default=None,
                    help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID-<data dir hash>)")
     p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
-    p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
-    p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")
-    p.add_argument("--max-duration", type=float, default=600.0, help="longest video fetched, seconds (default 600)")
-    p.add_argument("--max-downloads", type=int, default=2, help="downloads running at once (default 2)")
-    p.add_argument("--queue-size", type=int, default=16, help="unfinished checks before 503 busy (default 16)")
-    p.add_argument("--log-urls", action="store_true", help="log the URLs checked (off by default)")
+    p.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb,
+                   help="upload and download size limit (default %(default)s)")
+    p.add_argument("--deadline", type=float, default=d.deadline_s,
+                   help="seconds a check may take, download included (default %(default)s)")
+    p.add_argument("--max-duration", type=float, default=d.max_duration_s,
+                   help="longest video fetched, seconds (default %(default)s)")
+    p.add_argument("--max-downloads", type=int, default=d.max_downloads,
+                   help="downloads running at once (default %(default)s)")
+    p.add_argument("--queue-size", type=int, default=d.queue_size,
+                   help="unfinished checks before 503 busy (default %(default)s)")
+    p.add_argument("--log-urls", action="store_true", default=d.log_urls, help="log the URLs checked (off by default)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
