@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import VERSION
 from .errors import ApiError
 from .fetch import resolves_to_private
 from .keys import CONFIG, JOBS, PAIRING, STORE, WORKER
-from .media import SNIFF_BYTES, sniff
+from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_URL_LEN = 4096
@@ -113,9 +113,30 @@ async def upload_check(request: web.Request) -> web.Response:
     # A full queue is only known to matter once the file's sha256 is: a file checked before is
     # answered from the cache even when busy (jobs.submit_upload checks capacity after the cache).
     try:
-        reader = await request.multipart()
+        frames_raw, media = await _read_form(await request.multipart(), store, limit, too_large)
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
+    if media is None:
+        raise ApiError(400, "bad_request", "No 'file' part in the upload.")
+    sniffed = media.sniffed
+    if sniffed is None or media.size == 0:
+        store.delete(media)
+        raise _unsupported()
+    try:
+        frames = jobs.validate_frames(int(frames_raw) if frames_raw and frames_raw != "null" else None)
+    except (ValueError, ApiError):
+        store.delete(media)
+        raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
+    check = await jobs.submit_upload(media, sniffed[1], frames)
+    if check.status == "done":
+        return web.json_response(check.to_json(), status=200)
+    return web.json_response({"id": check.id, "status": check.status}, status=202)
+
+
+async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
+                     too_large: ApiError) -> tuple[str | None, StoredMedia | None]:
+    """The upload's 'frames' value and its 'file' part, encrypted into the store as it streams in
+    (refused as soon as it is too large or its first bytes are not a video or image)."""
     frames_raw, media, writer = None, None, None
     try:
         while (part := await reader.next()) is not None:
@@ -135,33 +156,11 @@ async def upload_check(request: web.Request) -> web.Response:
                 media = writer.finish()
             else:
                 await part.release()
-    except ApiError:
+    except BaseException:  # refused, malformed or cancelled: nothing of it stays on disk
         if writer is not None:
             writer.abort()
         raise
-    except (ValueError, AssertionError, HttpProcessingError):
-        if writer is not None:
-            writer.abort()
-        raise ApiError(400, "bad_request", "Malformed multipart body.") from None
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if media is None:
-        raise ApiError(400, "bad_request", "No 'file' part in the upload.")
-    sniffed = media.sniffed
-    if sniffed is None or media.size == 0:
-        store.delete(media)
-        raise _unsupported()
-    try:
-        frames = jobs.validate_frames(int(frames_raw) if frames_raw and frames_raw != "null" else None)
-    except (ValueError, ApiError):
-        store.delete(media)
-        raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
-    check = await jobs.submit_upload(media, sniffed[1], frames)
-    if check.status == "done":
-        return web.json_response(check.to_json(), status=200)
-    return web.json_response({"id": check.id, "status": check.status}, status=202)
+    return frames_raw, media
 
 
 def _unsupported() -> ApiError:

@@ -37,7 +37,7 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     app = web.Application(
         middlewares=[
             error_middleware,
-            host_middleware(None),
+            host_middleware,
             cors_middleware(tuple(config.allow_origins)),
             token_middleware(tokens),
             rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),

@@ -46,20 +46,14 @@ def allowed_hosts(port: int) -> frozenset[str]:
     return frozenset(hosts)
 
 
-def host_middleware(port: int | None):
-    """Host must name this machine's loopback and our port: a rebound DNS name never matches."""
-
-    @web.middleware
-    async def check_host(request: web.Request, handler):
-        p = port
-        if p is None:  # the port the request arrived on (tests bind port 0)
-            sock = request.transport.get_extra_info("sockname") if request.transport else None
-            p = sock[1] if sock else -1
-        if (request.headers.get("Host") or "").lower() not in allowed_hosts(p):
-            return json_error(403, "forbidden_host", "Host header must be localhost, 127.0.0.1 or [::1] with this server's port.")
-        return await handler(request)
-
-    return check_host
+@web.middleware
+async def host_middleware(request: web.Request, handler):
+    """Host must name this machine's loopback and the port the request arrived on: a rebound DNS
+    name never matches."""
+    sock = request.transport.get_extra_info("sockname") if request.transport else None
+    if (request.headers.get("Host") or "").lower() not in allowed_hosts(sock[1] if sock else -1):
+        return json_error(403, "forbidden_host", "Host header must be localhost, 127.0.0.1 or [::1] with this server's port.")
+    return await handler(request)
 
 
 def origin_allowed(origin: str, extra: tuple[str, ...]) -> bool:
