@@ -1,8 +1,8 @@
 """Fetching a video by URL with yt-dlp, in a child process that can be killed at the deadline.
 
-The parent (`fetch`) starts `python -m server.fetch`, sends the job as JSON on stdin (never on
-the command line, where other users could read the URL) and reads JSON lines back: progress,
-then `done` or `error`. Without --allow-private-fetch the child refuses every connection to a
+The parent (`fetch`) starts `python -m server.fetch`, sends a FetchJob as a JSON line on stdin
+(never on the command line, where other users could read the URL) and reads JSON lines back:
+Progress, then Fetched or a Failure. Without --allow-private-fetch the child refuses every connection to a
 non-public address at the moment it resolves a name (socket.getaddrinfo), which covers
 redirects and DNS rebinding between our check and yt-dlp's connection, not only the first URL.
 """
@@ -17,9 +17,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .errors import Failure
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,54 @@ async def resolves_to_private(url: str, timeout: float = 5.0) -> bool:
     return any(not is_public_ip(info[4][0]) for info in infos)
 
 
-@dataclass
+# --- what crosses the child's stdin and stdout: one JSON object a line, named by "type" ----------
+@dataclass(frozen=True)
+class FetchJob:
+    """server -> child, on stdin (never on the command line, where other users could read the URL)."""
+
+    url: str
+    dest: str  # a 0700 directory for the download
+    max_bytes: int
+    max_duration_s: float
+    allow_private: bool
+    socket_timeout: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """child -> server, while downloading."""
+
+    bytes: int
+    total: int | None
+
+
+@dataclass(frozen=True)
 class Fetched:
-    path: Path
+    """child -> server, last: the downloaded file. (Or a Failure.)"""
+
+    file: str
     extractor: str | None
     duration: float | None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.file)
+
+
+MESSAGES = {cls.__name__: cls for cls in (FetchJob, Progress, Fetched, Failure)}
+
+
+def encode(msg: FetchJob | Progress | Fetched | Failure) -> str:
+    return json.dumps({"type": type(msg).__name__, **asdict(msg)}) + "\n"
+
+
+def decode(line: bytes | str) -> FetchJob | Progress | Fetched | Failure:
+    """ValueError for anything that is not one of MESSAGES."""
+    try:
+        fields = json.loads(line)
+        return MESSAGES[fields.pop("type")](**fields)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a fetch message: {type(e).__name__}") from None
 
 
 async def fetch(
@@ -83,33 +128,30 @@ async def fetch(
     verbose: bool = False,
 ) -> Fetched:
     """Download url's video into dest (a 0700 directory). Raises FetchError."""
-    job = {
-        "url": url, "dest": str(dest), "max_bytes": max_bytes, "max_duration_s": max_duration_s,
-        "allow_private": allow_private, "socket_timeout": min(SOCKET_TIMEOUT_S, max(1.0, timeout_s)),
-    }
+    job = FetchJob(url, str(dest), max_bytes, max_duration_s, allow_private, min(SOCKET_TIMEOUT_S, max(1.0, timeout_s)))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server.fetch",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         cwd=str(Path(__file__).resolve().parents[1]),
     )
-    proc.stdin.write(json.dumps(job).encode() + b"\n")
+    proc.stdin.write(encode(job).encode())
     await proc.stdin.drain()
     proc.stdin.close()
 
-    async def read_result() -> dict:
+    async def read_result() -> Fetched | Failure:
         result = None
         async for line in proc.stdout:
             try:
-                msg = json.loads(line)
+                msg = decode(line)
             except ValueError:
                 continue
-            if msg.get("type") == "progress":
+            if isinstance(msg, Progress):
                 if on_progress:
-                    on_progress(int(msg["bytes"]), msg.get("total"))
-            else:
+                    on_progress(msg.bytes, msg.total)
+            elif isinstance(msg, Fetched | Failure):
                 result = msg
         await proc.wait()
-        return result or {"type": "error", "code": "fetch_failed", "message": "The downloader stopped unexpectedly."}
+        return result or Failure("fetch_failed", "The downloader stopped unexpectedly.")
 
     stderr_task = asyncio.create_task(proc.stderr.read())
     try:
@@ -123,9 +165,9 @@ async def fetch(
         err = await stderr_task
         if err.strip() and verbose:  # extractor output can contain the URL: only with --log-urls
             log.info("fetch stderr: %s", err.decode(errors="replace")[-2000:])
-    if result["type"] == "done":
-        return Fetched(Path(result["file"]), result.get("extractor"), result.get("duration"))
-    raise FetchError(result.get("code", "fetch_failed"), result.get("message", "Download failed."))
+    if isinstance(result, Failure):
+        raise FetchError(result.code, result.message)
+    return result
 
 
 # --- the child process --------------------------------------------------------------------------
@@ -156,14 +198,14 @@ def _classify(msg: str) -> tuple[str, str]:
     return "fetch_failed", f"Could not download the video: {short}"
 
 
-def _child(job: dict, out) -> dict:
+def _child(job: FetchJob, out) -> Fetched | Failure:
     import yt_dlp
 
-    dest = Path(job["dest"])
-    max_bytes, max_dur = int(job["max_bytes"]), float(job["max_duration_s"])
+    dest = Path(job.dest)
+    max_bytes, max_dur = job.max_bytes, job.max_duration_s
     state: dict = {}
 
-    if not job["allow_private"]:
+    if not job.allow_private:
         real_getaddrinfo = socket.getaddrinfo
 
         def guarded(host, port, *args, **kwargs):
@@ -188,7 +230,7 @@ def _child(job: dict, out) -> dict:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S:
             last[0] = now
-            out.write(json.dumps({"type": "progress", "bytes": done, "total": int(total) if total else None}) + "\n")
+            out.write(encode(Progress(done, int(total) if total else None)))
             out.flush()
 
     def match(info: dict, *, incomplete: bool = False):
@@ -217,7 +259,7 @@ def _child(job: dict, out) -> dict:
         "format_sort": ["res:720", "vcodec:h264"],
         "noplaylist": True,
         "playlist_items": "1",
-        "socket_timeout": float(job["socket_timeout"]),
+        "socket_timeout": job.socket_timeout,
         "retries": 2, "fragment_retries": 2, "extractor_retries": 1, "file_access_retries": 1,
         "max_filesize": max_bytes,
         "match_filter": match,
@@ -229,47 +271,46 @@ def _child(job: dict, out) -> dict:
         "restrictfilenames": True, "ignoreerrors": False, "color": "never",
     }
 
-    def too_large() -> dict:
-        return {"type": "error", "code": "too_large", "message": f"The video is larger than {max_bytes // 2**20}MB."}
+    def too_large() -> Failure:
+        return Failure("too_large", f"The video is larger than {max_bytes // 2**20}MB.")
 
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
-            info = ydl.extract_info(job["url"], download=True)
+            info = ydl.extract_info(job.url, download=True)
     except Exception as e:  # yt_dlp.utils.DownloadError and anything an extractor throws
         if state.get("too_large"):
             return too_large()
         if state.get("blocked"):
-            return {"type": "error", "code": "private_address",
-                    "message": "The URL leads to a private or local network address; refused."}
-        return {"type": "error", **dict(zip(("code", "message"), _classify(str(e)), strict=True))}
+            return Failure("private_address", "The URL leads to a private or local network address; refused.")
+        return Failure(*_classify(str(e)))
     if state.get("too_long"):
-        return {"type": "error", "code": "too_long",
-                "message": f"The video is longer than {max_dur / 60:.0f} minutes ({state['too_long'] / 60:.1f} min)."}
+        return Failure("too_long", f"The video is longer than {max_dur / 60:.0f} minutes ({state['too_long'] / 60:.1f} min).")
     if state.get("live"):
-        return {"type": "error", "code": "unsupported_url", "message": "Live streams cannot be checked."}
+        return Failure("unsupported_url", "Live streams cannot be checked.")
     if state.get("too_large"):
         return too_large()
     files = [p for p in dest.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))]
     if not files:
         # yt-dlp returns without a file and without an error when max_filesize refuses
-        return too_large() if info else {"type": "error", "code": "unsupported_url", "message": "No video found at this URL."}
+        return too_large() if info else Failure("unsupported_url", "No video found at this URL.")
     f = max(files, key=lambda p: p.stat().st_size)
     if f.stat().st_size > max_bytes:
         return too_large()
-    return {"type": "done", "file": str(f), "extractor": (info or {}).get("extractor_key"),
-            "duration": (info or {}).get("duration")}
+    return Fetched(str(f), (info or {}).get("extractor_key"), (info or {}).get("duration"))
 
 
 def main() -> None:
     # yt-dlp and extractors may print: keep the real stdout for our messages only
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    job = json.loads(sys.stdin.readline())
     try:
+        job = decode(sys.stdin.readline())
+        if not isinstance(job, FetchJob):
+            raise ValueError("expected a FetchJob")
         result = _child(job, out)
     except Exception as e:  # never die silently: the parent shows this message
-        result = {"type": "error", "code": "fetch_failed", "message": f"Download failed ({type(e).__name__})."}
-    out.write(json.dumps(result) + "\n")
+        result = Failure("fetch_failed", f"Download failed ({type(e).__name__}).")
+    out.write(encode(result))
     out.flush()
 
 

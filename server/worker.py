@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import Failure
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 300.0
@@ -35,10 +37,43 @@ class WorkerFailed(Exception):
         self.code, self.message = code, message
 
 
-@dataclass
-class CheckOutput:
+# --- what crosses the pipe (pickled; one type per message) ----------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    """worker -> server, once: the model is loaded and warm."""
+
+    info: dict
+    frame_choices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """server -> worker: check this encrypted file."""
+
+    media: str  # the encrypted file in the store
+    key: bytes
+    plain: str  # where the plaintext may go: the server names it, so it can remove it if the worker dies
+    frames: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """worker -> server, during a check: a pipeline stage starts."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """worker -> server: the check's outcome (a Verdict, ERROR and NO_FACE included)."""
+
     verdict: dict  # Verdict.to_dict()
     heatmap_png: bytes | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """server -> worker: exit."""
 
 
 class InferenceWorker:
@@ -68,15 +103,15 @@ class InferenceWorker:
             msg = parent.recv()
         except EOFError:
             raise ModelUnavailable("The model worker exited while loading.") from None
-        if msg[0] != "ready":
+        if not isinstance(msg, Ready):
             proc.join(5)
-            raise ModelUnavailable(msg[1])
+            raise ModelUnavailable(msg.message if isinstance(msg, Failure) else "The model worker did not start.")
         self._proc, self._conn = proc, parent
-        self.info, self.frame_choices = msg[1], tuple(msg[2])
+        self.info, self.frame_choices = msg.info, msg.frame_choices
         return self.info
 
     def run(self, media: Path, key: bytes, ext: str, frames: int, timeout_s: float,
-            on_stage: Callable[[str], None] | None = None) -> CheckOutput:
+            on_stage: Callable[[str], None] | None = None) -> Result:
         """Run one check; `on_stage` is called (from this thread) with each pipeline stage as it starts."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
@@ -85,17 +120,17 @@ class InferenceWorker:
             # the parent names the decrypted file so it can remove it even if the worker dies
             plain = self.plain_dir / f"{secrets.token_hex(16)}{ext}"
             try:
-                self._conn.send(("check", str(media), key, str(plain), frames))
+                self._conn.send(CheckRequest(str(media), key, str(plain), frames))
                 deadline = time.monotonic() + timeout_s
                 while True:
                     if not self._conn.poll(max(0.0, deadline - time.monotonic())):
                         self._restart()
                         raise WorkerFailed("timeout", f"The analysis did not finish within {timeout_s:.0f} seconds.")
                     msg = self._conn.recv()
-                    if msg[0] != "stage":
+                    if not isinstance(msg, Stage):
                         break
                     if on_stage is not None:
-                        on_stage(msg[1])
+                        on_stage(msg.name)
             except (EOFError, OSError, BrokenPipeError):
                 if self._stopping:
                     raise WorkerFailed("internal", "The server shut down during the check.") from None
@@ -104,9 +139,9 @@ class InferenceWorker:
                 raise WorkerFailed("internal", "The detector crashed on this file.") from None
             finally:
                 plain.unlink(missing_ok=True)
-        if msg[0] == "error":
-            raise WorkerFailed(msg[1], msg[2])
-        return CheckOutput(msg[1], msg[2])
+        if isinstance(msg, Failure):
+            raise WorkerFailed(msg.code, msg.message)
+        return msg
 
     def _restart(self) -> None:
         self._kill()
@@ -134,7 +169,7 @@ class InferenceWorker:
             try:
                 if self._conn is not None and self._proc is not None and self._proc.is_alive():
                     try:
-                        self._conn.send(None)
+                        self._conn.send(Stop())
                         self._proc.join(5)
                     except (OSError, BrokenPipeError):
                         pass
@@ -202,25 +237,23 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
         loaded = load_model(weights, device=device)
         _warm_up(check, loaded, plain)
     except Exception as e:  # CheckpointError, NoDefaultModelError, ...: report the message, not the type
-        conn.send(("error", str(e)))
+        conn.send(Failure("model_unavailable", str(e)))
         return
-    info = loaded.info()
-    conn.send(("ready", info, list(FRAME_CHOICES)))
+    conn.send(Ready(loaded.info(), tuple(FRAME_CHOICES)))
     while True:
         try:
-            msg = conn.recv()
+            req = conn.recv()
         except EOFError:
             return
-        if msg is None:
+        if isinstance(req, Stop):
             return
-        _, src, key, tmp, frames = msg
-        tmp = Path(tmp)
+        tmp = Path(req.plain)
         try:
-            decrypt_to_file(key, Path(src), tmp)
-            v = check(tmp, frames=frames, model=loaded, want_heatmap=True,
-                      on_stage=lambda stage: conn.send(("stage", stage)))
-            conn.send(("result", v.to_dict(), v.heatmap_png))
+            decrypt_to_file(req.key, Path(req.media), tmp)
+            v = check(tmp, frames=req.frames, model=loaded, want_heatmap=True,
+                      on_stage=lambda stage: conn.send(Stage(stage)))
+            conn.send(Result(v.to_dict(), v.heatmap_png))
         except (CorruptMedia, FileNotFoundError) as e:
-            conn.send(("error", "internal", f"The stored media could not be read ({e})."))
+            conn.send(Failure("internal", f"The stored media could not be read ({e})."))
         finally:
             tmp.unlink(missing_ok=True)

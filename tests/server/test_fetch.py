@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.fetch import FetchError, _classify, fetch, is_public_ip
+from server.errors import Failure
+from server.fetch import Fetched, FetchError, FetchJob, Progress, _classify, decode, encode, fetch, is_public_ip
 from server.jobs import canonical_url
 
 pytestmark = pytest.mark.asyncio
@@ -59,6 +60,47 @@ async def test_video_longer_than_the_cap_is_refused_before_download(media_server
         await get(f"{media_server}/long.html", tmp_path)
     assert e.value.code == "too_long" and "longer than 10 minutes" in e.value.message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("msg", [
+    FetchJob("https://example.com/v", "/tmp/x", 10, 600.0, False, 20.0), Progress(5, None), Progress(5, 10),
+    Fetched("/tmp/x/media.mp4", "Generic", 3.5), Failure("too_large", "The video is larger than 1MB."),
+])
+async def test_messages_to_and_from_the_fetch_child_are_typed_json_lines(msg):
+    line = encode(msg)
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert decode(line) == msg
+
+
+@pytest.mark.parametrize("line", [b"not json", b"[1]", b'{"type": "Nope"}', b'{"type": "Progress", "bytes": 1}'])
+async def test_a_line_that_is_no_fetch_message_is_refused(line):
+    with pytest.raises(ValueError):
+        decode(line)
+
+
+async def test_the_url_goes_to_the_child_on_stdin_never_on_its_command_line(hung_server, tmp_path):
+    import asyncio
+    import os
+    from pathlib import Path
+
+    url = hung_server + "?secret-post-4711"
+    task = asyncio.create_task(get(url, tmp_path, timeout_s=10.0))
+    cmdlines = []
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        for d in Path("/proc").iterdir():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+                if b"server.fetch" in cmd and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    cmdlines.append(cmd)
+            except (OSError, ValueError):
+                continue
+        if cmdlines:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # the child is killed on the way out
+    assert cmdlines and not any(b"secret-post-4711" in c for c in cmdlines)
 
 
 async def test_hung_server_hits_the_deadline(hung_server, tmp_path):
