@@ -5,6 +5,9 @@ The parent (`fetch`) starts `python -m server.fetch`, sends a FetchJob as a JSON
 Progress, then Fetched or a Failure. Without --allow-private-fetch the child refuses every connection to a
 non-public address at the moment it resolves a name (socket.getaddrinfo), which covers
 redirects and DNS rebinding between our check and yt-dlp's connection, not only the first URL.
+That guard sees only this process's own sockets, so the child never starts another program
+(ffmpeg, rtmpdump, mpv...: an audit hook refuses it) and takes only formats yt-dlp downloads
+itself (ALLOWED_PROTOCOLS); AES-128 HLS is decrypted in process (pycryptodomex).
 """
 from __future__ import annotations
 
@@ -25,7 +28,16 @@ from .errors import Failure
 
 log = logging.getLogger(__name__)
 
-FORMAT = "bv[height<=?720]/bv*[height<=?720]/b[height<=?720]/wv*/w"
+# Only formats yt-dlp downloads itself, over Python sockets the address guard sees: plain HTTP(S),
+# HLS and DASH fragments. rtmp/rtsp/mms/f4m/ism/... would go to rtmpdump, mpv or ffmpeg.
+ALLOWED_PROTOCOLS = ("http", "https", "m3u8_native", "http_dash_segments")
+_ONLY_ALLOWED = "[protocol~='^({})$']".format("|".join(ALLOWED_PROTOCOLS))
+FORMAT = "/".join(f + _ONLY_ALLOWED for f in ("bv[height<=?720]", "bv*[height<=?720]", "b[height<=?720]", "wv*", "w"))
+# An ffmpeg that cannot exist (/dev/null is no directory): yt-dlp then knows it has none.
+NO_FFMPEG = "/dev/null/ffmpeg"
+# Every way a Python process starts another program (audit events, PEP 578).
+PROGRAM_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
+                            "os.forkpty", "pty.spawn"})
 SOCKET_TIMEOUT_S = 20.0
 PROGRESS_EVERY_S = 0.25
 
@@ -182,6 +194,8 @@ class _Blocked(OSError):
 def _classify(msg: str) -> tuple[str, str]:
     low = msg.lower()
     short = msg.replace("ERROR: ", "").strip()[:300]
+    if any(s in low for s in ("unsupported url scheme", "ffmpeg", "rtmpdump", "no external programs")):
+        return "unsupported_url", "This video is streamed in a way the server does not download."
     if "unsupported url" in low:
         return "unsupported_url", "This page is not supported or has no video."
     if any(s in low for s in ("no video formats found", "no media found", "requested format is not available",
@@ -266,8 +280,10 @@ def _child(job: FetchJob, out) -> Fetched | Failure:
         "progress_hooks": [progress],
         "logger": Quiet(), "quiet": True, "no_warnings": True, "noprogress": True,
         "cachedir": False, "nopart": False, "overwrites": True, "writethumbnail": False,
-        # yt-dlp's own downloaders (Python sockets, so the address guard sees every connection), never ffmpeg
-        "external_downloader": {"default": "native"},
+        # yt-dlp's own downloaders (Python sockets, so the address guard sees every connection), never
+        # ffmpeg or another program (which would resolve and connect on its own): see _no_programs
+        "external_downloader": {"default": "native"}, "hls_prefer_native": True,
+        "ffmpeg_location": NO_FFMPEG, "fixup": "never",
         "restrictfilenames": True, "ignoreerrors": False, "color": "never",
     }
 
@@ -299,7 +315,15 @@ def _child(job: FetchJob, out) -> Fetched | Failure:
     return Fetched(str(f), (info or {}).get("extractor_key"), (info or {}).get("duration"))
 
 
+def _no_programs(event: str, _args) -> None:
+    """An audit hook: this process starts no other program, whatever yt-dlp or an extractor would
+    like to run. Raised as OSError, which yt-dlp takes for "not installed"."""
+    if event in PROGRAM_EVENTS:
+        raise PermissionError(f"the fetch process runs no external programs ({event})")
+
+
 def main() -> None:
+    sys.addaudithook(_no_programs)  # first: it cannot be removed later
     # yt-dlp and extractors may print: keep the real stdout for our messages only
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

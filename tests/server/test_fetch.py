@@ -2,6 +2,10 @@
 connect-time private-address guard, and the error messages."""
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 import pytest
 
 from server.errors import Failure
@@ -34,6 +38,51 @@ async def test_guard_refuses_loopback_at_connect_time_even_without_the_api_prech
         await get(f"{media_server}/face.mp4", tmp_path, allow_private=False)
     assert e.value.code == "private_address"
     assert list(tmp_path.iterdir()) == []
+
+
+EXTERNAL_PROGRAMS = ("ffmpeg", "ffprobe", "rtmpdump", "mplayer", "mpv", "aria2c", "curl", "wget", "axel", "http")
+FAKE_PROGRAM = """#!/bin/sh
+echo "$(basename "$0") $*" >> "{log}"
+echo "ffmpeg version 7.1 Copyright (c) 2000-2024 the FFmpeg developers"
+case "$*" in *-i*|*-r*) exit 1;; esac
+exit 0
+"""
+
+
+@pytest.fixture
+def programs_log(tmp_path, monkeypatch) -> Path:
+    """Stand-ins for every program yt-dlp may hand a download to, first on PATH: each one records
+    its call in the returned log (and answers a version probe, so it looks installed)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "programs.log"
+    bin_dir.mkdir()
+    for name in EXTERNAL_PROGRAMS:
+        (bin_dir / name).write_text(FAKE_PROGRAM.format(log=log))
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return log
+
+
+@pytest.mark.parametrize("page", ["aes128.m3u8", "sample-aes.m3u8", "rtmp.html", "rtsp.html", "mms.html"])
+async def test_no_download_ever_runs_an_external_program(page, media_server, tmp_path, programs_log):
+    """An external program resolves and connects on its own, where the address guard cannot see:
+    with private fetching allowed (the test site is on loopback), nothing may start one."""
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    with contextlib.suppress(FetchError):
+        await get(f"{media_server}/{page}", dest)
+    assert not programs_log.exists(), programs_log.read_text()
+
+
+async def test_aes_encrypted_hls_is_downloaded_and_decrypted_natively(media_server, tmp_path, web_root, programs_log):
+    f = await get(f"{media_server}/aes128.m3u8", tmp_path)
+    assert f.path.read_bytes() == (web_root / "segment.ts").read_bytes()
+
+
+@pytest.mark.parametrize("page", ["sample-aes.m3u8", "rtmp.html", "rtsp.html", "mms.html"])
+async def test_streams_only_an_external_program_could_read_are_unsupported(page, media_server, tmp_path):
+    with pytest.raises(FetchError) as e:
+        await get(f"{media_server}/{page}", tmp_path)
+    assert e.value.code == "unsupported_url", e.value.message
 
 
 async def test_page_without_video_is_unsupported(media_server, tmp_path):
