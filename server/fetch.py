@@ -50,10 +50,38 @@ class FetchError(Exception):
         self.code, self.message = code, message
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits: judged by that address
+IPV4_IN_LAST_32_BITS = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated; :: and ::1 included)
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT)
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64's well-known prefix (what DNS64 networks answer)
+)
+NOT_PUBLIC_V6 = (
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64: where the IPv4 address sits is the network's choice
+    ipaddress.ip_network("fec0::/10"),  # site-local (deprecated, still routed on some networks)
+)
+
+
+def _wrapped_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address leads to, when it is a form that wraps one (else ())."""
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        return ip.teredo  # (server, client), the client de-obfuscated
+    if any(ip in net for net in IPV4_IN_LAST_32_BITS):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF),)
+    return ()
+
+
 def is_public_ip(addr: str) -> bool:
     ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in NOT_PUBLIC_V6):
+            return False
+        if wrapped := _wrapped_ipv4(ip):
+            return all(is_public_ip(str(v4)) for v4 in wrapped)
     return ip.is_global and not ip.is_multicast
 
 

@@ -219,7 +219,8 @@ async def test_unknown_endpoint_is_json_404(api):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1/v.mp4", "http://localhost:8080/", "http://10.0.0.1/v.mp4",
                                  "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/",
-                                 "http://[::1]/v.mp4", "http://224.0.0.1/", "http://0.0.0.0/"])
+                                 "http://[::1]/v.mp4", "http://224.0.0.1/", "http://0.0.0.0/", "http://[::127.0.0.1]/v.mp4",
+                                 "http://[::ffff:0:7f00:1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::1]/"])
 async def test_url_to_a_private_address_is_refused_with_403(api, url):
     client, _, auth = api
     r = await client.post("/v1/checks", json={"url": url}, headers=auth)

@@ -168,6 +168,21 @@ async def test_only_global_unicast_addresses_are_public(addr, public):
     assert is_public_ip(addr) is public
 
 
+@pytest.mark.parametrize("addr, public", [
+    ("::127.0.0.1", False), ("::10.0.0.1", False), ("::8.8.8.8", True),  # IPv4-compatible
+    ("::ffff:0:7f00:1", False), ("::ffff:0:c0a8:101", False), ("::ffff:0:808:808", True),  # IPv4-translated
+    ("64:ff9b::7f00:1", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::808:808", True),  # NAT64 (DNS64 networks)
+    ("64:ff9b:1::7f00:1", False),  # local-use NAT64: where the IPv4 address sits depends on the network
+    ("2002:7f00:1::1", False), ("2002:c0a8:101::1", False), ("2002:808:808::1", True),  # 6to4
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo to 127.0.0.1 (stored inverted)
+    ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True),  # Teredo to 8.8.8.8 through a public server
+    ("2001:0:a00:1:8000:63bf:f7f7:f7f7", False),  # ... through a private one
+    ("fec0::1", False),  # site-local (deprecated, but routed on some networks)
+])
+async def test_ipv4_addresses_wrapped_in_ipv6_are_judged_by_the_ipv4_address(addr, public):
+    assert is_public_ip(addr) is public
+
+
 @pytest.mark.parametrize("message, code", [
     ("ERROR: Unsupported URL: https://example.com/", "unsupported_url"),
     ("ERROR: [youtube] abc: Sign in to confirm your age", "login_required"),
