@@ -151,7 +151,7 @@ async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
                         raise too_large
                     if not sniffed and len(writer.head) >= SNIFF_BYTES:
                         sniffed = True  # refuse a non-video as soon as its first bytes are in
-                        if sniff(writer.head) is None:
+                        if sniff(writer.head, limit) is None:
                             raise _unsupported()
                 media = writer.finish()
             else:

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"DFC1"
 CHUNK = 256 * 1024
-SNIFF_BYTES = 64
+SNIFF_BYTES = 512  # what sniff() reads: room for three MPEG-TS packet starts and the first boxes of an MP4
+TS_PACKET = 188
+FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")  # what an MP4/MOV starts with
 TAG = 16
 
 
@@ -40,15 +42,12 @@ def _aad(counter: int, final: bool) -> bytes:
     return struct.pack(">IB", counter, 1 if final else 0)
 
 
-def sniff(head: bytes) -> tuple[str, str] | None:
-    """(kind, extension) from a file's first bytes, or None when it is not a video/image we read."""
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-            return ("image", ".heic") if brand.startswith(b"he") else ("image", ".avif")
-        return ("video", ".mov") if brand == b"qt  " else ("video", ".mp4")
-    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "video", ".mov"
+def sniff(head: bytes, max_size: int | None = None) -> tuple[str, str] | None:
+    """(kind, extension) from a file's first SNIFF_BYTES, or None when it is not a video/image we read.
+
+    max_size: the file's size when it is complete, else an upper bound (the upload limit)."""
+    if len(head) >= 8 and head[4:8] in FIRST_BOXES:
+        return _sniff_iso(head, max_size)
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video", ".webm"
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
@@ -71,9 +70,53 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         return "video", ".mpg"
     if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
         return "video", ".wmv"
-    if len(head) >= 1 and head[0] == 0x47 and (len(head) < 189 or head[188] == 0x47) and len(head) >= 4 and head[1] & 0x40 == 0x40:
+    # MPEG-TS: 188-byte packets, each starting with the sync byte 0x47 ("G"): one is any text
+    # beginning with G, so the next packets' sync bytes must be there too
+    if len(head) > TS_PACKET and all(head[i] == 0x47 for i in range(0, len(head), TS_PACKET)):
         return "video", ".ts"
     return None
+
+
+def _box(head: bytes, at: int) -> tuple[int, bytes] | None:
+    """(size, type) of the ISO-BMFF/QuickTime box header at `at`; size 0 = to the end of the file;
+    None when the bytes there cannot be one."""
+    size, kind = int.from_bytes(head[at:at + 4], "big"), head[at + 4:at + 8]
+    if not all(0x20 <= b < 0x7F or b == 0xA9 for b in kind):  # four letters, digits, spaces or ©
+        return None
+    if size == 1:  # a 64-bit size follows the type
+        if len(head) < at + 16:
+            return None
+        size = int.from_bytes(head[at + 8:at + 16], "big")
+        return (size, kind) if size >= 16 else None
+    return (size, kind) if size == 0 or size >= 8 else None
+
+
+def _sniff_iso(head: bytes, max_size: int | None) -> tuple[str, str] | None:
+    """MP4/MOV/HEIF/AVIF: the boxes in the head must be well formed, the first no larger than the file.
+    A header box (ftyp/wide/free/skip/pnot) must be followed by another box within the head; moov
+    must start with a child box; mdat (raw codec data) can only be checked for its size."""
+    first = _box(head, 0)
+    if first is None or (max_size is not None and first[0] > max_size):
+        return None
+    size, kind = first
+    if kind == b"ftyp" and not (16 <= size <= 1024 and size % 4 == 0):
+        return None
+    if kind == b"moov" and (len(head) < 16 or _box(head, 8) is None):
+        return None
+    at, seen = size, 1
+    while size and at + 8 <= len(head):  # every further header within the head must be a box too
+        box = _box(head, at)
+        if box is None or not box[1].isalnum():  # top-level box types are letters and digits
+            return None
+        size, seen, at = box[0], seen + 1, at + box[0]
+    if kind not in (b"moov", b"mdat") and seen < 2 and len(head) >= SNIFF_BYTES:
+        return None
+    if kind == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+            return ("image", ".heic") if brand.startswith(b"he") else ("image", ".avif")
+        return ("video", ".mov") if brand == b"qt  " else ("video", ".mp4")
+    return "video", ".mov"
 
 
 @dataclass
@@ -87,7 +130,7 @@ class StoredMedia:
 
     @property
     def sniffed(self) -> tuple[str, str] | None:
-        return sniff(self.head)
+        return sniff(self.head, self.size)
 
 
 class EncryptedWriter:

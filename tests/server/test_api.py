@@ -245,7 +245,7 @@ async def test_upload_over_limit_without_content_length_is_refused_while_streami
 
     async def body():
         yield b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
-        yield b"\x00\x00\x00\x18ftypisom" + bytes(52)
+        yield b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x00mdat"  # ftyp, then mdat to the end
         for _ in range(40):
             yield bytes(64 * 1024)
         yield b"\r\n--B--\r\n"
@@ -260,6 +260,16 @@ async def test_text_file_named_mp4_is_refused_with_415(api, media_dir):
     r = await client.post("/v1/checks/upload", data=form(media_dir / "notes.mp4"), headers=auth)
     assert r.status == 415
     assert await r.json() == {"error": "unsupported_media", "message": "Only video or image files allowed."}
+
+
+@pytest.mark.parametrize("first", [b"Good morning", b"Thisfree"])
+async def test_text_that_starts_like_a_video_signature_is_refused_with_415(api, tmp_path, first):
+    client, app, auth = api
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(first + b" - and then an ordinary text file, line after line.\n" * 40)
+    r = await client.post("/v1/checks/upload", data=form(text), headers=auth)
+    assert r.status == 415 and (await r.json())["error"] == "unsupported_media"
+    assert leftover_media(app[CONFIG]) == []
 
 
 async def test_type_is_sniffed_from_content_not_the_file_name(api, media_dir):

@@ -11,7 +11,7 @@ from realserver import leftover_media
 
 from server.app import create_app
 from server.keys import CONFIG, JOBS, STORE, TOKENS
-from server.media import CHUNK, CorruptMedia, MediaStore, decrypt_records, sniff, sweep, wipe_dir
+from server.media import CHUNK, SNIFF_BYTES, CorruptMedia, MediaStore, decrypt_records, sniff, sweep, wipe_dir
 
 
 def windows(data: bytes, size: int = 32, step: int = 4096) -> list[bytes]:
@@ -34,7 +34,7 @@ def test_stored_media_is_encrypted_and_decrypts_to_the_original(tmp_path, media_
     assert not any(w in on_disk for w in windows(data))
     assert b"ftyp" not in on_disk
     assert b"".join(decrypt_records(store.key, m.path)) == data
-    assert m.size == len(data) and m.head == data[:64] and sniff(m.head) == ("video", ".mp4")
+    assert m.size == len(data) and m.head == data[:SNIFF_BYTES] and sniff(m.head) == ("video", ".mp4")
     assert oct(m.path.stat().st_mode & 0o777) == "0o600"
 
 
@@ -71,7 +71,8 @@ def test_empty_file_round_trips(tmp_path):
     ("face.jpg", ("image", ".jpg")), ("noface.png", ("image", ".png")), ("notes.mp4", None),
 ])
 def test_sniffing_reads_content_not_names(media_dir, name, expected):
-    assert sniff((media_dir / name).read_bytes()[:64]) == expected
+    data = (media_dir / name).read_bytes()
+    assert sniff(data[:SNIFF_BYTES], len(data)) == expected
 
 
 @pytest.mark.parametrize("head, expected", [
@@ -84,6 +85,51 @@ def test_sniffing_reads_content_not_names(media_dir, name, expected):
 ])
 def test_sniffing_known_signatures(head, expected):
     assert sniff(head) == expected
+
+
+def _text(first: bytes) -> bytes:
+    return first + b" and then some more ordinary words in a text file, line after line.\n" * 20
+
+
+@pytest.mark.parametrize("data", [
+    _text(b"Good morning"), _text(b"GET / HTTP/1.1"), _text(b"Grocery list"),  # 'G' + a letter: one TS sync byte
+    _text(b"Thisfree"), _text(b"abcdmoov"), _text(b"1234skip"), _text(b"wxyzwide"), _text(b"notamdat"),
+    b"G" + bytes(187) + b"G" + bytes(400),  # two sync bytes, but not the third
+    b"\x00\x00\x00\x08free" + b"plain text after a box header" * 20,  # the next "box" is text
+    b"\x00\x00\x00\x04moov" + bytes(600),  # a box smaller than its own header
+])
+def test_text_and_junk_that_only_look_like_media_at_a_glance_are_refused(data):
+    assert sniff(data[:SNIFF_BYTES], len(data)) is None
+
+
+def _mpegts(path) -> bytes:
+    import av
+    import media
+    import numpy as np
+
+    with av.open(str(path), mode="w", format="mpegts") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 160, 90, "yuv420p"
+        for img in media.face_frames(3, (160, 90)):
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path.read_bytes()
+
+
+def test_a_real_transport_stream_is_recognised(tmp_path):
+    data = _mpegts(tmp_path / "clip.ts")
+    assert sniff(data[:SNIFF_BYTES], len(data)) == ("video", ".ts")
+
+
+def test_a_quicktime_file_without_ftyp_is_recognised(media_dir):
+    """Old QuickTime files start with wide/free/mdat/moov boxes and no ftyp."""
+    data = (media_dir / "face.mp4").read_bytes()
+    rest = data[int.from_bytes(data[:4], "big"):]  # the file without its ftyp box
+    wide = b"\x00\x00\x00\x08wide"
+    for variant in (wide + rest, rest):
+        assert sniff(variant[:SNIFF_BYTES], len(variant)) == ("video", ".mov"), variant[:16]
 
 
 def test_sweeper_removes_entries_older_than_the_limit_only(tmp_path):
