@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import MultipartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .config import VERSION
@@ -140,6 +140,8 @@ async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
     frames_raw, media, writer = None, None, None
     try:
         while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):  # a multipart inside a part: no client of ours sends one
+                raise ApiError(400, "bad_request", "Nested multipart parts are not accepted.")
             if part.name == "frames":
                 frames_raw = (await part.read_chunk())[:16].decode(errors="replace").strip()  # one chunk at most
                 await part.release()

@@ -557,6 +557,17 @@ async def test_multipart_with_invalid_headers_is_400_not_500(api):
     assert r.status in (400, 415) and (await r.json())["error"] in ("bad_request", "unsupported_media")
 
 
+NESTED = (b'--B\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n'
+          b'--C\r\nContent-Disposition: file; filename="a.mp4"\r\n\r\nxx\r\n--C--\r\n--B--\r\n')
+
+
+async def test_nested_multipart_part_is_refused_with_400(api):
+    client, app, auth = api
+    r = await client.post("/v1/checks/upload", data=NESTED, headers={**auth, "Content-Type": "multipart/form-data; boundary=B"})
+    assert r.status == 400 and await r.json() == {"error": "bad_request", "message": "Nested multipart parts are not accepted."}
+    assert leftover_media(app[CONFIG]) == []
+
+
 async def test_wrong_method_is_405_with_allow_header(api):
     client, _, auth = api
     r = await client.delete("/v1/checks", headers=auth)
