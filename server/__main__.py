@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config-dir", type=Path, default=d.config_dir, help="token and TLS files (default %(default)s)")
     p.add_argument("--data-dir", type=Path, default=d.data_dir, help="cache and temporary media (default %(default)s)")
     p.add_argument("--temp-dir", type=Path, default=None,
-                   help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID-<data dir hash>)")
+                   help="where a decrypted file lives during its check (default: a new folder in RAM for each run, "
+                        "/dev/shm/deepfake-check-<random>)")
     p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
     p.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb,
                    help="upload and download size limit (default %(default)s)")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
 from . import api
 from .auth import Pairing, RateLimiter, TokenStore
-from .config import Config, default_plain_dir
+from .config import Config
 from .jobs import JobService, ResultCache
-from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
-from .media import MediaStore, sweep, wipe_dir
+from .keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
+from .media import MediaStore, new_plain_dir, remove_plain_dir, sweep, wipe_dir
 from .middlewares import (
     add_response_headers,
     cors_middleware,
@@ -53,23 +54,32 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     return app
 
 
-def _media_dirs(config: Config):
-    return [config.media_dir, config.fetch_dir, config.plain_dir]
+def _media_dirs(app: web.Application) -> list[Path]:
+    config = app[CONFIG]
+    return [config.media_dir, config.fetch_dir, app[PLAIN_DIR]]
 
 
 async def _media_ctx(app: web.Application):
     config = app[CONFIG]
     private_dir(config.data_dir)
-    removed = sum(wipe_dir(d) for d in _media_dirs(config))  # leftovers of a crash: unreadable, go
+    # leftovers of a crash: unreadable (encrypted under a key now gone) or plaintext; either way, they go
+    removed = wipe_dir(config.media_dir) + wipe_dir(config.fetch_dir)
+    if config.plain_dir is None:
+        removed += remove_plain_dir(config.plain_dir_record)
+        app[PLAIN_DIR] = new_plain_dir(config.data_dir, config.plain_dir_record)
+    else:
+        removed += wipe_dir(config.plain_dir)  # --temp-dir: the user's choice, emptied, kept
+        app[PLAIN_DIR] = config.plain_dir
     if removed:
         log.info("removed %d media leftovers from an earlier run", removed)
     app[STORE] = MediaStore(config.media_dir)
     yield
-    for d in _media_dirs(config):
-        wipe_dir(d)
-    if config.plain_dir == default_plain_dir(config.data_dir):
-        with contextlib.suppress(OSError):
-            config.plain_dir.rmdir()  # our own directory in RAM: leave nothing behind (a --temp-dir stays)
+    wipe_dir(config.media_dir)
+    wipe_dir(config.fetch_dir)
+    if config.plain_dir is None:
+        remove_plain_dir(config.plain_dir_record)
+    else:
+        wipe_dir(config.plain_dir)
 
 
 def _worker_ctx(shared: InferenceWorker | None):
@@ -79,7 +89,7 @@ def _worker_ctx(shared: InferenceWorker | None):
             app[WORKER] = shared
             yield
             return
-        worker = InferenceWorker(config.weights, config.device, config.plain_dir)
+        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR])
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, worker.start)
         app[WORKER] = worker
@@ -108,7 +118,7 @@ async def _sweeper_ctx(app: web.Application):
             await asyncio.sleep(config.sweep_every_s)
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    None, sweep, _media_dirs(config), config.media_max_age_s)
+                    None, sweep, _media_dirs(app), config.media_max_age_s)
                 await jobs.housekeeping()
             except Exception:  # the sweeper must survive anything a disk does
                 log.exception("sweeper failed")

@@ -1,6 +1,8 @@
 """Typed application state keys (aiohttp web.AppKey), shared by app.py and api.py."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from .auth import Pairing, TokenStore
@@ -13,5 +15,6 @@ CONFIG = web.AppKey("config", Config)
 TOKENS = web.AppKey("tokens", TokenStore)
 PAIRING = web.AppKey("pairing", Pairing)
 STORE = web.AppKey("store", MediaStore)
+PLAIN_DIR = web.AppKey("plain_dir", Path)  # where the worker may decrypt (config.plain_dir, or this run's own)
 WORKER = web.AppKey("worker", InferenceWorker)
 JOBS = web.AppKey("jobs", JobService)

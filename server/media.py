@@ -16,7 +16,9 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import struct
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +26,12 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .config import APP_NAME
+from .private import own_dir, write_private
+
 log = logging.getLogger(__name__)
 
+RAM_DIR = Path("/dev/shm")  # tmpfs on Linux: decrypted files never reach a disk
 MAGIC = b"DFC1"
 CHUNK = 256 * 1024
 SNIFF_BYTES = 512  # what sniff() reads: room for three MPEG-TS packet starts and the first boxes of an MP4
@@ -250,9 +256,9 @@ class MediaStore:
 
 
 def wipe_dir(d: Path) -> int:
-    """Empty d (creating it 0700). Returns how many entries were removed."""
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
+    """Empty d, creating it 0700. d must be this user's own directory, not a symlink (NotOwnDir);
+    its entries are removed, never followed. Returns how many were removed."""
+    own_dir(d)
     n = 0
     for p in d.iterdir():
         n += 1
@@ -260,6 +266,37 @@ def wipe_dir(d: Path) -> int:
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
+    return n
+
+
+def new_plain_dir(fallback_parent: Path, record: Path) -> Path:
+    """A new directory for this run's decrypted files: in RAM (/dev/shm) when the system has it,
+    else in fallback_parent. mkdtemp gives it a random name and creates it 0700 in one step, so no
+    other user can have made it, or a symlink by its name, first. Its path goes into `record`
+    (in the private data dir), so the next start can remove it if this run is killed."""
+    parent = RAM_DIR if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK) else fallback_parent
+    d = Path(tempfile.mkdtemp(prefix=f"{APP_NAME}-", dir=parent))
+    write_private(record, str(d).encode())
+    return d
+
+
+def remove_plain_dir(record: Path) -> int:
+    """Remove the directory `record` names (this run's at shutdown, a killed run's at start) if it is
+    still a directory of this user's. Anything else there now (after a reboot, another user may
+    have taken the name, or planted a symlink) is left alone. Returns how many entries it held."""
+    try:
+        d = Path(record.read_text())
+    except FileNotFoundError:
+        return 0
+    n = 0
+    try:
+        st = os.lstat(d)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            n = sum(1 for _ in d.iterdir())
+            shutil.rmtree(d)  # on Linux fd-based: it never follows a symlink, even one swapped in meanwhile
+    except FileNotFoundError:
+        pass
+    record.unlink(missing_ok=True)
     return n
 
 

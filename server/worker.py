@@ -223,10 +223,9 @@ def _warm_up(check, loaded, plain_dir: Path) -> None:
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
     from .media import CorruptMedia, decrypt_to_file
+    from .private import own_dir
 
-    plain = Path(plain_dir)
-    plain.mkdir(parents=True, exist_ok=True)
-    os.chmod(plain, 0o700)
+    plain = own_dir(Path(plain_dir))
     try:
         import torch
 

@@ -11,7 +11,7 @@ import pytest_asyncio
 from realserver import leftover_media
 
 from server.app import create_app
-from server.keys import CONFIG, JOBS, PAIRING, TOKENS
+from server.keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, TOKENS
 
 pytestmark = pytest.mark.asyncio
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
@@ -396,7 +396,7 @@ async def test_finished_checks_kept_in_memory_are_capped_oldest_first(app_factor
 
 async def test_the_default_ram_temp_dir_is_removed_at_shutdown(app_factory, media_dir):
     client, app, auth = await app_factory(plain_dir=None)  # the default: a directory in /dev/shm
-    plain = app[CONFIG].plain_dir
+    plain = app[PLAIN_DIR]
     assert plain.is_dir()
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
     assert r.status in (200, 202)

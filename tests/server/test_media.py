@@ -2,16 +2,30 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import shutil
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
 from realserver import leftover_media
 
 from server.app import create_app
-from server.keys import CONFIG, JOBS, STORE, TOKENS
-from server.media import CHUNK, SNIFF_BYTES, CorruptMedia, MediaStore, decrypt_records, sniff, sweep, wipe_dir
+from server.keys import CONFIG, JOBS, PLAIN_DIR, STORE, TOKENS
+from server.media import (
+    CHUNK,
+    SNIFF_BYTES,
+    CorruptMedia,
+    MediaStore,
+    decrypt_records,
+    new_plain_dir,
+    sniff,
+    sweep,
+    wipe_dir,
+)
+from server.private import NotOwnDir
 
 
 def windows(data: bytes, size: int = 32, step: int = 4096) -> list[bytes]:
@@ -181,3 +195,107 @@ async def test_upload_waiting_for_the_worker_is_encrypted_on_disk_then_deleted(a
         await asyncio.sleep(0.1)
     assert app[JOBS].get(check_id).status == "done"
     assert leftover_media(app[CONFIG]) == []
+
+
+# --- the directory for decrypted files --------------------------------------------------------
+def predictable_ram_dir(data_dir) -> Path:
+    """The name the server used to give its RAM directory: anyone on the machine could work it out."""
+    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path("/dev/shm") / f"deepfake-check-{os.getuid()}-{tag}"
+
+
+@pytest.fixture
+def victim(tmp_path) -> Path:
+    """A folder of the user's that another local user would like emptied."""
+    d = tmp_path / "victim"
+    d.mkdir(mode=0o755)
+    (d / "canary").write_text("still here")
+    return d
+
+
+async def start_and_stop(aiohttp_client, config, worker) -> Path:
+    """Starts an app with this config, runs a check through it, stops it; returns its decrypted-files dir."""
+    app = create_app(config, worker=worker)
+    client = await aiohttp_client(app)
+    auth = {"Authorization": f"Bearer {app[TOKENS].token}"}
+    assert (await client.get("/v1/model", headers=auth)).status == 200
+    plain = app[PLAIN_DIR]
+    await client.close()
+    return plain
+
+
+@pytest.mark.asyncio
+async def test_a_symlink_at_the_predictable_ram_path_is_not_followed(aiohttp_client, make_config, worker, tmp_path, victim):
+    planted = predictable_ram_dir(tmp_path / "data")
+    planted.symlink_to(victim)
+    try:
+        await start_and_stop(aiohttp_client, make_config(plain_dir=None), worker)
+    finally:
+        planted.unlink()
+    assert (victim / "canary").read_text() == "still here"
+    assert oct(victim.stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.asyncio
+async def test_another_users_folder_at_the_predictable_ram_path_is_neither_used_nor_emptied(
+        aiohttp_client, make_config, worker, tmp_path):
+    planted = predictable_ram_dir(tmp_path / "data")
+    planted.mkdir()
+    planted.chmod(0o777)
+    (planted / "theirs").write_text("x")
+    os.chown(planted, 65534, 65534)  # nobody's
+    try:
+        plain = await start_and_stop(aiohttp_client, make_config(plain_dir=None), worker)
+        assert plain != planted and (planted / "theirs").exists()
+        assert planted.stat().st_uid == 65534 and oct(planted.stat().st_mode & 0o777) == "0o777"
+    finally:
+        shutil.rmtree(planted)
+
+
+@pytest.mark.asyncio
+async def test_each_run_gets_a_new_private_ram_dir_removed_at_shutdown(aiohttp_client, make_config, worker):
+    config = make_config(plain_dir=None)
+    first = await start_and_stop(aiohttp_client, config, worker)
+    second = await start_and_stop(aiohttp_client, config, worker)
+    assert first != second and first.parent == Path("/dev/shm")
+    assert not first.exists() and not second.exists()
+
+
+@pytest.mark.asyncio
+async def test_the_ram_dir_of_a_killed_run_is_removed_at_the_next_start(aiohttp_client, make_config, worker):
+    config = make_config(plain_dir=None)
+    config.data_dir.mkdir(parents=True)
+    left = new_plain_dir(config.data_dir, config.plain_dir_record)  # what a run made before it was killed
+    (left / "decrypted.mp4").write_bytes(b"plaintext")
+    app = create_app(config, worker=worker)
+    client = await aiohttp_client(app)
+    assert not left.exists() and app[PLAIN_DIR] != left and app[PLAIN_DIR].is_dir()
+    await client.close()
+
+
+@pytest.mark.asyncio
+async def test_a_symlink_planted_where_a_killed_runs_ram_dir_was_is_not_followed(
+        aiohttp_client, make_config, worker, victim):
+    config = make_config(plain_dir=None)
+    config.data_dir.mkdir(parents=True)
+    left = new_plain_dir(config.data_dir, config.plain_dir_record)
+    left.rmdir()  # gone with a reboot; then someone else takes the name
+    left.symlink_to(victim)
+    try:
+        await start_and_stop(aiohttp_client, config, worker)
+        assert left.is_symlink()
+    finally:
+        left.unlink()
+    assert (victim / "canary").read_text() == "still here"
+
+
+def test_a_temp_dir_that_is_a_symlink_or_someone_elses_is_refused(tmp_path, victim):
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, 65534, 65534)
+    for d in (link, foreign):
+        with pytest.raises(NotOwnDir):
+            wipe_dir(d)
+    assert (victim / "canary").exists()

@@ -117,10 +117,3 @@ def test_tls_context_offers_the_leaf(tmp_path):
     ctx = certs.ssl_context()
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert isinstance(Certs.in_dir(tmp_path).ca_cert.read_bytes(), bytes)
-
-
-def test_default_temp_dirs_of_two_data_dirs_differ(tmp_path):
-    from server.config import Config
-
-    a, b = Config(data_dir=tmp_path / "a"), Config(data_dir=tmp_path / "b")
-    assert a.plain_dir != b.plain_dir and a.plain_dir == Config(data_dir=tmp_path / "a").plain_dir
