@@ -11,6 +11,7 @@ so records can be neither reordered nor dropped from the end without detection.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -20,6 +21,7 @@ import stat
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -222,6 +224,40 @@ def decrypt_to_file(key: bytes, src: Path, dst: Path) -> None:
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
+
+
+def _memory_file() -> int | None:
+    """An anonymous file in memory (Linux memfd) that this process can open by path, or None."""
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        return None
+    try:
+        return os.memfd_create(APP_NAME, os.MFD_CLOEXEC)
+    except OSError:  # ENOSYS (old kernel), EPERM (a sandbox that forbids it)
+        return None
+
+
+@contextlib.contextmanager
+def decrypted(key: bytes, src: Path, fallback: Path) -> Iterator[str]:
+    """The plaintext of src as a path a decoder can open, for the duration of the `with`.
+
+    On Linux an anonymous memory file, opened as /proc/self/fd/N: it is named on no filesystem,
+    and the kernel frees it when this process ends, however it ends (a SIGKILL leaves nothing).
+    Elsewhere a 0600 file at `fallback` (in the private RAM dir when there is one), deleted after."""
+    fd = _memory_file()
+    if fd is None:
+        try:
+            decrypt_to_file(key, src, fallback)
+            yield str(fallback)
+        finally:
+            fallback.unlink(missing_ok=True)
+        return
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            for chunk in decrypt_records(key, src):
+                out.write(chunk)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 class MediaStore:

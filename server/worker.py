@@ -2,11 +2,13 @@
 
 A separate process because the decoders and the face detector are native code: a crash or a
 hang on a hostile file kills (or gets killed with) the worker, never the server, and a fresh
-worker is started for the next check. The worker decrypts the media itself, into a 0700
-directory in RAM when the system has one, and deletes the plaintext as soon as the check ends.
+worker is started for the next check. The worker decrypts the media itself, into an anonymous
+memory file (Linux memfd: named on no filesystem, gone with the worker however it ends), else into
+a 0700 directory in RAM when the system has one, and drops the plaintext as soon as the check ends.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -52,7 +54,7 @@ class CheckRequest:
 
     media: str  # the encrypted file in the store
     key: bytes
-    plain: str  # where the plaintext may go: the server names it, so it can remove it if the worker dies
+    plain: str  # where the plaintext goes without memfd: the server names it, so it can remove it if the worker dies
     frames: int
 
 
@@ -138,7 +140,8 @@ class InferenceWorker:
                 self._restart()
                 raise WorkerFailed("internal", "The detector crashed on this file.") from None
             finally:
-                plain.unlink(missing_ok=True)
+                with contextlib.suppress(NotADirectoryError):  # the temp dir is gone (memfd needs none)
+                    plain.unlink(missing_ok=True)
         if isinstance(msg, Failure):
             raise WorkerFailed(msg.code, msg.message)
         return msg
@@ -222,7 +225,7 @@ def _warm_up(check, loaded, plain_dir: Path) -> None:
 
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
-    from .media import CorruptMedia, decrypt_to_file
+    from .media import CorruptMedia, decrypted
     from .private import own_dir
 
     plain = own_dir(Path(plain_dir))
@@ -246,13 +249,10 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
             return
         if isinstance(req, Stop):
             return
-        tmp = Path(req.plain)
         try:
-            decrypt_to_file(req.key, Path(req.media), tmp)
-            v = check(tmp, frames=req.frames, model=loaded, want_heatmap=True,
-                      on_stage=lambda stage: conn.send(Stage(stage)))
+            with decrypted(req.key, Path(req.media), Path(req.plain)) as path:
+                v = check(path, frames=req.frames, model=loaded, want_heatmap=True,
+                          on_stage=lambda stage: conn.send(Stage(stage)))
             conn.send(Result(v.to_dict(), v.heatmap_png))
         except (CorruptMedia, FileNotFoundError) as e:
             conn.send(Failure("internal", f"The stored media could not be read ({e})."))
-        finally:
-            tmp.unlink(missing_ok=True)

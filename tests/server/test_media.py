@@ -20,6 +20,7 @@ from server.media import (
     CorruptMedia,
     MediaStore,
     decrypt_records,
+    decrypted,
     new_plain_dir,
     sniff,
     sweep,
@@ -50,6 +51,30 @@ def test_stored_media_is_encrypted_and_decrypts_to_the_original(tmp_path, media_
     assert b"".join(decrypt_records(store.key, m.path)) == data
     assert m.size == len(data) and m.head == data[:SNIFF_BYTES] and sniff(m.head) == ("video", ".mp4")
     assert oct(m.path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="memfd is Linux's")
+def test_decrypted_media_is_an_anonymous_memory_file(tmp_path, media_dir):
+    data = (media_dir / "face.mp4").read_bytes()
+    store = MediaStore(tmp_path)
+    m = stored(store, data)
+    with decrypted(store.key, m.path, tmp_path / "plain.mp4") as path:
+        assert os.readlink(path).startswith("/memfd:") and Path(path).read_bytes() == data
+        assert not (tmp_path / "plain.mp4").exists()
+
+
+def test_without_memfd_the_plaintext_is_a_private_file_deleted_afterwards(tmp_path, media_dir, monkeypatch):
+    import server.media
+
+    monkeypatch.setattr(server.media, "_memory_file", lambda: None)  # a system without memfd
+    data = (media_dir / "face.jpg").read_bytes()
+    store = MediaStore(tmp_path)
+    m = stored(store, data)
+    fallback = tmp_path / "plain.jpg"
+    with decrypted(store.key, m.path, fallback) as path:
+        assert path == str(fallback) and fallback.read_bytes() == data
+        assert oct(fallback.stat().st_mode & 0o777) == "0o600"
+    assert not fallback.exists()
 
 
 def test_media_from_an_earlier_run_cannot_be_decrypted(tmp_path, media_dir):

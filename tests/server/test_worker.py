@@ -18,6 +18,20 @@ def test_worker_checks_encrypted_media_and_leaves_no_plaintext(worker, media_dir
     assert worker.info["name"] == "tiny" and 20 in worker.frame_choices
 
 
+def test_the_plaintext_of_a_running_check_is_named_on_no_filesystem(worker, tmp_path):
+    """Decrypted media lives in an anonymous memory file while the worker reads it: nothing in the
+    temp dir (or anywhere else) for a killed server to leave behind."""
+    import media
+
+    store = MediaStore(tmp_path)
+    clip = media.write_clip(tmp_path / "slow.mp4", media.face_frames(60, (1280, 720)))
+    m = store.encrypt_file(clip)
+    seen = []
+    worker.run(m.path, store.key, ".mp4", 40, timeout_s=120,
+               on_stage=lambda stage: seen.append(sorted(p.name for p in worker.plain_dir.iterdir())))
+    assert seen and seen == [[]] * len(seen)
+
+
 def test_media_under_another_key_is_refused_not_decoded(worker, media_dir, tmp_path):
     m = MediaStore(tmp_path).encrypt_file(media_dir / "face.jpg")
     with pytest.raises(WorkerFailed) as e:
