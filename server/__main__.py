@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="downloads running at once (default %(default)s)")
     p.add_argument("--queue-size", type=int, default=d.queue_size,
                    help="unfinished checks before 503 busy (default %(default)s)")
+    p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
+                   help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
     p.add_argument("--log-urls", action="store_true", default=d.log_urls, help="log the URLs checked (off by default)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -53,7 +55,7 @@ def config_from(a: argparse.Namespace) -> Config:
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
-        max_downloads=a.max_downloads,
+        max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
     )
 
 

@@ -89,7 +89,7 @@ def _worker_ctx(shared: InferenceWorker | None):
             app[WORKER] = shared
             yield
             return
-        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR])
+        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, worker.start)
         app[WORKER] = worker

@@ -42,6 +42,9 @@ class Config:
     max_downloads: int = 2
     deadline_s: float = 300.0  # per check: fetch + analysis (waiting for the worker excluded; analysis >= 60 s)
     max_duration_s: float = 600.0  # videos longer than this are refused before download
+    # the inference worker's resident memory: a check that pushes it past this fails (too_large) and
+    # the worker restarts (the model alone takes ~1-1.5 GB; 0: no cap)
+    worker_memory_mb: int = 4096
     cache_ttl_s: float = 7 * 24 * 3600
     jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long
     jobs_kept_max: int = 5000  # ... and at most this many of them (the newest), to bound memory

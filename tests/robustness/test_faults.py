@@ -149,6 +149,27 @@ async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_ap
     assert worker.pid not in (None, old)
 
 
+async def test_a_file_that_blows_up_the_workers_memory_fails_as_too_large_and_the_server_goes_on(
+        make_api, worker, tmp_path):
+    from PIL import Image
+
+    from server.worker import rss_bytes
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    api = await make_api()
+    cap, old = worker.max_rss_mb, worker.pid
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    try:
+        status, body = await api.check_file(big)
+    finally:
+        worker.max_rss_mb = cap
+    assert status == 202 and body["status"] == "failed" and body["error"]["error"] == "too_large", body
+    assert "memory" in body["error"]["message"] and worker.pid != old
+    assert await settled(api) == []
+    await api.still_serving(tmp_path)
+
+
 @pytest.fixture
 def raising_checkpoint(tmp_path) -> Path:
     """A real checkpoint whose stored crop size is 0: loading and the warm-up work, cropping a face

@@ -51,6 +51,29 @@ def test_check_over_its_time_is_killed_and_the_worker_restarts(worker, shared_da
     assert worker.run(m2.path, store.key, ".jpg", 10, timeout_s=60).verdict["verdict"] in VERDICTS
 
 
+def test_a_check_that_needs_too_much_memory_is_stopped_and_the_worker_restarts(worker, media_dir, tmp_path):
+    """The worker's memory is capped per check (a watchdog reads its RSS): a file whose decoding
+    would blow it up fails with too_large, and a fresh worker takes the next check."""
+    from PIL import Image
+
+    from server.worker import rss_bytes
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    store = MediaStore(tmp_path)
+    m = store.encrypt_file(big)
+    old, cap = worker.pid, worker.max_rss_mb
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    try:
+        with pytest.raises(WorkerFailed) as e:
+            worker.run(m.path, store.key, ".png", 10, timeout_s=120)
+    finally:
+        worker.max_rss_mb = cap
+    assert e.value.code == "too_large" and "memory" in e.value.message and worker.pid != old
+    m2 = store.encrypt_file(media_dir / "face.jpg")
+    assert worker.run(m2.path, store.key, ".jpg", 10, timeout_s=60).verdict["verdict"] in VERDICTS
+
+
 def test_unloadable_weights_are_reported_with_the_core_message(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint")
