@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":
-        from .auth import TokenStore
+        from .auth import PairedOrigin, TokenStore
 
         TokenStore(config.token_path).rotate()
+        PairedOrigin(config.paired_origin_path).clear()  # a new token is a new pairing, by any extension
         print("New token written; the old one stops working now (a running server picks it up at once).\n"
               "Restart the server for a pairing code and pair the extension again.")
         return 0

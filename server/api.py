@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .auth import is_extension_origin
 from .config import VERSION
 from .errors import ApiError
 from .fetch import resolves_to_private
-from .keys import CONFIG, JOBS, PAIRING, STORE, WORKER
+from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, STORE, WORKER
 from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -66,7 +67,11 @@ async def pair(request: web.Request) -> web.Response:
     code = body.get("code")
     if not isinstance(code, str):
         raise ApiError(400, "bad_request", "code is required.")
-    return web.json_response({"token": request.app[PAIRING].exchange(code)})
+    token = request.app[PAIRING].exchange(code)
+    origin = request.headers.get("Origin")
+    if origin and is_extension_origin(origin):  # from now on, the only extension the server answers
+        request.app[PAIRED_ORIGIN].set(origin)
+    return web.json_response({"token": token})
 
 
 async def pair_page(request: web.Request) -> web.Response:

@@ -10,10 +10,10 @@ from pathlib import Path
 from aiohttp import web
 
 from . import api
-from .auth import Pairing, RateLimiter, TokenStore
+from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore
 from .config import Config
 from .jobs import JobService, ResultCache
-from .keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
+from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
 from .media import MediaStore, new_plain_dir, remove_plain_dir, sweep, wipe_dir
 from .middlewares import (
     add_response_headers,
@@ -35,19 +35,22 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     """`worker`: an already started worker to share (tests); None starts one that the app owns."""
     tokens = TokenStore(config.token_path)
     tokens.ensure()
+    paired = PairedOrigin(config.paired_origin_path)
+    pairing = Pairing(tokens, config.pair_attempts_per_min)
     app = web.Application(
         middlewares=[
             error_middleware,
             host_middleware,
-            cors_middleware(tuple(config.allow_origins)),
-            token_middleware(tokens),
+            cors_middleware(tuple(config.allow_origins), paired, pairing),
+            token_middleware(tokens, paired),
             rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),
         ],
         client_max_size=1024 * 1024,  # JSON bodies; uploads are streamed and limited on their own
     )
     app[CONFIG] = config
     app[TOKENS] = tokens
-    app[PAIRING] = Pairing(tokens, config.pair_attempts_per_min)
+    app[PAIRING] = pairing
+    app[PAIRED_ORIGIN] = paired
     app.on_response_prepare.append(add_response_headers)
     app.add_routes(api.routes())
     app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx])

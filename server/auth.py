@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from pathlib import Path
@@ -40,6 +41,43 @@ class TokenStore:
 
     def verify(self, presented: str) -> bool:
         return hmac.compare_digest(presented.encode(), self.token.encode())
+
+
+# what a browser sends from an extension's service worker or pages: Chromium's 32-letter ID, Firefox's UUID
+EXTENSION_ORIGIN = re.compile(r"(chrome-extension|moz-extension)://[a-z0-9-]{8,64}")
+
+
+def is_extension_origin(origin: str) -> bool:
+    return EXTENSION_ORIGIN.fullmatch(origin) is not None
+
+
+class PairedOrigin:
+    """The origin of the extension that paired, 0600 in the config dir: once there is one, no other
+    extension may call the server. Chromium's extension ID is stable for a packed extension; Firefox
+    gives each profile its own UUID, so the origin is recorded at pairing and a new pairing replaces
+    it. Re-read when the file changes (`rotate-token` removes it)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._origin: str | None = None
+        self._mtime: int | None = None
+
+    def get(self) -> str | None:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._origin = self._mtime = None
+            return None
+        if mtime != self._mtime:
+            self._origin, self._mtime = self.path.read_text().strip() or None, mtime
+        return self._origin
+
+    def set(self, origin: str) -> None:
+        if origin != self.get():
+            write_private(self.path, origin.encode())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def new_pair_code() -> str:

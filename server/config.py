@@ -92,3 +92,7 @@ class Config:
     @property
     def token_path(self) -> Path:
         return self.config_dir / "token"
+
+    @property
+    def paired_origin_path(self) -> Path:
+        return self.config_dir / "paired-origin"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .auth import Pairing, TokenStore
+from .auth import PairedOrigin, Pairing, TokenStore
 from .config import Config
 from .jobs import JobService
 from .media import MediaStore
@@ -14,6 +14,7 @@ from .worker import InferenceWorker
 CONFIG = web.AppKey("config", Config)
 TOKENS = web.AppKey("tokens", TokenStore)
 PAIRING = web.AppKey("pairing", Pairing)
+PAIRED_ORIGIN = web.AppKey("paired_origin", PairedOrigin)
 STORE = web.AppKey("store", MediaStore)
 PLAIN_DIR = web.AppKey("plain_dir", Path)  # where the worker may decrypt (config.plain_dir, or this run's own)
 WORKER = web.AppKey("worker", InferenceWorker)

@@ -7,13 +7,12 @@ import logging
 
 from aiohttp import web
 
-from .auth import RateLimiter, TokenStore
+from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore, is_extension_origin
 from .errors import ApiError, json_error
 
 log = logging.getLogger(__name__)
 
 HOSTS = ("localhost", "127.0.0.1", "[::1]")
-EXTENSION_ORIGIN_PREFIXES = ("chrome-extension://", "moz-extension://")
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/pair", "/v1/openapi.json", "/pair"})
 CORS_HEADERS = web.RequestKey("cors_headers", dict)
 
@@ -56,17 +55,24 @@ async def host_middleware(request: web.Request, handler):
     return await handler(request)
 
 
-def origin_allowed(origin: str, extra: tuple[str, ...]) -> bool:
-    return origin.startswith(EXTENSION_ORIGIN_PREFIXES) or origin in extra
+def origin_allowed(origin: str, path: str, extra: tuple[str, ...], paired: PairedOrigin, pairing: Pairing) -> bool:
+    """An --allow-origin origin; an extension's, while none has paired; then the paired extension's
+    only, or another's asking to pair while a pairing code is out (the code decides)."""
+    if origin in extra:
+        return True
+    if not is_extension_origin(origin):
+        return False
+    recorded = paired.get()
+    return recorded is None or origin == recorded or (path == "/v1/pair" and pairing.active)
 
 
-def cors_middleware(extra_origins: tuple[str, ...]):
+def cors_middleware(extra_origins: tuple[str, ...], paired: PairedOrigin, pairing: Pairing):
     @web.middleware
     async def cors(request: web.Request, handler):
         origin = request.headers.get("Origin")
         if origin is None:
             return await handler(request)
-        if not origin_allowed(origin, extra_origins):
+        if not origin_allowed(origin, request.path, extra_origins, paired, pairing):
             return json_error(403, "forbidden_origin", "Requests from this origin are not allowed.")
         headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
@@ -94,7 +100,7 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
-def token_middleware(tokens: TokenStore):
+def token_middleware(tokens: TokenStore, paired: PairedOrigin):
     @web.middleware
     async def check_token(request: web.Request, handler):
         if request.path in PUBLIC_PATHS:
@@ -104,6 +110,9 @@ def token_middleware(tokens: TokenStore):
         if scheme.lower() != "bearer" or not presented or not tokens.verify(presented.strip()):
             return json_error(401, "unauthorized", "Missing or wrong token. Pair the extension with the server.",
                               {"WWW-Authenticate": "Bearer"})
+        origin = request.headers.get("Origin")
+        if origin and is_extension_origin(origin) and paired.get() is None:
+            paired.set(origin)  # paired before origins were recorded: the extension that holds the token
         return await handler(request)
 
     return check_token

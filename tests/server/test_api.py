@@ -15,6 +15,8 @@ from server.keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, TOKENS
 
 pytestmark = pytest.mark.asyncio
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
+# two installed extensions: a Chromium one (32 letters a-p) and a Firefox one (a per-profile UUID)
+EXT_A, EXT_B = "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "moz-extension://0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
 
 
 @pytest.fixture
@@ -116,7 +118,7 @@ async def test_web_page_origin_is_refused_with_403(api):
     assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
 
 
-@pytest.mark.parametrize("origin", ["chrome-extension://abcdefghijklmnop", "moz-extension://0f1e2d3c-aaaa-bbbb"])
+@pytest.mark.parametrize("origin", [EXT_A, EXT_B])
 async def test_extension_origin_gets_preflight_and_cors_headers(api, origin):
     client, _, auth = api
     r = await client.options("/v1/checks", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
@@ -130,8 +132,55 @@ async def test_extension_origin_gets_preflight_and_cors_headers(api, origin):
     assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == origin
 
 
+async def pair_from(client, app, origin: str):
+    return await client.post("/v1/pair", json={"code": app[PAIRING].code}, headers={"Origin": origin})
+
+
+async def test_once_paired_only_the_paired_extensions_origin_is_accepted(api):
+    client, app, auth = api
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    r = await client.get("/v1/model", headers={**auth, "Origin": EXT_B})  # another installed extension, token or not
+    assert r.status == 403 and (await r.json())["error"] == "forbidden_origin"
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = await client.options("/v1/pair", headers={"Origin": EXT_B, "Access-Control-Request-Method": "POST"})
+    assert r.status == 403
+    assert (await client.get("/v1/health", headers={"Origin": EXT_B})).status == 403
+    r = await client.get("/v1/model", headers={**auth, "Origin": EXT_A})
+    assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == EXT_A
+
+
+async def test_a_new_pairing_records_the_new_extensions_origin(app_factory):
+    """Firefox gives an extension a new origin per profile (and after a reinstall): pairing again
+    with a fresh code (a restarted server) moves the server to the new origin."""
+    client, app, auth = await app_factory()
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    await client.close()
+    client, app, auth = await app_factory()  # same config dir: a restart, a new pairing code
+    assert (await pair_from(client, app, EXT_B)).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 403
+
+
+async def test_a_wrong_code_from_another_extension_records_nothing(app_factory):
+    client, app, auth = await app_factory()
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    await client.close()
+    client, app, auth = await app_factory()  # a restart: a new code is out
+    r = await client.post("/v1/pair", json={"code": "AAAA-AAAA"}, headers={"Origin": EXT_B})
+    assert r.status == 401
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 403
+
+
+async def test_an_install_paired_before_origins_were_recorded_adopts_the_first_extension_with_the_token(api):
+    client, _, auth = api
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 403
+
+
 async def test_configured_origin_is_allowed(app_factory):
-    client, _, auth = await app_factory(allow_origins=("https://dev.example",))
+    client, app, auth = await app_factory(allow_origins=("https://dev.example",))
+    assert (await pair_from(client, app, EXT_A)).status == 200  # an --allow-origin stays allowed when paired
     r = await client.get("/v1/model", headers={**auth, "Origin": "https://dev.example"})
     assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "https://dev.example"
 
@@ -504,7 +553,7 @@ async def test_worker_crash_fails_that_check_only_and_a_fresh_worker_takes_the_n
 
 async def test_event_stream_and_errors_carry_cors_headers_for_the_extension(api, media_dir):
     client, _, auth = api
-    origin = {"Origin": "chrome-extension://abcdefghijklmnop"}
+    origin = {"Origin": EXT_A}
     r = await client.get("/v1/checks/nope", headers={**auth, **origin})
     assert r.status == 404 and r.headers["Access-Control-Allow-Origin"] == origin["Origin"]
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
