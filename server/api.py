@@ -101,7 +101,7 @@ async def create_check(request: web.Request) -> web.Response:
             raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
         check = jobs.submit_url(url, frames)
     if check.status == "done" and check.cached:
-        return web.json_response(check.to_json(), status=200)
+        return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
 
 
@@ -134,7 +134,7 @@ async def upload_check(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
     check = await jobs.submit_upload(media, sniffed[1], frames)
     if check.status == "done":
-        return web.json_response(check.to_json(), status=200)
+        return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
 
 
@@ -175,14 +175,16 @@ def _unsupported() -> ApiError:
 
 
 async def get_check(request: web.Request) -> web.Response:
-    return web.json_response(request.app[JOBS].get(request.match_info["id"]).to_json())
+    jobs = request.app[JOBS]
+    return web.json_response(jobs.snapshot(jobs.get(request.match_info["id"])))
 
 
 async def heatmap(request: web.Request) -> web.Response:
-    check = request.app[JOBS].get(request.match_info["id"])
-    if not check.heatmap:
-        raise ApiError(404, "not_found", "No heatmap for this check.")
-    return web.Response(body=check.heatmap, content_type="image/png", headers={"Cache-Control": "no-store"})
+    jobs = request.app[JOBS]
+    png = jobs.heatmap(jobs.get(request.match_info["id"]))
+    if not png:
+        raise ApiError(404, "not_found", "No heatmap for this check (none, or no longer kept).")
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -443,6 +443,42 @@ async def test_finished_checks_kept_in_memory_are_capped_oldest_first(app_factor
     assert statuses == [404, 404, 200, 200, 200]
 
 
+async def test_heatmaps_kept_in_memory_are_capped_in_bytes_newest_first(app_factory, media_dir):
+    client, app, auth = await app_factory(heatmap_bytes_kept=100_000)  # the tiny model's heatmap: ~66 KB
+    ids = []
+    for name in ("face.jpg", "face.mp4"):
+        r = await client.post("/v1/checks/upload", data=form(media_dir / name, frames=10), headers=auth)
+        ids.append((await wait_done(client, auth, (await r.json())["id"]))["id"])
+    statuses = [(await client.get(f"/v1/checks/{cid}/heatmap.png", headers=auth)).status for cid in ids]
+    first = await (await client.get(f"/v1/checks/{ids[0]}", headers=auth)).json()
+    assert statuses == [404, 200] and first["result"]["heatmap_url"] is None
+
+
+async def test_cache_hits_keep_little_memory_each_however_many_there_are(app_factory, media_dir):
+    """A burst of cache hits (one page of a feed, a load test) must not keep a copy of the result
+    per check: finished checks stay readable for an hour, and memory must stay flat meanwhile."""
+    import gc
+    import tracemalloc
+
+    client, app, auth = await app_factory()
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.mp4", frames=10), headers=auth)
+    await wait_done(client, auth, (await r.json())["id"])
+    only_jobs = [tracemalloc.Filter(True, "*/server/jobs.py", all_frames=True)]
+    tracemalloc.start(10)
+    try:
+        gc.collect()
+        before = tracemalloc.take_snapshot().filter_traces(only_jobs)
+        for _ in range(200):
+            r = await client.post("/v1/checks/upload", data=form(media_dir / "face.mp4", frames=10), headers=auth)
+            assert r.status == 200
+        gc.collect()
+        after = tracemalloc.take_snapshot().filter_traces(only_jobs)
+    finally:
+        tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown / 200 < 1500, f"{grown / 200:.0f} bytes kept per cache hit"
+
+
 async def test_the_default_ram_temp_dir_is_removed_at_shutdown(app_factory, media_dir):
     client, app, auth = await app_factory(plain_dir=None)  # the default: a directory in /dev/shm
     plain = app[PLAIN_DIR]
