@@ -47,7 +47,7 @@ class Config:
     worker_memory_mb: int = 4096
     cache_ttl_s: float = 7 * 24 * 3600
     jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long
-    jobs_kept_max: int = 5000  # ... and at most this many of them (the newest), to bound memory
+    jobs_kept_max: int = 1000  # ... and at most this many of them (the newest): ~0.5 KB each, results shared
     heatmap_bytes_kept: int = 4 * 2**20  # heatmap PNGs of the newest checks, in all (~60 of ~65 KB)
     media_max_age_s: float = 30 * 60
     sweep_every_s: float = 60.0
