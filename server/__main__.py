@@ -64,6 +64,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
 
     from .app import create_app
     from .keys import PAIRING, WORKER
+    from .private import NotOwnDir
     from .tls import ensure_certs
     from .worker import ModelUnavailable
 
@@ -88,7 +89,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
     try:
         web.run_app(app, host=config.host, port=config.port, ssl_context=certs.ssl_context(),
                     print=banner, access_log=None, handle_signals=True, shutdown_timeout=10)
-    except (ModelUnavailable, ValueError) as e:
+    except (ModelUnavailable, ValueError, NotOwnDir) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
