@@ -18,7 +18,9 @@ Differences from the shipped defaults, both needed for a loopback load test: URL
 127.0.0.1 are allowed (--allow-private-fetch), and the per-token rate limit (600 requests/minute:
 one browser never comes close) is raised, since all clients here share one token.
 RSS: /proc/PID/status VmRSS of the server process and of its inference worker, before the first
-round and after each, to show whether memory grows.
+round and after each, to show whether memory grows (the server's caches are bounded: kept checks,
+parsed results, heatmaps up to 4 MiB, so it levels off once they are full).
+Clips: cut from ../shared/data/real when present, else the tests' synthetic face clip.
 During each round a probe client asks for one cached answer every 50 ms (latency for one person
 while the server is busy). After the mixed rounds, cache hits alone (half by URL, half by upload): first from one client
 (the server's own latency per hit), then from all the clients at once.
@@ -53,18 +55,36 @@ KINDS = ("url_hit", "upload_hit", "new_upload", "new_url")
 
 
 def make_clips(n: int, seconds: float = 3.0) -> list[Path]:
-    """n distinct 640x360 H.264 clips cut from real talking-head clips at different offsets."""
-    from bench.pipeline import encode_clip
-
+    """n distinct 640x360 H.264 clips cut from real talking-head clips at different offsets; where
+    those are not on the machine, the tests' synthetic face clip, a shade brighter per clip."""
     CACHE.mkdir(parents=True, exist_ok=True)
+    real = (DATA / "real" / SOURCES[0]).exists()
     out = []
     for i in range(n):
-        path = CACHE / f"clip-{i:04d}.mp4"
+        path = CACHE / (f"clip-{i:04d}.mp4" if real else f"synthetic-{i:04d}.mp4")
         out.append(path)
-        if not path.exists():  # a different start frame per clip: (i // sources) frames in
+        if path.exists():
+            continue
+        if real:  # a different start frame per clip: (i // sources) frames in
+            from bench.pipeline import encode_clip
+
             encode_clip(DATA / "real" / SOURCES[i % len(SOURCES)], path, (640, 360), seconds, crf=26,
                         skip=i // len(SOURCES))
+        else:
+            _synthetic_clip(path, i, seconds)
     return out
+
+
+def _synthetic_clip(path: Path, i: int, seconds: float, fps: int = 10) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import media
+    import numpy as np
+
+    frames = [np.roll(np.clip(f.astype(int) + i % 100, 0, 255).astype(np.uint8), 8 * (i // 100), axis=1)
+              for f in media.face_frames(int(seconds * fps), (640, 360))]
+    tmp = path.with_suffix(".tmp.mp4")
+    media.write_clip(tmp, frames, fps=fps)
+    tmp.rename(path)
 
 
 # --- the server child -------------------------------------------------------------------------

@@ -6,34 +6,45 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_PORT, Config, default_config_dir, default_data_dir
+from .config import Config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    d = Config()  # the defaults are Config's: named once, there
     p = argparse.ArgumentParser(prog="python -m server", description="Deepfake Check's local inference server.")
     p.add_argument("command", nargs="?", default="serve", choices=["serve", "trust", "untrust", "rotate-token"],
                    help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on 127.0.0.1 (default {DEFAULT_PORT})")
-    p.add_argument("--host-only", default="127.0.0.1", choices=["127.0.0.1", "::1"],
-                   help="loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--weights", help="model checkpoint file or registered name (default: the shipped model)")
-    p.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda when available)")
-    p.add_argument("--frames", type=int, default=20, help="frames per check when a request does not say (default 20)")
-    p.add_argument("--allow-private-fetch", action="store_true",
+    p.add_argument("--port", type=int, default=d.port, help="port on 127.0.0.1 (default %(default)s)")
+    p.add_argument("--host-only", default=d.host, choices=["127.0.0.1", "::1"],
+                   help="loopback address to listen on (default %(default)s)")
+    p.add_argument("--weights", default=d.weights,
+                   help="model checkpoint file or registered name (default: the shipped model)")
+    p.add_argument("--device", default=d.device, help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    p.add_argument("--frames", type=int, default=d.frames,
+                   help="frames per check when a request does not say (default %(default)s)")
+    p.add_argument("--allow-private-fetch", action="store_true", default=d.allow_private_fetch,
                    help="allow fetching URLs on loopback/private networks (off: a web page cannot aim the server at your router)")
-    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    p.add_argument("--allow-origin", action="append", default=list(d.allow_origins), metavar="ORIGIN",
                    help="an extra allowed CORS origin besides chrome-extension:// and moz-extension:// (repeatable)")
-    p.add_argument("--config-dir", type=Path, default=default_config_dir(), help="token and TLS files (default %(default)s)")
-    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="cache and temporary media (default %(default)s)")
+    p.add_argument("--config-dir", type=Path, default=d.config_dir, help="token and TLS files (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=d.data_dir, help="cache and temporary media (default %(default)s)")
     p.add_argument("--temp-dir", type=Path, default=None,
-                   help="where a decrypted file lives during its check (default: RAM, /dev/shm/deepfake-check-UID-<data dir hash>)")
+                   help="where a decrypted file lives during its check (default: a new folder in RAM for each run, "
+                        "/dev/shm/deepfake-check-<random>)")
     p.add_argument("--rotate-cert", action="store_true", help="make a new CA and certificate (run `trust` again after)")
-    p.add_argument("--max-upload-mb", type=int, default=100, help="upload and download size limit (default 100)")
-    p.add_argument("--deadline", type=float, default=300.0, help="seconds a check may take, download included (default 300)")
-    p.add_argument("--max-duration", type=float, default=600.0, help="longest video fetched, seconds (default 600)")
-    p.add_argument("--max-downloads", type=int, default=2, help="downloads running at once (default 2)")
-    p.add_argument("--queue-size", type=int, default=16, help="unfinished checks before 503 busy (default 16)")
-    p.add_argument("--log-urls", action="store_true", help="log the URLs checked (off by default)")
+    p.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb,
+                   help="upload and download size limit (default %(default)s)")
+    p.add_argument("--deadline", type=float, default=d.deadline_s,
+                   help="seconds a check may take, download included (default %(default)s)")
+    p.add_argument("--max-duration", type=float, default=d.max_duration_s,
+                   help="longest video fetched, seconds (default %(default)s)")
+    p.add_argument("--max-downloads", type=int, default=d.max_downloads,
+                   help="downloads running at once (default %(default)s)")
+    p.add_argument("--queue-size", type=int, default=d.queue_size,
+                   help="unfinished checks before 503 busy (default %(default)s)")
+    p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
+                   help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
+    p.add_argument("--log-urls", action="store_true", default=d.log_urls, help="log the URLs checked (off by default)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -44,7 +55,7 @@ def config_from(a: argparse.Namespace) -> Config:
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
-        max_downloads=a.max_downloads,
+        max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
     )
 
 
@@ -53,7 +64,8 @@ def serve(config: Config, rotate_cert: bool) -> int:
 
     from .app import create_app
     from .keys import PAIRING, WORKER
-    from .security import ensure_certs
+    from .private import NotOwnDir
+    from .tls import ensure_certs
     from .worker import ModelUnavailable
 
     certs, ca_new = ensure_certs(config.tls_dir, rotate=rotate_cert)
@@ -77,7 +89,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
     try:
         web.run_app(app, host=config.host, port=config.port, ssl_context=certs.ssl_context(),
                     print=banner, access_log=None, handle_signals=True, shutdown_timeout=10)
-    except (ModelUnavailable, ValueError) as e:
+    except (ModelUnavailable, ValueError, NotOwnDir) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -95,14 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":
-        from .security import TokenStore
+        from .auth import PairedOrigin, TokenStore
 
         TokenStore(config.token_path).rotate()
+        PairedOrigin(config.paired_origin_path).clear()  # a new token is a new pairing, by any extension
         print("New token written; the old one stops working now (a running server picks it up at once).\n"
               "Restart the server for a pairing code and pair the extension again.")
         return 0
     from . import trust as trust_mod
-    from .security import ensure_certs
+    from .tls import ensure_certs
 
     certs, _ = ensure_certs(config.tls_dir)
     if a.command == "trust":

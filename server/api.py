@@ -6,14 +6,15 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .auth import is_extension_origin
 from .config import VERSION
 from .errors import ApiError
 from .fetch import resolves_to_private
-from .keys import CONFIG, JOBS, PAIRING, STORE, WORKER
-from .media import SNIFF_BYTES, sniff
+from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, STORE, WORKER
+from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_URL_LEN = 4096
@@ -66,7 +67,11 @@ async def pair(request: web.Request) -> web.Response:
     code = body.get("code")
     if not isinstance(code, str):
         raise ApiError(400, "bad_request", "code is required.")
-    return web.json_response({"token": request.app[PAIRING].exchange(code)})
+    token = request.app[PAIRING].exchange(code)
+    origin = request.headers.get("Origin")
+    if origin and is_extension_origin(origin):  # from now on, the only extension the server answers
+        request.app[PAIRED_ORIGIN].set(origin)
+    return web.json_response({"token": token})
 
 
 async def pair_page(request: web.Request) -> web.Response:
@@ -96,7 +101,7 @@ async def create_check(request: web.Request) -> web.Response:
             raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
         check = jobs.submit_url(url, frames)
     if check.status == "done" and check.cached:
-        return web.json_response(check.to_json(), status=200)
+        return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
 
 
@@ -113,40 +118,9 @@ async def upload_check(request: web.Request) -> web.Response:
     # A full queue is only known to matter once the file's sha256 is: a file checked before is
     # answered from the cache even when busy (jobs.submit_upload checks capacity after the cache).
     try:
-        reader = await request.multipart()
+        frames_raw, media = await _read_form(await request.multipart(), store, limit, too_large)
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
-    frames_raw, media, writer = None, None, None
-    try:
-        while (part := await reader.next()) is not None:
-            if part.name == "frames":
-                frames_raw = (await part.read_chunk())[:16].decode(errors="replace").strip()  # one chunk at most
-                await part.release()
-            elif part.name == "file" and media is None:
-                writer, sniffed = store.writer(), False
-                while chunk := await part.read_chunk(64 * 1024):
-                    writer.write(chunk)
-                    if writer.size > limit:
-                        raise too_large
-                    if not sniffed and len(writer.head) >= SNIFF_BYTES:
-                        sniffed = True  # refuse a non-video as soon as its first bytes are in
-                        if sniff(writer.head) is None:
-                            raise _unsupported()
-                media = writer.finish()
-            else:
-                await part.release()
-    except ApiError:
-        if writer is not None:
-            writer.abort()
-        raise
-    except (ValueError, AssertionError, HttpProcessingError):
-        if writer is not None:
-            writer.abort()
-        raise ApiError(400, "bad_request", "Malformed multipart body.") from None
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
     if media is None:
         raise ApiError(400, "bad_request", "No 'file' part in the upload.")
     sniffed = media.sniffed
@@ -160,8 +134,40 @@ async def upload_check(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, request.app[WORKER].frame_choices))}.") from None
     check = await jobs.submit_upload(media, sniffed[1], frames)
     if check.status == "done":
-        return web.json_response(check.to_json(), status=200)
+        return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
+
+
+async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
+                     too_large: ApiError) -> tuple[str | None, StoredMedia | None]:
+    """The upload's 'frames' value and its 'file' part, encrypted into the store as it streams in
+    (refused as soon as it is too large or its first bytes are not a video or image)."""
+    frames_raw, media, writer = None, None, None
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):  # a multipart inside a part: no client of ours sends one
+                raise ApiError(400, "bad_request", "Nested multipart parts are not accepted.")
+            if part.name == "frames":
+                frames_raw = (await part.read_chunk())[:16].decode(errors="replace").strip()  # one chunk at most
+                await part.release()
+            elif part.name == "file" and media is None:
+                writer, sniffed = store.writer(), False
+                while chunk := await part.read_chunk(64 * 1024):
+                    writer.write(chunk)
+                    if writer.size > limit:
+                        raise too_large
+                    if not sniffed and len(writer.head) >= SNIFF_BYTES:
+                        sniffed = True  # refuse a non-video as soon as its first bytes are in
+                        if sniff(writer.head, limit) is None:
+                            raise _unsupported()
+                media = writer.finish()
+            else:
+                await part.release()
+    except BaseException:  # refused, malformed or cancelled: nothing of it stays on disk
+        if writer is not None:
+            writer.abort()
+        raise
+    return frames_raw, media
 
 
 def _unsupported() -> ApiError:
@@ -169,14 +175,16 @@ def _unsupported() -> ApiError:
 
 
 async def get_check(request: web.Request) -> web.Response:
-    return web.json_response(request.app[JOBS].get(request.match_info["id"]).to_json())
+    jobs = request.app[JOBS]
+    return web.json_response(jobs.snapshot(jobs.get(request.match_info["id"])))
 
 
 async def heatmap(request: web.Request) -> web.Response:
-    check = request.app[JOBS].get(request.match_info["id"])
-    if not check.heatmap:
-        raise ApiError(404, "not_found", "No heatmap for this check.")
-    return web.Response(body=check.heatmap, content_type="image/png", headers={"Cache-Control": "no-store"})
+    jobs = request.app[JOBS]
+    png = jobs.heatmap(jobs.get(request.match_info["id"]))
+    if not png:
+        raise ApiError(404, "not_found", "No heatmap for this check (none, or no longer kept).")
+    return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -5,26 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
 from . import api
-from .config import Config, default_plain_dir
+from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore
+from .config import Config
 from .jobs import JobService, ResultCache
-from .keys import CONFIG, JOBS, PAIRING, STORE, TOKENS, WORKER
-from .media import MediaStore, sweep, wipe_dir
-from .security import (
-    Pairing,
-    RateLimiter,
-    TokenStore,
+from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
+from .media import MediaStore, new_plain_dir, remove_plain_dir, sweep, wipe_dir
+from .middlewares import (
     add_response_headers,
     cors_middleware,
     error_middleware,
     host_middleware,
-    private_dir,
     rate_limit_middleware,
     token_middleware,
 )
+from .private import private_dir
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -36,42 +35,54 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     """`worker`: an already started worker to share (tests); None starts one that the app owns."""
     tokens = TokenStore(config.token_path)
     tokens.ensure()
+    paired = PairedOrigin(config.paired_origin_path)
+    pairing = Pairing(tokens, config.pair_attempts_per_min)
     app = web.Application(
         middlewares=[
             error_middleware,
-            host_middleware(None),
-            cors_middleware(tuple(config.allow_origins)),
-            token_middleware(tokens),
+            host_middleware,
+            cors_middleware(tuple(config.allow_origins), paired, pairing),
+            token_middleware(tokens, paired),
             rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),
         ],
         client_max_size=1024 * 1024,  # JSON bodies; uploads are streamed and limited on their own
     )
     app[CONFIG] = config
     app[TOKENS] = tokens
-    app[PAIRING] = Pairing(tokens, config.pair_attempts_per_min)
+    app[PAIRING] = pairing
+    app[PAIRED_ORIGIN] = paired
     app.on_response_prepare.append(add_response_headers)
     app.add_routes(api.routes())
     app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx])
     return app
 
 
-def _media_dirs(config: Config):
-    return [config.media_dir, config.fetch_dir, config.plain_dir]
+def _media_dirs(app: web.Application) -> list[Path]:
+    config = app[CONFIG]
+    return [config.media_dir, config.fetch_dir, app[PLAIN_DIR]]
 
 
 async def _media_ctx(app: web.Application):
     config = app[CONFIG]
     private_dir(config.data_dir)
-    removed = sum(wipe_dir(d) for d in _media_dirs(config))  # leftovers of a crash: unreadable, go
+    # leftovers of a crash: unreadable (encrypted under a key now gone) or plaintext; either way, they go
+    removed = wipe_dir(config.media_dir) + wipe_dir(config.fetch_dir)
+    if config.plain_dir is None:
+        removed += remove_plain_dir(config.plain_dir_record)
+        app[PLAIN_DIR] = new_plain_dir(config.data_dir, config.plain_dir_record)
+    else:
+        removed += wipe_dir(config.plain_dir)  # --temp-dir: the user's choice, emptied, kept
+        app[PLAIN_DIR] = config.plain_dir
     if removed:
         log.info("removed %d media leftovers from an earlier run", removed)
     app[STORE] = MediaStore(config.media_dir)
     yield
-    for d in _media_dirs(config):
-        wipe_dir(d)
-    if config.plain_dir == default_plain_dir(config.data_dir):
-        with contextlib.suppress(OSError):
-            config.plain_dir.rmdir()  # our own directory in RAM: leave nothing behind (a --temp-dir stays)
+    wipe_dir(config.media_dir)
+    wipe_dir(config.fetch_dir)
+    if config.plain_dir is None:
+        remove_plain_dir(config.plain_dir_record)
+    else:
+        wipe_dir(config.plain_dir)
 
 
 def _worker_ctx(shared: InferenceWorker | None):
@@ -81,7 +92,7 @@ def _worker_ctx(shared: InferenceWorker | None):
             app[WORKER] = shared
             yield
             return
-        worker = InferenceWorker(config.weights, config.device, config.plain_dir)
+        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, worker.start)
         app[WORKER] = worker
@@ -110,7 +121,7 @@ async def _sweeper_ctx(app: web.Application):
             await asyncio.sleep(config.sweep_every_s)
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    None, sweep, _media_dirs(config), config.media_max_age_s)
+                    None, sweep, _media_dirs(app), config.media_max_age_s)
                 await jobs.housekeeping()
             except Exception:  # the sweeper must survive anything a disk does
                 log.exception("sweeper failed")

@@ -1,7 +1,6 @@
 """Server configuration: every limit and path named once, with the documented defaults."""
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,18 +23,6 @@ def default_data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / APP_NAME
 
 
-def default_plain_dir(data_dir: Path) -> Path:
-    """Where a decrypted file lives for the seconds the detector reads it: RAM (tmpfs) when possible.
-
-    One per data dir, like everything else a server wipes at start: two servers with different
-    data dirs (tests, a second instance) never delete each other's files."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-        return shm / f"{APP_NAME}-{os.getuid()}-{tag}"
-    return data_dir / "plain"
-
-
 @dataclass
 class Config:
     port: int = DEFAULT_PORT
@@ -47,7 +34,7 @@ class Config:
     allow_origins: tuple[str, ...] = ()
     config_dir: Path = field(default_factory=default_config_dir)
     data_dir: Path = field(default_factory=default_data_dir)
-    plain_dir: Path | None = None  # None: default_plain_dir(data_dir)
+    plain_dir: Path | None = None  # decrypted files; None: a new directory in RAM for each run (media.new_plain_dir)
     max_upload_mb: int = 100
     log_urls: bool = False
     # jobs
@@ -55,9 +42,13 @@ class Config:
     max_downloads: int = 2
     deadline_s: float = 300.0  # per check: fetch + analysis (waiting for the worker excluded; analysis >= 60 s)
     max_duration_s: float = 600.0  # videos longer than this are refused before download
+    # the inference worker's resident memory: a check that pushes it past this fails (too_large) and
+    # the worker restarts (the model alone takes ~1-1.5 GB; 0: no cap)
+    worker_memory_mb: int = 4096
     cache_ttl_s: float = 7 * 24 * 3600
     jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long
-    jobs_kept_max: int = 5000  # ... and at most this many of them (the newest), to bound memory
+    jobs_kept_max: int = 1000  # ... and at most this many of them (the newest): ~0.5 KB each, results shared
+    heatmap_bytes_kept: int = 4 * 2**20  # heatmap PNGs of the newest checks, in all (~60 of ~65 KB)
     media_max_age_s: float = 30 * 60
     sweep_every_s: float = 60.0
     retry_after_s: int = 10
@@ -68,9 +59,8 @@ class Config:
     def __post_init__(self):
         self.config_dir = Path(self.config_dir)
         self.data_dir = Path(self.data_dir)
-        if self.plain_dir is None:
-            self.plain_dir = default_plain_dir(self.data_dir)
-        self.plain_dir = Path(self.plain_dir)
+        if self.plain_dir is not None:
+            self.plain_dir = Path(self.plain_dir)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -89,6 +79,10 @@ class Config:
         return self.data_dir / "fetch"  # yt-dlp's plaintext, for the duration of one download
 
     @property
+    def plain_dir_record(self) -> Path:
+        return self.data_dir / "plain-dir"  # the path of this run's directory for decrypted files
+
+    @property
     def cache_path(self) -> Path:
         return self.data_dir / "cache.sqlite3"
 
@@ -99,3 +93,7 @@ class Config:
     @property
     def token_path(self) -> Path:
         return self.config_dir / "token"
+
+    @property
+    def paired_origin_path(self) -> Path:
+        return self.config_dir / "paired-origin"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -35,7 +36,9 @@ STATUSES = ("queued", "downloading", "detecting", "analysing", "done", "failed")
 # the core's stages after which a check is "analysing" (faces found, the model is running)
 ANALYSING_STAGES = ("crop", "model")
 FINISHED = ("done", "failed")
-HEATMAPS_KEPT = 64
+# parsed results of the latest cache keys, shared by every check answered from them (a parse per
+# hit would also keep a copy per check)
+RESULTS_IN_MEMORY = 512
 # However much of the deadline a download used, the analysis gets at least this long: a slow
 # first check (cold caches, a loaded machine) must not be killed for the download's sake.
 MIN_ANALYSIS_S = 60.0
@@ -69,7 +72,7 @@ def iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
+@dataclass(slots=True)
 class Check:
     id: str
     source: str  # "url" | "upload"
@@ -79,9 +82,9 @@ class Check:
     updated: float = field(default_factory=time.time)
     progress: dict | None = None
     cached: bool = False
-    result: dict | None = None
+    result: dict | None = None  # shared with the result cache: never mutated
     error: dict | None = None
-    heatmap: bytes | None = None
+    heatmap_key: str | None = None  # its heatmap in JobService.heatmaps, while that keeps it
     url_key: str | None = None
     listeners: list[asyncio.Queue] = field(default_factory=list)
 
@@ -89,11 +92,11 @@ class Check:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def to_json(self) -> dict:
+    def to_json(self, has_heatmap: bool = False) -> dict:
         result = None
         if self.result is not None:
             result = dict(self.result)
-            result["heatmap_url"] = f"/v1/checks/{self.id}/heatmap.png" if self.heatmap else None
+            result["heatmap_url"] = f"/v1/checks/{self.id}/heatmap.png" if has_heatmap else None
         return {
             "id": self.id, "status": self.status, "progress": self.progress, "source": self.source,
             "cached": self.cached, "created": iso(self.created), "updated": iso(self.updated),
@@ -107,6 +110,7 @@ class ResultCache:
 
     def __init__(self, path: Path, ttl_s: float):
         self.ttl_s = ttl_s
+        self._recent: OrderedDict[str, tuple[dict, float]] = OrderedDict()  # key -> (result, created)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # results say what you watched: owner only
         os.chmod(path, 0o600)
@@ -115,10 +119,15 @@ class ResultCache:
         self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT NOT NULL, created REAL NOT NULL)")
 
     def get(self, key: str) -> dict | None:
-        row = self.db.execute("SELECT result, created FROM results WHERE key = ?", (key,)).fetchone()
-        if row is None or time.time() - row[1] > self.ttl_s:
-            return None
-        return json.loads(row[0])
+        """The result for key (one object, shared by its callers: read only), None when not cached."""
+        hit = self._recent.get(key)
+        if hit is None:
+            row = self.db.execute("SELECT result, created FROM results WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            hit = (json.loads(row[0]), row[1])
+        self._remember(key, hit)
+        return hit[0] if time.time() - hit[1] <= self.ttl_s else None
 
     def put(self, keys: list[str], result: dict) -> None:
         now, blob = time.time(), json.dumps(result)
@@ -126,9 +135,20 @@ class ResultCache:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR REPLACE INTO results (key, result, created) VALUES (?, ?, ?)",
                                 [(k, blob, now) for k in keys])
+        for k in keys:
+            self._remember(k, (result, now))
+
+    def _remember(self, key: str, hit: tuple[dict, float]) -> None:
+        self._recent[key] = hit
+        self._recent.move_to_end(key)
+        while len(self._recent) > RESULTS_IN_MEMORY:
+            self._recent.popitem(last=False)
 
     def purge(self) -> int:
-        return self.db.execute("DELETE FROM results WHERE created < ?", (time.time() - self.ttl_s,)).rowcount
+        cutoff = time.time() - self.ttl_s
+        for k in [k for k, (_, created) in self._recent.items() if created < cutoff]:
+            del self._recent[k]
+        return self.db.execute("DELETE FROM results WHERE created < ?", (cutoff,)).rowcount
 
     def close(self) -> None:
         self.db.close()
@@ -149,7 +169,8 @@ class JobService:
         self.config, self.store, self.worker, self.cache = config, store, worker, cache
         self.checks: dict[str, Check] = {}
         self.in_flight: dict[str, Check] = {}  # url cache key -> its running check
-        self.heatmaps: OrderedDict[str, bytes] = OrderedDict()
+        self.heatmaps: OrderedDict[str, bytes] = OrderedDict()  # by cache key, newest last
+        self._heatmap_bytes = 0
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._downloads = asyncio.Semaphore(config.max_downloads)
         self._tasks: set[asyncio.Task] = set()
@@ -225,11 +246,30 @@ class JobService:
     def _new(self, source: str, frames: int) -> Check:
         c = Check(id=secrets.token_urlsafe(12), source=source, frames=frames)
         self.checks[c.id] = c
+        excess = len(self.checks) - self.config.jobs_kept_max
+        if excess > 0:  # over the cap: the oldest finished checks go now, not at the next housekeeping
+            for cid in list(itertools.islice((cid for cid, k in self.checks.items() if k.finished), excess)):
+                del self.checks[cid]
         return c
+
+    # --- heatmaps: the newest, up to config.heatmap_bytes_kept in all ---
+    def heatmap(self, c: Check) -> bytes | None:
+        return self.heatmaps.get(c.heatmap_key) if c.heatmap_key else None
+
+    def _keep_heatmap(self, keys: list[str], png: bytes) -> None:
+        for k in keys:
+            self._heatmap_bytes += len(png) - len(self.heatmaps.pop(k, b""))
+            self.heatmaps[k] = png
+        while self._heatmap_bytes > self.config.heatmap_bytes_kept and self.heatmaps:
+            self._heatmap_bytes -= len(self.heatmaps.popitem(last=False)[1])
+
+    def snapshot(self, c: Check) -> dict:
+        """The check as the API shows it."""
+        return c.to_json(has_heatmap=self.heatmap(c) is not None)
 
     def _notify(self, c: Check) -> None:
         c.updated = time.time()
-        snap = c.to_json()
+        snap = self.snapshot(c)
         for q in c.listeners:
             if q.full():
                 q.get_nowait()  # a slow reader gets the newest state, not a backlog
@@ -253,7 +293,7 @@ class JobService:
         log.info("check %s failed: %s", c.id, code)
 
     def _finish_cached(self, c: Check, result: dict, key: str) -> None:
-        c.cached, c.result, c.heatmap = True, result, self.heatmaps.get(key)
+        c.cached, c.result, c.heatmap_key = True, result, key
         self._set(c, "done")
 
     def _spawn(self, coro) -> None:
@@ -401,13 +441,10 @@ class JobService:
             timings["total"] = round(timings.get("total", 0.0) + w.fetch_ms, 1)
         result["timings_ms"] = timings
         await self._db_call(self.cache.put, [k for k in w.keys if k], result)
+        keys = [k for k in w.keys if k]
         if heatmap:
-            for k in w.keys:
-                if k:
-                    self.heatmaps[k] = heatmap
-            while len(self.heatmaps) > HEATMAPS_KEPT:
-                self.heatmaps.popitem(last=False)
-        c.result, c.heatmap = result, heatmap
+            self._keep_heatmap(keys, heatmap)
+        c.result, c.heatmap_key = result, keys[0] if heatmap else None
         if c.url_key:
             self.in_flight.pop(c.url_key, None)
         self._set(c, "done")
@@ -416,7 +453,7 @@ class JobService:
     # --- events and housekeeping ---
     def subscribe(self, c: Check) -> asyncio.Queue:
         q: asyncio.Queue = asyncio.Queue(maxsize=16)
-        q.put_nowait(c.to_json())
+        q.put_nowait(self.snapshot(c))
         c.listeners.append(q)
         return q
 

@@ -1,17 +1,21 @@
 """Typed application state keys (aiohttp web.AppKey), shared by app.py and api.py."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
+from .auth import PairedOrigin, Pairing, TokenStore
 from .config import Config
 from .jobs import JobService
 from .media import MediaStore
-from .security import Pairing, TokenStore
 from .worker import InferenceWorker
 
 CONFIG = web.AppKey("config", Config)
 TOKENS = web.AppKey("tokens", TokenStore)
 PAIRING = web.AppKey("pairing", Pairing)
+PAIRED_ORIGIN = web.AppKey("paired_origin", PairedOrigin)
 STORE = web.AppKey("store", MediaStore)
+PLAIN_DIR = web.AppKey("plain_dir", Path)  # where the worker may decrypt (config.plain_dir, or this run's own)
 WORKER = web.AppKey("worker", InferenceWorker)
 JOBS = web.AppKey("jobs", JobService)

@@ -11,24 +11,34 @@ so records can be neither reordered nor dropped from the end without detection.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
 import shutil
+import stat
 import struct
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .config import APP_NAME
+from .private import own_dir, write_private
+
 log = logging.getLogger(__name__)
 
+RAM_DIR = Path("/dev/shm")  # tmpfs on Linux: decrypted files never reach a disk
 MAGIC = b"DFC1"
 CHUNK = 256 * 1024
-SNIFF_BYTES = 64
+SNIFF_BYTES = 512  # what sniff() reads: room for three MPEG-TS packet starts and the first boxes of an MP4
+TS_PACKET = 188
+FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")  # what an MP4/MOV starts with
 TAG = 16
 
 
@@ -40,15 +50,12 @@ def _aad(counter: int, final: bool) -> bytes:
     return struct.pack(">IB", counter, 1 if final else 0)
 
 
-def sniff(head: bytes) -> tuple[str, str] | None:
-    """(kind, extension) from a file's first bytes, or None when it is not a video/image we read."""
-    if len(head) >= 12 and head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
-            return ("image", ".heic") if brand.startswith(b"he") else ("image", ".avif")
-        return ("video", ".mov") if brand == b"qt  " else ("video", ".mp4")
-    if len(head) >= 8 and head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "video", ".mov"
+def sniff(head: bytes, max_size: int | None = None) -> tuple[str, str] | None:
+    """(kind, extension) from a file's first SNIFF_BYTES, or None when it is not a video/image we read.
+
+    max_size: the file's size when it is complete, else an upper bound (the upload limit)."""
+    if len(head) >= 8 and head[4:8] in FIRST_BOXES:
+        return _sniff_iso(head, max_size)
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video", ".webm"
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
@@ -71,9 +78,53 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         return "video", ".mpg"
     if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
         return "video", ".wmv"
-    if len(head) >= 1 and head[0] == 0x47 and (len(head) < 189 or head[188] == 0x47) and len(head) >= 4 and head[1] & 0x40 == 0x40:
+    # MPEG-TS: 188-byte packets, each starting with the sync byte 0x47 ("G"): one is any text
+    # beginning with G, so the next packets' sync bytes must be there too
+    if len(head) > TS_PACKET and all(head[i] == 0x47 for i in range(0, len(head), TS_PACKET)):
         return "video", ".ts"
     return None
+
+
+def _box(head: bytes, at: int) -> tuple[int, bytes] | None:
+    """(size, type) of the ISO-BMFF/QuickTime box header at `at`; size 0 = to the end of the file;
+    None when the bytes there cannot be one."""
+    size, kind = int.from_bytes(head[at:at + 4], "big"), head[at + 4:at + 8]
+    if not all(0x20 <= b < 0x7F or b == 0xA9 for b in kind):  # four letters, digits, spaces or ©
+        return None
+    if size == 1:  # a 64-bit size follows the type
+        if len(head) < at + 16:
+            return None
+        size = int.from_bytes(head[at + 8:at + 16], "big")
+        return (size, kind) if size >= 16 else None
+    return (size, kind) if size == 0 or size >= 8 else None
+
+
+def _sniff_iso(head: bytes, max_size: int | None) -> tuple[str, str] | None:
+    """MP4/MOV/HEIF/AVIF: the boxes in the head must be well formed, the first no larger than the file.
+    A header box (ftyp/wide/free/skip/pnot) must be followed by another box within the head; moov
+    must start with a child box; mdat (raw codec data) can only be checked for its size."""
+    first = _box(head, 0)
+    if first is None or (max_size is not None and first[0] > max_size):
+        return None
+    size, kind = first
+    if kind == b"ftyp" and not (16 <= size <= 1024 and size % 4 == 0):
+        return None
+    if kind == b"moov" and (len(head) < 16 or _box(head, 8) is None):
+        return None
+    at, seen = size, 1
+    while size and at + 8 <= len(head):  # every further header within the head must be a box too
+        box = _box(head, at)
+        if box is None or not box[1].isalnum():  # top-level box types are letters and digits
+            return None
+        size, seen, at = box[0], seen + 1, at + box[0]
+    if kind not in (b"moov", b"mdat") and seen < 2 and len(head) >= SNIFF_BYTES:
+        return None
+    if kind == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+            return ("image", ".heic") if brand.startswith(b"he") else ("image", ".avif")
+        return ("video", ".mov") if brand == b"qt  " else ("video", ".mp4")
+    return "video", ".mov"
 
 
 @dataclass
@@ -87,7 +138,7 @@ class StoredMedia:
 
     @property
     def sniffed(self) -> tuple[str, str] | None:
-        return sniff(self.head)
+        return sniff(self.head, self.size)
 
 
 class EncryptedWriter:
@@ -175,6 +226,40 @@ def decrypt_to_file(key: bytes, src: Path, dst: Path) -> None:
         raise
 
 
+def _memory_file() -> int | None:
+    """An anonymous file in memory (Linux memfd) that this process can open by path, or None."""
+    if not (hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")):
+        return None
+    try:
+        return os.memfd_create(APP_NAME, os.MFD_CLOEXEC)
+    except OSError:  # ENOSYS (old kernel), EPERM (a sandbox that forbids it)
+        return None
+
+
+@contextlib.contextmanager
+def decrypted(key: bytes, src: Path, fallback: Path) -> Iterator[str]:
+    """The plaintext of src as a path a decoder can open, for the duration of the `with`.
+
+    On Linux an anonymous memory file, opened as /proc/self/fd/N: it is named on no filesystem,
+    and the kernel frees it when this process ends, however it ends (a SIGKILL leaves nothing).
+    Elsewhere a 0600 file at `fallback` (in the private RAM dir when there is one), deleted after."""
+    fd = _memory_file()
+    if fd is None:
+        try:
+            decrypt_to_file(key, src, fallback)
+            yield str(fallback)
+        finally:
+            fallback.unlink(missing_ok=True)
+        return
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            for chunk in decrypt_records(key, src):
+                out.write(chunk)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 class MediaStore:
     """Encrypted media files in one 0700 directory, under a key that exists only in memory."""
 
@@ -207,9 +292,9 @@ class MediaStore:
 
 
 def wipe_dir(d: Path) -> int:
-    """Empty d (creating it 0700). Returns how many entries were removed."""
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
+    """Empty d, creating it 0700. d must be this user's own directory, not a symlink (NotOwnDir);
+    its entries are removed, never followed. Returns how many were removed."""
+    own_dir(d)
     n = 0
     for p in d.iterdir():
         n += 1
@@ -217,6 +302,37 @@ def wipe_dir(d: Path) -> int:
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
+    return n
+
+
+def new_plain_dir(fallback_parent: Path, record: Path) -> Path:
+    """A new directory for this run's decrypted files: in RAM (/dev/shm) when the system has it,
+    else in fallback_parent. mkdtemp gives it a random name and creates it 0700 in one step, so no
+    other user can have made it, or a symlink by its name, first. Its path goes into `record`
+    (in the private data dir), so the next start can remove it if this run is killed."""
+    parent = RAM_DIR if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK) else fallback_parent
+    d = Path(tempfile.mkdtemp(prefix=f"{APP_NAME}-", dir=parent))
+    write_private(record, str(d).encode())
+    return d
+
+
+def remove_plain_dir(record: Path) -> int:
+    """Remove the directory `record` names (this run's at shutdown, a killed run's at start) if it is
+    still a directory of this user's. Anything else there now (after a reboot, another user may
+    have taken the name, or planted a symlink) is left alone. Returns how many entries it held."""
+    try:
+        d = Path(record.read_text())
+    except FileNotFoundError:
+        return 0
+    n = 0
+    try:
+        st = os.lstat(d)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            n = sum(1 for _ in d.iterdir())
+            shutil.rmtree(d)  # on Linux fd-based: it never follows a symlink, even one swapped in meanwhile
+    except FileNotFoundError:
+        pass
+    record.unlink(missing_ok=True)
     return n
 
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .security import CA_NAME
+from .tls import CA_NAME
 
 FIREFOX_ROOTS = (".mozilla/firefox", "snap/firefox/common/.mozilla/firefox", ".var/app/org.mozilla.firefox/.mozilla/firefox")
 

@@ -2,11 +2,13 @@
 
 A separate process because the decoders and the face detector are native code: a crash or a
 hang on a hostile file kills (or gets killed with) the worker, never the server, and a fresh
-worker is started for the next check. The worker decrypts the media itself, into a 0700
-directory in RAM when the system has one, and deletes the plaintext as soon as the check ends.
+worker is started for the next check. The worker decrypts the media itself, into an anonymous
+memory file (Linux memfd: named on no filesystem, gone with the worker however it ends), else into
+a 0700 directory in RAM when the system has one, and drops the plaintext as soon as the check ends.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -18,9 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import Failure
+
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 300.0
+# How often the server looks at the worker's memory during a check. A decoder can allocate GBs in
+# a second; 50 ms keeps the overshoot small, and reading /proc/PID/statm costs microseconds.
+WATCH_EVERY_S = 0.05
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process (Linux /proc); None where unknown.
+
+    Resident, not virtual: torch alone maps ~4 GB of address space in the worker (measured: 3.9 GB
+    virtual, 1.0 GB resident with the tiny test model), so RLIMIT_AS cannot tell a hostile file
+    from a normal start."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class ModelUnavailable(Exception):
@@ -35,17 +56,52 @@ class WorkerFailed(Exception):
         self.code, self.message = code, message
 
 
-@dataclass
-class CheckOutput:
+# --- what crosses the pipe (pickled; one type per message) ----------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    """worker -> server, once: the model is loaded and warm."""
+
+    info: dict
+    frame_choices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """server -> worker: check this encrypted file."""
+
+    media: str  # the encrypted file in the store
+    key: bytes
+    plain: str  # where the plaintext goes without memfd: the server names it, so it can remove it if the worker dies
+    frames: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """worker -> server, during a check: a pipeline stage starts."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """worker -> server: the check's outcome (a Verdict, ERROR and NO_FACE included)."""
+
     verdict: dict  # Verdict.to_dict()
     heatmap_png: bytes | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """server -> worker: exit."""
 
 
 class InferenceWorker:
     """Blocking API; the job service calls it from a single thread, one check at a time."""
 
-    def __init__(self, weights: str | None, device: str | None, plain_dir: Path):
+    def __init__(self, weights: str | None, device: str | None, plain_dir: Path, max_rss_mb: int | None = None):
+        """max_rss_mb: a check whose worker grows past this much resident memory is stopped (None: no cap)."""
         self.weights, self.device, self.plain_dir = weights, device, Path(plain_dir)
+        self.max_rss_mb = max_rss_mb
         self.info: dict = {}
         self.frame_choices: tuple[int, ...] = ()
         self.calls = 0  # checks handed to the model (tests assert a cache hit does not add one)
@@ -68,15 +124,15 @@ class InferenceWorker:
             msg = parent.recv()
         except EOFError:
             raise ModelUnavailable("The model worker exited while loading.") from None
-        if msg[0] != "ready":
+        if not isinstance(msg, Ready):
             proc.join(5)
-            raise ModelUnavailable(msg[1])
+            raise ModelUnavailable(msg.message if isinstance(msg, Failure) else "The model worker did not start.")
         self._proc, self._conn = proc, parent
-        self.info, self.frame_choices = msg[1], tuple(msg[2])
+        self.info, self.frame_choices = msg.info, msg.frame_choices
         return self.info
 
     def run(self, media: Path, key: bytes, ext: str, frames: int, timeout_s: float,
-            on_stage: Callable[[str], None] | None = None) -> CheckOutput:
+            on_stage: Callable[[str], None] | None = None) -> Result:
         """Run one check; `on_stage` is called (from this thread) with each pipeline stage as it starts."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
@@ -85,17 +141,25 @@ class InferenceWorker:
             # the parent names the decrypted file so it can remove it even if the worker dies
             plain = self.plain_dir / f"{secrets.token_hex(16)}{ext}"
             try:
-                self._conn.send(("check", str(media), key, str(plain), frames))
+                self._conn.send(CheckRequest(str(media), key, str(plain), frames))
                 deadline = time.monotonic() + timeout_s
                 while True:
-                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
                         self._restart()
                         raise WorkerFailed("timeout", f"The analysis did not finish within {timeout_s:.0f} seconds.")
+                    if self._over_memory():
+                        log.warning("inference worker over %d MB during a check; restarting it", self.max_rss_mb)
+                        self._restart()
+                        raise WorkerFailed("too_large", f"Analysing this file needs more memory than the server allows "
+                                                        f"({self.max_rss_mb} MB); it was stopped.")
+                    if not self._conn.poll(min(left, WATCH_EVERY_S)):
+                        continue
                     msg = self._conn.recv()
-                    if msg[0] != "stage":
+                    if not isinstance(msg, Stage):
                         break
                     if on_stage is not None:
-                        on_stage(msg[1])
+                        on_stage(msg.name)
             except (EOFError, OSError, BrokenPipeError):
                 if self._stopping:
                     raise WorkerFailed("internal", "The server shut down during the check.") from None
@@ -103,10 +167,17 @@ class InferenceWorker:
                 self._restart()
                 raise WorkerFailed("internal", "The detector crashed on this file.") from None
             finally:
-                plain.unlink(missing_ok=True)
-        if msg[0] == "error":
-            raise WorkerFailed(msg[1], msg[2])
-        return CheckOutput(msg[1], msg[2])
+                with contextlib.suppress(NotADirectoryError):  # the temp dir is gone (memfd needs none)
+                    plain.unlink(missing_ok=True)
+        if isinstance(msg, Failure):
+            raise WorkerFailed(msg.code, msg.message)
+        return msg
+
+    def _over_memory(self) -> bool:
+        if not self.max_rss_mb or self._proc is None:
+            return False
+        rss = rss_bytes(self._proc.pid)
+        return rss is not None and rss > self.max_rss_mb * 2**20
 
     def _restart(self) -> None:
         self._kill()
@@ -134,7 +205,7 @@ class InferenceWorker:
             try:
                 if self._conn is not None and self._proc is not None and self._proc.is_alive():
                     try:
-                        self._conn.send(None)
+                        self._conn.send(Stop())
                         self._proc.join(5)
                     except (OSError, BrokenPipeError):
                         pass
@@ -163,11 +234,10 @@ def cpu_threads() -> int:
 
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
-    from .media import CorruptMedia, decrypt_to_file
+    from .media import CorruptMedia, decrypted
+    from .private import own_dir
 
-    plain = Path(plain_dir)
-    plain.mkdir(parents=True, exist_ok=True)
-    os.chmod(plain, 0o700)
+    plain = own_dir(Path(plain_dir))
     try:
         import torch
 
@@ -178,25 +248,20 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
         loaded = load_model(weights, device=device)
         warm_up(loaded)
     except Exception as e:  # CheckpointError, NoDefaultModelError, ...: report the message, not the type
-        conn.send(("error", str(e)))
+        conn.send(Failure("model_unavailable", str(e)))
         return
-    info = loaded.info()
-    conn.send(("ready", info, list(FRAME_CHOICES)))
+    conn.send(Ready(loaded.info(), tuple(FRAME_CHOICES)))
     while True:
         try:
-            msg = conn.recv()
+            req = conn.recv()
         except EOFError:
             return
-        if msg is None:
+        if isinstance(req, Stop):
             return
-        _, src, key, tmp, frames = msg
-        tmp = Path(tmp)
         try:
-            decrypt_to_file(key, Path(src), tmp)
-            v = check(tmp, frames=frames, model=loaded, want_heatmap=True,
-                      on_stage=lambda stage: conn.send(("stage", stage)))
-            conn.send(("result", v.to_dict(), v.heatmap_png))
+            with decrypted(req.key, Path(req.media), Path(req.plain)) as path:
+                v = check(path, frames=req.frames, model=loaded, want_heatmap=True,
+                          on_stage=lambda stage: conn.send(Stage(stage)))
+            conn.send(Result(v.to_dict(), v.heatmap_png))
         except (CorruptMedia, FileNotFoundError) as e:
-            conn.send(("error", "internal", f"The stored media could not be read ({e})."))
-        finally:
-            tmp.unlink(missing_ok=True)
+            conn.send(Failure("internal", f"The stored media could not be read ({e})."))

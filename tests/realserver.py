@@ -34,9 +34,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def plain_dir(config: Config) -> Path | None:
+    """Where decrypted files go: config.plain_dir, else the run's own directory that the server
+    records in its data dir (None when no run has one now)."""
+    if config.plain_dir is not None:
+        return config.plain_dir
+    record = config.plain_dir_record
+    return Path(record.read_text()) if record.exists() else None
+
+
 def leftover_media(config: Config) -> list[Path]:
     """Everything left in the encrypted store, the download dir and the decrypted-file dir."""
-    return [p for d in (config.media_dir, config.fetch_dir, config.plain_dir) if d.exists() for p in d.iterdir()]
+    dirs = (config.media_dir, config.fetch_dir, plain_dir(config))
+    return [p for d in dirs if d is not None and d.exists() for p in d.iterdir()]
 
 
 @dataclass

@@ -196,3 +196,45 @@ def build(d: Path) -> Path:
     face_only_in_last_second(d / "face-last-second.mp4")
     twenty_faces(d / "twenty-faces.mp4")
     return d
+
+
+# --- odd multipart bodies for the upload endpoint ------------------------------------------------
+@dataclass(frozen=True)
+class Multipart:
+    name: str
+    content_type: str
+    body: bytes
+
+
+def _part(headers: str, data: bytes, boundary: bytes = b"B") -> bytes:
+    return b"--" + boundary + b"\r\n" + headers.encode() + b"\r\n\r\n" + data + b"\r\n"
+
+
+_FILE = 'Content-Disposition: form-data; name="file"; filename="a.mp4"'
+_MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x00mdat" + bytes(600)
+_NESTED = _part('Content-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C',
+                _part(_FILE, _MP4_HEAD, b"C") + b"--C--")
+FORM = "multipart/form-data; boundary=B"
+
+MULTIPART_CASES = [
+    Multipart("nested-multipart", FORM, _NESTED + b"--B--\r\n"),
+    Multipart("nested-three-deep", FORM, _part(
+        'Content-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C',
+        _part("Content-Type: multipart/mixed; boundary=D", _part(_FILE, _MP4_HEAD, b"D") + b"--D--", b"C") + b"--C--")
+        + b"--B--\r\n"),
+    Multipart("nested-after-the-file", FORM, _part(_FILE, _MP4_HEAD) + _NESTED + b"--B--\r\n"),
+    Multipart("part-without-content-disposition", FORM, _part("Content-Type: video/mp4", _MP4_HEAD) + b"--B--\r\n"),
+    Multipart("part-without-name", FORM, _part('Content-Disposition: form-data; filename="a.mp4"', _MP4_HEAD) + b"--B--\r\n"),
+    Multipart("no-closing-boundary", FORM, _part(_FILE, _MP4_HEAD)),
+    Multipart("body-cut-inside-the-file", FORM, _part(_FILE, _MP4_HEAD)[:-300]),
+    Multipart("boundary-never-appears", FORM, b"just some bytes that are not multipart at all\r\n" * 10),
+    Multipart("empty-body", FORM, b""),
+    Multipart("no-boundary-parameter", "multipart/form-data", _part(_FILE, _MP4_HEAD) + b"--B--\r\n"),
+    Multipart("header-without-colon", FORM, _part("this header has no colon", _MP4_HEAD) + b"--B--\r\n"),
+    Multipart("huge-part-header", FORM, _part(_FILE + "\r\nX-Pad: " + "a" * 20_000, _MP4_HEAD) + b"--B--\r\n"),
+    Multipart("bare-lf-line-endings", FORM, _part(_FILE, _MP4_HEAD).replace(b"\r\n", b"\n") + b"--B--\n"),
+    Multipart("base64-transfer-encoding", FORM,
+              _part(_FILE + "\r\nContent-Transfer-Encoding: base64", b"AAAAGGZ0eXBpc29t") + b"--B--\r\n"),
+    Multipart("two-file-parts-and-junk-frames", FORM, _part(_FILE, b"not a video") + _part(_FILE, _MP4_HEAD)
+              + _part('Content-Disposition: form-data; name="frames"', b"\xff\xfe" * 5000) + b"--B--\r\n"),
+]

@@ -69,8 +69,12 @@ class Api:
         return body
 
 
-def start_server(weights: Path, tmp: Path, *extra: str, temp_dir: Path | None = None) -> RealServer:
+_OWN = Path("plain-tmp")
+
+
+def start_server(weights: Path, tmp: Path, *extra: str, temp_dir: Path | None = _OWN) -> RealServer:
     """The real server on CPU with the given weights; decrypted files in tmp/data/plain-tmp unless
-    temp_dir says otherwise (extra: more of its options)."""
-    return RealServer.start(tmp, "--weights", str(weights), "--device", "cpu", *extra,
-                            temp_dir=temp_dir or tmp / "data" / "plain-tmp")
+    temp_dir says otherwise (None: the server's default, a new folder in RAM; extra: more options)."""
+    if temp_dir is _OWN:
+        temp_dir = tmp / "data" / "plain-tmp"
+    return RealServer.start(tmp, "--weights", str(weights), "--device", "cpu", *extra, temp_dir=temp_dir)

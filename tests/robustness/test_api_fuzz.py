@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 import requests
 import schemathesis
+from corpus import MULTIPART_CASES
 from hypothesis import HealthCheck, Phase, given, settings
 from robust_support import fresh_face_clip, start_server
 from schemathesis import checks
@@ -62,6 +63,14 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_status(oper
 
     fuzz()
     assert calls, "no request was generated"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", MULTIPART_CASES, ids=[c.name for c in MULTIPART_CASES])
+def test_odd_multipart_uploads_get_a_4xx_json_error_never_a_server_error(case, session, fuzz_server):
+    r = session.post(f"{fuzz_server.base}/v1/checks/upload", data=case.body, headers={"Content-Type": case.content_type},
+                     timeout=30, verify=session.verify)
+    assert r.status_code in (400, 413, 415) and set(r.json()) == {"error", "message"}, (r.status_code, r.text[:300])
 
 
 @pytest.mark.asyncio

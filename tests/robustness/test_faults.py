@@ -149,6 +149,27 @@ async def test_worker_killed_mid_check_fails_that_check_and_is_restarted(make_ap
     assert worker.pid not in (None, old)
 
 
+async def test_a_file_that_blows_up_the_workers_memory_fails_as_too_large_and_the_server_goes_on(
+        make_api, worker, tmp_path):
+    from PIL import Image
+
+    from server.worker import rss_bytes
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    api = await make_api()
+    cap, old = worker.max_rss_mb, worker.pid
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    try:
+        status, body = await api.check_file(big)
+    finally:
+        worker.max_rss_mb = cap
+    assert status == 202 and body["status"] == "failed" and body["error"]["error"] == "too_large", body
+    assert "memory" in body["error"]["message"] and worker.pid != old
+    assert await settled(api) == []
+    await api.still_serving(tmp_path)
+
+
 @pytest.fixture
 def raising_checkpoint(tmp_path) -> Path:
     """A real checkpoint whose stored crop size is 0: loading and the warm-up work, cropping a face
@@ -183,7 +204,8 @@ async def test_worker_raising_fails_the_check_with_a_reason_and_caches_nothing(m
         await asyncio.get_running_loop().run_in_executor(None, w.stop, 5.0)
 
 
-async def test_decryption_temp_dir_not_writable_fails_checks_until_it_is_back(make_api, tiny_checkpoint, tmp_path):
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="without memfd the plaintext needs the temp dir")
+async def test_checks_need_no_decryption_temp_dir_when_the_plaintext_lives_in_memory(make_api, tiny_checkpoint, tmp_path):
     plain = tmp_path / "plain-own"
     w = InferenceWorker(str(tiny_checkpoint), "cpu", plain)
     loop = asyncio.get_running_loop()
@@ -193,13 +215,9 @@ async def test_decryption_temp_dir_not_writable_fails_checks_until_it_is_back(ma
         shutil.rmtree(plain)
         plain.write_text("not a directory")  # root ignores permission bits; this it cannot write into
         try:
-            status, body = await api.check_file(fresh_face_clip(tmp_path))
-            assert status == 202 and body["status"] == "failed" and body["error"]["error"] == "internal", body
-            assert body["error"]["message"]
-            assert (await (await api.client.get("/v1/health")).json())["ok"] is True
+            await api.still_serving(tmp_path)
         finally:
             plain.unlink()
-        await api.still_serving(tmp_path)  # the directory is back: the next check runs
         assert await settled(api) == []
     finally:
         await loop.run_in_executor(None, w.stop, 5.0)

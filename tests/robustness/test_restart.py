@@ -4,6 +4,7 @@ consistent, and the restarted server analyses clips again."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import signal
@@ -135,3 +136,52 @@ async def test_killed_server_leaves_no_readable_media_and_the_restart_serves_wit
         sp.stop()
         shutil.rmtree(plain, ignore_errors=True)
     assert files_under(data_dir / "media") == [] and not any(plain.glob("*"))
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for child in (task / "children").read_text().split():
+                out += process_tree(int(child))
+        except OSError:
+            pass
+    return out
+
+
+async def test_a_killed_server_and_worker_leave_no_plaintext_of_the_check_in_progress(tiny_checkpoint, tmp_path):
+    """SIGKILL the server and its worker mid-check (a power cut of the process tree): no file
+    anywhere in the data dir or in RAM holds the clip's plaintext, and the next start removes the
+    killed run's directory for decrypted files."""
+    sp = start_server(tiny_checkpoint, tmp_path, temp_dir=None)
+    data_dir, clip = sp.data_dir, slow_clip(tmp_path, 99)
+    run_dir = Path((data_dir / "plain-dir").read_text())
+    try:
+        async with aiohttp.ClientSession() as s:
+            auth, ctx = {"Authorization": f"Bearer {sp.stored_token}"}, sp.ssl_context()
+            fd = aiohttp.FormData()
+            fd.add_field("file", clip.read_bytes(), filename="clip.mp4")
+            fd.add_field("frames", "100")
+            async with s.post(f"{sp.base}/v1/checks/upload", data=fd, headers=auth, ssl=ctx) as r:
+                cid = (await r.json())["id"]
+            deadline = time.monotonic() + 60
+            while True:
+                async with s.get(f"{sp.base}/v1/checks/{cid}", headers=auth, ssl=ctx) as r:
+                    status = (await r.json())["status"]
+                if status in ("detecting", "analysing") or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert status in ("detecting", "analysing"), status
+            await asyncio.sleep(0.5)  # the worker has decrypted the clip and is reading it
+        for pid in reversed(process_tree(sp.proc.pid)):
+            os.kill(pid, signal.SIGKILL)
+        sp.proc.wait(10)
+        assert plaintext_copies(data_dir, [clip]) + plaintext_copies(run_dir, [clip]) == []
+    finally:
+        sp.stop()
+    sp = start_server(tiny_checkpoint, tmp_path, temp_dir=None)
+    try:
+        assert not run_dir.exists()
+    finally:
+        sp.stop()

@@ -68,6 +68,17 @@ async def test_a_web_page_origin_is_refused_even_with_the_token(live_server, ori
     assert "Access-Control-Allow-Origin" not in headers
 
 
+async def test_once_paired_another_installed_extension_is_refused_even_with_the_token(live_server):
+    paired, other = "chrome-extension://" + "a" * 32, "chrome-extension://" + "b" * 32
+    status, _, _ = await request(live_server, "POST", "/v1/pair", token=False, origin=paired,
+                                 json_body={"code": live_server.pairing_code})
+    assert status == 200
+    for path in ("/v1/model", "/v1/health"):
+        status, body, headers = await request(live_server, "GET", path, origin=other)
+        assert status == 403 and body["error"] == "forbidden_origin" and "Access-Control-Allow-Origin" not in headers
+    assert (await request(live_server, "GET", "/v1/model", origin=paired))[0] == 200
+
+
 @pytest.mark.parametrize("method,path", PROTECTED)
 async def test_every_protected_endpoint_refuses_a_request_without_the_token(live_server, method, path):
     status, body, headers = await request(live_server, method, path, token=False)

@@ -30,6 +30,46 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+# Streams yt-dlp would hand to an external program (ffmpeg, rtmpdump, mplayer/mpv), which would
+# resolve and connect on its own, past the fetch child's address guard.
+KEY = bytes(range(16))
+HLS = """#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:4
+#EXT-X-MEDIA-SEQUENCE:0
+{key}
+#EXTINF:3.0,
+{segment}
+#EXT-X-ENDLIST
+"""
+STREAM_PAGE = '<!doctype html><html><body><video controls><source src="{src}" type="video/mp4"></video></body></html>'
+
+
+def _aes128_cbc(data: bytes, key: bytes, iv: bytes) -> bytes:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(padder.update(data) + padder.finalize()) + enc.finalize()
+
+
+def _transport_stream(path: Path) -> Path:
+    import av
+    import media
+    import numpy as np
+
+    with av.open(str(path), mode="w", format="mpegts") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 320, 180, "yuv420p"
+        for img in media.face_frames(20, (320, 180)):
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
 @pytest.fixture(scope="session")
 def web_root(media_dir, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("www")
@@ -37,6 +77,14 @@ def web_root(media_dir, tmp_path_factory) -> Path:
         shutil.copy(media_dir / name, root / name)
     (root / "page.html").write_text(PAGE)
     (root / "nothing.html").write_text("<!doctype html><html><body><p>No video here.</p></body></html>")
+    ts = _transport_stream(root / "segment.ts").read_bytes()
+    (root / "key.bin").write_bytes(KEY)
+    (root / "segment.enc").write_bytes(_aes128_cbc(ts, KEY, bytes(16)))
+    iv = "0x" + "00" * 16
+    (root / "aes128.m3u8").write_text(HLS.format(key=f'#EXT-X-KEY:METHOD=AES-128,URI="key.bin",IV={iv}', segment="segment.enc"))
+    (root / "sample-aes.m3u8").write_text(HLS.format(key=f'#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key.bin",IV={iv}', segment="segment.enc"))
+    for scheme in ("rtmp", "rtsp", "mms"):
+        (root / f"{scheme}.html").write_text(STREAM_PAGE.format(src=f"{scheme}://127.0.0.1:9/live/stream.mp4"))
     return root
 
 

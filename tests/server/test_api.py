@@ -11,10 +11,12 @@ import pytest_asyncio
 from realserver import leftover_media
 
 from server.app import create_app
-from server.keys import CONFIG, JOBS, PAIRING, TOKENS
+from server.keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, TOKENS
 
 pytestmark = pytest.mark.asyncio
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
+# two installed extensions: a Chromium one (32 letters a-p) and a Firefox one (a per-profile UUID)
+EXT_A, EXT_B = "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "moz-extension://0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
 
 
 @pytest.fixture
@@ -116,7 +118,7 @@ async def test_web_page_origin_is_refused_with_403(api):
     assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
 
 
-@pytest.mark.parametrize("origin", ["chrome-extension://abcdefghijklmnop", "moz-extension://0f1e2d3c-aaaa-bbbb"])
+@pytest.mark.parametrize("origin", [EXT_A, EXT_B])
 async def test_extension_origin_gets_preflight_and_cors_headers(api, origin):
     client, _, auth = api
     r = await client.options("/v1/checks", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
@@ -130,8 +132,55 @@ async def test_extension_origin_gets_preflight_and_cors_headers(api, origin):
     assert r.status == 401 and r.headers["Access-Control-Allow-Origin"] == origin
 
 
+async def pair_from(client, app, origin: str):
+    return await client.post("/v1/pair", json={"code": app[PAIRING].code}, headers={"Origin": origin})
+
+
+async def test_once_paired_only_the_paired_extensions_origin_is_accepted(api):
+    client, app, auth = api
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    r = await client.get("/v1/model", headers={**auth, "Origin": EXT_B})  # another installed extension, token or not
+    assert r.status == 403 and (await r.json())["error"] == "forbidden_origin"
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r = await client.options("/v1/pair", headers={"Origin": EXT_B, "Access-Control-Request-Method": "POST"})
+    assert r.status == 403
+    assert (await client.get("/v1/health", headers={"Origin": EXT_B})).status == 403
+    r = await client.get("/v1/model", headers={**auth, "Origin": EXT_A})
+    assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == EXT_A
+
+
+async def test_a_new_pairing_records_the_new_extensions_origin(app_factory):
+    """Firefox gives an extension a new origin per profile (and after a reinstall): pairing again
+    with a fresh code (a restarted server) moves the server to the new origin."""
+    client, app, auth = await app_factory()
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    await client.close()
+    client, app, auth = await app_factory()  # same config dir: a restart, a new pairing code
+    assert (await pair_from(client, app, EXT_B)).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 403
+
+
+async def test_a_wrong_code_from_another_extension_records_nothing(app_factory):
+    client, app, auth = await app_factory()
+    assert (await pair_from(client, app, EXT_A)).status == 200
+    await client.close()
+    client, app, auth = await app_factory()  # a restart: a new code is out
+    r = await client.post("/v1/pair", json={"code": "AAAA-AAAA"}, headers={"Origin": EXT_B})
+    assert r.status == 401
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 403
+
+
+async def test_an_install_paired_before_origins_were_recorded_adopts_the_first_extension_with_the_token(api):
+    client, _, auth = api
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_A})).status == 200
+    assert (await client.get("/v1/model", headers={**auth, "Origin": EXT_B})).status == 403
+
+
 async def test_configured_origin_is_allowed(app_factory):
-    client, _, auth = await app_factory(allow_origins=("https://dev.example",))
+    client, app, auth = await app_factory(allow_origins=("https://dev.example",))
+    assert (await pair_from(client, app, EXT_A)).status == 200  # an --allow-origin stays allowed when paired
     r = await client.get("/v1/model", headers={**auth, "Origin": "https://dev.example"})
     assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "https://dev.example"
 
@@ -219,7 +268,8 @@ async def test_unknown_endpoint_is_json_404(api):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1/v.mp4", "http://localhost:8080/", "http://10.0.0.1/v.mp4",
                                  "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/",
-                                 "http://[::1]/v.mp4", "http://224.0.0.1/", "http://0.0.0.0/"])
+                                 "http://[::1]/v.mp4", "http://224.0.0.1/", "http://0.0.0.0/", "http://[::127.0.0.1]/v.mp4",
+                                 "http://[::ffff:0:7f00:1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::1]/"])
 async def test_url_to_a_private_address_is_refused_with_403(api, url):
     client, _, auth = api
     r = await client.post("/v1/checks", json={"url": url}, headers=auth)
@@ -244,7 +294,7 @@ async def test_upload_over_limit_without_content_length_is_refused_while_streami
 
     async def body():
         yield b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n\r\n"
-        yield b"\x00\x00\x00\x18ftypisom" + bytes(52)
+        yield b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x00mdat"  # ftyp, then mdat to the end
         for _ in range(40):
             yield bytes(64 * 1024)
         yield b"\r\n--B--\r\n"
@@ -259,6 +309,16 @@ async def test_text_file_named_mp4_is_refused_with_415(api, media_dir):
     r = await client.post("/v1/checks/upload", data=form(media_dir / "notes.mp4"), headers=auth)
     assert r.status == 415
     assert await r.json() == {"error": "unsupported_media", "message": "Only video or image files allowed."}
+
+
+@pytest.mark.parametrize("first", [b"Good morning", b"Thisfree"])
+async def test_text_that_starts_like_a_video_signature_is_refused_with_415(api, tmp_path, first):
+    client, app, auth = api
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(first + b" - and then an ordinary text file, line after line.\n" * 40)
+    r = await client.post("/v1/checks/upload", data=form(text), headers=auth)
+    assert r.status == 415 and (await r.json())["error"] == "unsupported_media"
+    assert leftover_media(app[CONFIG]) == []
 
 
 async def test_type_is_sniffed_from_content_not_the_file_name(api, media_dir):
@@ -383,9 +443,45 @@ async def test_finished_checks_kept_in_memory_are_capped_oldest_first(app_factor
     assert statuses == [404, 404, 200, 200, 200]
 
 
+async def test_heatmaps_kept_in_memory_are_capped_in_bytes_newest_first(app_factory, media_dir):
+    client, app, auth = await app_factory(heatmap_bytes_kept=100_000)  # the tiny model's heatmap: ~66 KB
+    ids = []
+    for name in ("face.jpg", "face.mp4"):
+        r = await client.post("/v1/checks/upload", data=form(media_dir / name, frames=10), headers=auth)
+        ids.append((await wait_done(client, auth, (await r.json())["id"]))["id"])
+    statuses = [(await client.get(f"/v1/checks/{cid}/heatmap.png", headers=auth)).status for cid in ids]
+    first = await (await client.get(f"/v1/checks/{ids[0]}", headers=auth)).json()
+    assert statuses == [404, 200] and first["result"]["heatmap_url"] is None
+
+
+async def test_cache_hits_keep_little_memory_each_however_many_there_are(app_factory, media_dir):
+    """A burst of cache hits (one page of a feed, a load test) must not keep a copy of the result
+    per check: finished checks stay readable for an hour, and memory must stay flat meanwhile."""
+    import gc
+    import tracemalloc
+
+    client, app, auth = await app_factory()
+    r = await client.post("/v1/checks/upload", data=form(media_dir / "face.mp4", frames=10), headers=auth)
+    await wait_done(client, auth, (await r.json())["id"])
+    only_jobs = [tracemalloc.Filter(True, "*/server/jobs.py", all_frames=True)]
+    tracemalloc.start(10)
+    try:
+        gc.collect()
+        before = tracemalloc.take_snapshot().filter_traces(only_jobs)
+        for _ in range(200):
+            r = await client.post("/v1/checks/upload", data=form(media_dir / "face.mp4", frames=10), headers=auth)
+            assert r.status == 200
+        gc.collect()
+        after = tracemalloc.take_snapshot().filter_traces(only_jobs)
+    finally:
+        tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown / 200 < 1500, f"{grown / 200:.0f} bytes kept per cache hit"
+
+
 async def test_the_default_ram_temp_dir_is_removed_at_shutdown(app_factory, media_dir):
     client, app, auth = await app_factory(plain_dir=None)  # the default: a directory in /dev/shm
-    plain = app[CONFIG].plain_dir
+    plain = app[PLAIN_DIR]
     assert plain.is_dir()
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
     assert r.status in (200, 202)
@@ -493,7 +589,7 @@ async def test_worker_crash_fails_that_check_only_and_a_fresh_worker_takes_the_n
 
 async def test_event_stream_and_errors_carry_cors_headers_for_the_extension(api, media_dir):
     client, _, auth = api
-    origin = {"Origin": "chrome-extension://abcdefghijklmnop"}
+    origin = {"Origin": EXT_A}
     r = await client.get("/v1/checks/nope", headers={**auth, **origin})
     assert r.status == 404 and r.headers["Access-Control-Allow-Origin"] == origin["Origin"]
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
@@ -544,6 +640,17 @@ async def test_multipart_with_invalid_headers_is_400_not_500(api):
             b'--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nxx\r\n--B--\r\n')
     r = await client.post("/v1/checks/upload", data=body, headers={**auth, "Content-Type": "multipart/form-data; boundary=B"})
     assert r.status in (400, 415) and (await r.json())["error"] in ("bad_request", "unsupported_media")
+
+
+NESTED = (b'--B\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n'
+          b'--C\r\nContent-Disposition: file; filename="a.mp4"\r\n\r\nxx\r\n--C--\r\n--B--\r\n')
+
+
+async def test_nested_multipart_part_is_refused_with_400(api):
+    client, app, auth = api
+    r = await client.post("/v1/checks/upload", data=NESTED, headers={**auth, "Content-Type": "multipart/form-data; boundary=B"})
+    assert r.status == 400 and await r.json() == {"error": "bad_request", "message": "Nested multipart parts are not accepted."}
+    assert leftover_media(app[CONFIG]) == []
 
 
 async def test_wrong_method_is_405_with_allow_header(api):

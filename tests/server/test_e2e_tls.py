@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from server_support import start_server, wait_until
 
-from server.security import Certs
+from server.tls import Certs
 
 pytestmark = pytest.mark.slow
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")

@@ -11,7 +11,8 @@ import pytest
 from cryptography import x509
 from testenv import ROOT
 
-from server.security import CA_NAME, Certs, TokenStore, ensure_certs, spki_sha256
+from server.auth import PairedOrigin, TokenStore
+from server.tls import CA_NAME, Certs, ensure_certs, spki_sha256
 
 
 def test_first_start_creates_a_ca_and_a_leaf_for_loopback_with_private_keys(tmp_path):
@@ -101,14 +102,16 @@ def test_trust_installs_the_ca_in_chromium_and_firefox_databases_and_untrust_rem
         assert CA_NAME not in nicknames(db)
 
 
-def test_rotate_token_command_replaces_the_token_file(tmp_path):
+def test_rotate_token_command_replaces_the_token_and_forgets_the_paired_extension(tmp_path):
     home = tmp_path
     t = TokenStore(home / "cfg" / "token")
     t.ensure()
     old = t.token
+    paired = PairedOrigin(home / "cfg" / "paired-origin")
+    paired.set("chrome-extension://" + "a" * 32)
     r = run_server_cli("rotate-token", home=home)
     assert r.returncode == 0 and old not in r.stdout
-    assert TokenStore(home / "cfg" / "token").token != old
+    assert TokenStore(home / "cfg" / "token").token != old and paired.get() is None
 
 
 def test_tls_context_offers_the_leaf(tmp_path):
@@ -116,10 +119,3 @@ def test_tls_context_offers_the_leaf(tmp_path):
     ctx = certs.ssl_context()
     assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
     assert isinstance(Certs.in_dir(tmp_path).ca_cert.read_bytes(), bytes)
-
-
-def test_default_temp_dirs_of_two_data_dirs_differ(tmp_path):
-    from server.config import Config
-
-    a, b = Config(data_dir=tmp_path / "a"), Config(data_dir=tmp_path / "b")
-    assert a.plain_dir != b.plain_dir and a.plain_dir == Config(data_dir=tmp_path / "a").plain_dir

@@ -18,6 +18,20 @@ def test_worker_checks_encrypted_media_and_leaves_no_plaintext(worker, media_dir
     assert worker.info["name"] == "tiny" and 20 in worker.frame_choices
 
 
+def test_the_plaintext_of_a_running_check_is_named_on_no_filesystem(worker, tmp_path):
+    """Decrypted media lives in an anonymous memory file while the worker reads it: nothing in the
+    temp dir (or anywhere else) for a killed server to leave behind."""
+    import media
+
+    store = MediaStore(tmp_path)
+    clip = media.write_clip(tmp_path / "slow.mp4", media.face_frames(60, (1280, 720)))
+    m = store.encrypt_file(clip)
+    seen = []
+    worker.run(m.path, store.key, ".mp4", 40, timeout_s=120,
+               on_stage=lambda stage: seen.append(sorted(p.name for p in worker.plain_dir.iterdir())))
+    assert seen and seen == [[]] * len(seen)
+
+
 def test_media_under_another_key_is_refused_not_decoded(worker, media_dir, tmp_path):
     m = MediaStore(tmp_path).encrypt_file(media_dir / "face.jpg")
     with pytest.raises(WorkerFailed) as e:
@@ -33,6 +47,29 @@ def test_check_over_its_time_is_killed_and_the_worker_restarts(worker, shared_da
         worker.run(m.path, store.key, ".mp4", 100, timeout_s=0.5)
     assert e.value.code == "timeout" and worker.pid != old
     assert list(worker.plain_dir.iterdir()) == []
+    m2 = store.encrypt_file(media_dir / "face.jpg")
+    assert worker.run(m2.path, store.key, ".jpg", 10, timeout_s=60).verdict["verdict"] in VERDICTS
+
+
+def test_a_check_that_needs_too_much_memory_is_stopped_and_the_worker_restarts(worker, media_dir, tmp_path):
+    """The worker's memory is capped per check (a watchdog reads its RSS): a file whose decoding
+    would blow it up fails with too_large, and a fresh worker takes the next check."""
+    from PIL import Image
+
+    from server.worker import rss_bytes
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    store = MediaStore(tmp_path)
+    m = store.encrypt_file(big)
+    old, cap = worker.pid, worker.max_rss_mb
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    try:
+        with pytest.raises(WorkerFailed) as e:
+            worker.run(m.path, store.key, ".png", 10, timeout_s=120)
+    finally:
+        worker.max_rss_mb = cap
+    assert e.value.code == "too_large" and "memory" in e.value.message and worker.pid != old
     m2 = store.encrypt_file(media_dir / "face.jpg")
     assert worker.run(m2.path, store.key, ".jpg", 10, timeout_s=60).verdict["verdict"] in VERDICTS
 
