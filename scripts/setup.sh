@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine, idempotently:
 #   system packages (Debian: chromium for the browser tests, libnss3-tools for `server trust`),
-#   the Python virtual environment .venv/ from requirements.txt (+ requirements-dev.txt with --dev),
+#   the Python virtual environment .venv/ from requirements.txt and requirements-fetcher.txt
+#   (+ requirements-dev.txt with --dev),
 #   the npm tools for package.sh and lint (web-ext, eslint).
 # The venv lives in a cache directory keyed by the requirements' hash and .venv is a symlink
 # to it, so a fresh clone (CI) reuses an identical environment instead of reinstalling ~6 GB.
@@ -49,9 +50,20 @@ if [ ! -f "$venv/.complete" ]; then
   "$venv/bin/pip" install -q --upgrade pip wheel
   "$venv/bin/pip" install -q -r requirements.txt
   "$venv/bin/pip" install -q --no-deps -r requirements-nodeps.txt
-  "$venv/bin/python" -c "import torch, torchvision, face_recognition, av, cv2, aiohttp, yt_dlp" \
+  "$venv/bin/python" -c "import torch, torchvision, face_recognition, av, cv2, aiohttp" \
     || { log "environment check failed"; exit 1; }
   touch "$venv/.complete"
+fi
+# the fetcher goes on top, once per version of requirements-fetcher.txt: `make update-fetcher` may
+# move it past these pins later (sites change weekly), and nothing here moves it back until the
+# project's own pins change
+fetchhash=$(sha256sum requirements-fetcher.txt | cut -c1-16)
+if [ ! -f "$venv/.fetcher-$fetchhash" ]; then
+  log "installing the fetcher (yt-dlp, its JavaScript challenge solver and runtime)"
+  "$venv/bin/pip" install -q -r requirements-fetcher.txt
+  "$venv/bin/python" -c "import yt_dlp, yt_dlp_ejs, deno" || { log "fetcher check failed"; exit 1; }
+  rm -f "$venv"/.fetcher-*
+  touch "$venv/.fetcher-$fetchhash"
 fi
 # the development tools go into the same environment (one torch install, not two), once per
 # version of requirements-dev.txt

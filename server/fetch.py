@@ -5,19 +5,32 @@ The parent (`fetch`) starts `python -m server.fetch`, sends a FetchJob as a JSON
 Progress, then Fetched or a Failure. Without --allow-private-fetch the child refuses every connection to a
 non-public address at the moment it resolves a name (socket.getaddrinfo), which covers
 redirects and DNS rebinding between our check and yt-dlp's connection, not only the first URL.
-That guard sees only this process's own sockets, so the child never starts another program
-(ffmpeg, rtmpdump, mpv...: an audit hook refuses it) and takes only formats yt-dlp downloads
-itself (ALLOWED_PROTOCOLS); AES-128 HLS is decrypted in process (pycryptodomex).
+That guard sees only this process's own sockets, so the child starts no other program (ffmpeg,
+rtmpdump, mpv...: an audit hook refuses it) and takes only formats yt-dlp downloads itself
+(ALLOWED_PROTOCOLS); AES-128 HLS is decrypted in process (pycryptodomex).
+
+One program is let through: YouTube's JavaScript challenges need a JS runtime, and the hook lets
+yt-dlp start exactly the pinned Deno binary (requirements-fetcher.txt), for its version or to run
+a script from stdin, with flags that grant it nothing: Deno without --allow-* has no network, files,
+environment or programs, and --no-remote/--no-npm/--cached-only keep it from loading code. The
+solver scripts are the installed yt-dlp-ejs package's; nothing is downloaded at run time.
+
+With --cookies-from-browser, yt-dlp reads the browser's cookies in the child; the child keeps only
+those of the post's own site, in memory, before its first request (keep_site_cookies).
+A SelfCheck message asks the child what it runs and whether it solves a known challenge.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,8 +51,42 @@ NO_FFMPEG = "/dev/null/ffmpeg"
 # Every way a Python process starts another program (audit events, PEP 578).
 PROGRAM_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork",
                             "os.forkpty", "pty.spawn"})
+# The only program the fetch process may start: the pinned Deno, as `deno --version` or as
+# `deno run FLAGS -` with every flag from DENO_RUN_FLAGS (what yt-dlp passes) and at least
+# DENO_REQUIRED_FLAGS. None grants a permission: Deno denies network, files, env and programs unless
+# given --allow-*, and these flags also keep it from loading any module from the network or npm.
+DENO_RUN_FLAGS = frozenset({"--ext=js", "--no-code-cache", "--no-prompt", "--no-remote", "--no-lock",
+                            "--node-modules-dir=none", "--no-config", "--no-npm", "--cached-only",
+                            "--v8-flags=--jitless"})
+DENO_REQUIRED_FLAGS = frozenset({"--no-remote", "--no-npm", "--cached-only", "--no-config", "--no-prompt"})
 SOCKET_TIMEOUT_S = 20.0
 PROGRESS_EVERY_S = 0.25
+UPDATE_COMMAND = "make update-fetcher"  # or: python -m server update-fetcher
+# yt-dlp's --cookies-from-browser names. KWallet and the macOS keychain are read by running a program
+# (kwallet-query, security), which the fetch process may not: Chrome-family cookies locked there
+# cannot be read (Firefox's are not encrypted; GNOME's keyring is read in process).
+BROWSERS = ("brave", "chrome", "chromium", "edge", "firefox", "opera", "safari", "vivaldi", "whale")
+KEYRINGS = ("basictext", "gnomekeyring")
+# A challenge the self-check solves through yt-dlp's own Deno provider: a player reduced to the one
+# shape the EJS solver looks for (a function that builds the URL object and marks it with
+# .set("alr", "yes")), whose transform reverses n. Not YouTube's code; the solver cannot tell.
+SELF_CHECK_PLAYER = """(function (g) {
+  var P = {
+    set: function (k, v) { this.p[k] = v; },
+    get: function (k) { return this.p[k]; },
+    clone: function () { return this; },
+    transform: function () { if (this.p.n) this.p.n = this.p.n.split("").reverse().join(""); },
+  };
+  var U = function (base, key, value) {
+    var url = Object.create(P);
+    url.p = {};
+    if (value !== undefined) url.p[key] = value;
+    url.set("alr", "yes");
+    return url;
+  };
+}).call(this, {});
+"""
+SELF_CHECK_CHALLENGE = ("deepfake-check", "kcehc-ekafpeed")
 
 
 class FetchError(Exception):
@@ -117,6 +164,7 @@ class FetchJob:
     max_duration_s: float
     allow_private: bool
     socket_timeout: float
+    cookies_from: str | None = None  # BROWSER[+KEYRING][:PROFILE]: use the post's site's cookies from there
 
 
 @dataclass(frozen=True)
@@ -140,20 +188,50 @@ class Fetched:
         return Path(self.file)
 
 
-MESSAGES = {cls.__name__: cls for cls in (FetchJob, Progress, Fetched, Failure)}
+@dataclass(frozen=True)
+class SelfCheck:
+    """server -> child, instead of a FetchJob: report what you run (a FetcherReport)."""
 
 
-def encode(msg: FetchJob | Progress | Fetched | Failure) -> str:
+@dataclass(frozen=True)
+class FetcherReport:
+    """child -> server: the fetcher's versions, and whether YouTube's JavaScript challenges can be
+    solved in the fetch process itself (its audit hook, its environment, the pinned Deno)."""
+
+    yt_dlp: str
+    ejs: str | None  # yt-dlp-ejs: the challenge solver scripts
+    deno: str | None  # the JS runtime's version as the binary reports it; None: no usable runtime
+    challenge_solver: bool  # a known challenge was solved through yt-dlp's Deno provider
+    problems: list[str]  # for people: what is missing or broken
+
+    @property
+    def ok(self) -> bool:
+        return self.challenge_solver and not self.problems
+
+
+Message = FetchJob | Progress | Fetched | Failure | SelfCheck | FetcherReport
+MESSAGES = {cls.__name__: cls for cls in (FetchJob, Progress, Fetched, Failure, SelfCheck, FetcherReport)}
+
+
+def encode(msg: Message) -> str:
     return json.dumps({"type": type(msg).__name__, **asdict(msg)}) + "\n"
 
 
-def decode(line: bytes | str) -> FetchJob | Progress | Fetched | Failure:
+def decode(line: bytes | str) -> Message:
     """ValueError for anything that is not one of MESSAGES."""
     try:
         fields = json.loads(line)
         return MESSAGES[fields.pop("type")](**fields)
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"not a fetch message: {type(e).__name__}") from None
+
+
+def _spawn_child():
+    return asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.fetch",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
 
 
 async def fetch(
@@ -166,14 +244,16 @@ async def fetch(
     timeout_s: float,
     on_progress: Callable[[int, int | None], None] | None = None,
     verbose: bool = False,
+    cookies_from: str | None = None,
+    cookies_configured: bool = False,
 ) -> Fetched:
-    """Download url's video into dest (a 0700 directory). Raises FetchError."""
-    job = FetchJob(url, str(dest), max_bytes, max_duration_s, allow_private, min(SOCKET_TIMEOUT_S, max(1.0, timeout_s)))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.fetch",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=str(Path(__file__).resolve().parents[1]),
-    )
+    """Download url's video into dest (a 0700 directory). Raises FetchError.
+    cookies_from: the browser whose cookies for url's site to send (the server's
+    --cookies-from-browser, when this check asked for them); cookies_configured: whether the server
+    has one at all (only to say how a login could work)."""
+    job = FetchJob(url, str(dest), max_bytes, max_duration_s, allow_private, min(SOCKET_TIMEOUT_S, max(1.0, timeout_s)),
+                   cookies_from)
+    proc = await _spawn_child()
     proc.stdin.write(encode(job).encode())
     await proc.stdin.drain()
     proc.stdin.close()
@@ -206,8 +286,87 @@ async def fetch(
         if err.strip() and verbose:  # extractor output can contain the URL: only with --log-urls
             log.info("fetch stderr: %s", err.decode(errors="replace")[-2000:])
     if isinstance(result, Failure):
+        if result.code == "login_required":
+            raise FetchError(result.code, _login_message(cookies_from, cookies_configured))
         raise FetchError(result.code, result.message)
     return result
+
+
+def _login_message(cookies_from: str | None, configured: bool) -> str:
+    if cookies_from:
+        browser = parse_browser_spec(cookies_from)[0]
+        return (f"This post needs a login, and the site did not accept the one in {browser}'s cookies: "
+                f"log in to it in {browser}, then check again.")
+    if configured:
+        return "This post needs a login; the server fetched it without your browser's cookies (they are off for this site)."
+    return ("This post needs a login; the server fetches anonymously (it can use your browser's login for the sites "
+            "you choose when started with --cookies-from-browser).")
+
+
+async def self_check(timeout_s: float = 120.0) -> FetcherReport:
+    """What the fetch process runs and whether it solves YouTube's JavaScript challenges: asked of a
+    fetch child, the same process a download runs in."""
+    try:
+        proc = await _spawn_child()
+        out, err = await asyncio.wait_for(proc.communicate(encode(SelfCheck()).encode()), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return FetcherReport("unknown", None, None, False, [f"The fetcher's self-check did not finish in {timeout_s:.0f} s."])
+    except OSError as e:
+        return FetcherReport("unknown", None, None, False, [f"The fetch process could not start ({e})."])
+    for line in reversed(out.splitlines()):
+        try:
+            msg = decode(line)
+        except ValueError:
+            continue
+        if isinstance(msg, FetcherReport):
+            return msg
+        if isinstance(msg, Failure):
+            return FetcherReport("unknown", None, None, False, [msg.message])
+    tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    return FetcherReport("unknown", None, None, False, [f"The fetch process failed its self-check ({tail[0][:200]})."])
+
+
+def release_date(version: str) -> dt.date | None:
+    """yt-dlp's versions are its release dates: 2026.10.26 (or 2026.10.26.1, a nightly's .232122)."""
+    m = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", version or "")
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3])) if m else None
+    except ValueError:
+        return None
+
+
+def parse_browser_spec(spec: str) -> tuple[str, str | None, str | None, None]:
+    """--cookies-from-browser's BROWSER[+KEYRING][:PROFILE] -> yt-dlp's cookiesfrombrowser tuple
+    (browser, profile, keyring, container). ValueError says what is wrong."""
+    m = re.fullmatch(r"(?P<browser>[^+:]+)(?:\+(?P<keyring>[^:]+))?(?::(?P<profile>.+))?", (spec or "").strip())
+    if not m:
+        raise ValueError("--cookies-from-browser needs BROWSER[+KEYRING][:PROFILE], e.g. firefox or chrome:Profile 1")
+    browser, keyring = m["browser"].lower(), (m["keyring"] or "").lower() or None
+    if browser not in BROWSERS:
+        raise ValueError(f"--cookies-from-browser: unknown browser {browser!r}; use one of {', '.join(BROWSERS)}")
+    if keyring is not None and keyring not in KEYRINGS:
+        raise ValueError(f"--cookies-from-browser: keyring {keyring!r} cannot be read by the fetch process; use one of "
+                         f"{', '.join(KEYRINGS)} (KWallet and the macOS keychain need a helper program it may not run)")
+    return browser, m["profile"], keyring.upper() if keyring else None, None
+
+
+def same_site(cookie_domain: str, host: str) -> bool:
+    """Is a cookie of cookie_domain one of host's own site's: the host itself, a domain above it
+    (the cookie a browser would send it) or a host below it (e.g. www. of the post's address)?"""
+    d, h = cookie_domain.lstrip(".").lower(), host.lower()
+    return bool(d) and (d == h or h.endswith("." + d) or d.endswith("." + h))
+
+
+def keep_site_cookies(jar, host: str) -> int:
+    """Drops every cookie of jar (an http.cookiejar.CookieJar) that is not host's own site's; returns
+    how many are kept. Called before the first request, so yt-dlp cannot send another site's cookie
+    anywhere, whatever a page redirects or points to."""
+    for cookie in list(jar):
+        if not same_site(cookie.domain, host):
+            jar.clear(cookie.domain, cookie.path, cookie.name)
+    return len(jar)
 
 
 # --- the child process --------------------------------------------------------------------------
@@ -217,6 +376,12 @@ class _TooLarge(Exception):
 
 class _Blocked(OSError):
     pass
+
+
+# What yt-dlp says when an extractor no longer understands a site's pages: the site changed and a
+# newer yt-dlp follows it (yt-dlp asks to be updated and the issue reported in these messages).
+SITE_CHANGED = ("unable to extract", "please report this issue", "confirm you are on the latest version",
+                "yt-dlp -u", "nsig extraction failed", "signature extraction failed", "challenge solving failed")
 
 
 def _classify(msg: str) -> tuple[str, str]:
@@ -230,22 +395,76 @@ def _classify(msg: str) -> tuple[str, str]:
                               "no video could be found", "there's no video")):
         return "unsupported_url", "No video found at this URL."
     if any(s in low for s in ("login", "log in", "sign in", "cookies", "private video", "confirm your age",
-                              "age-restricted", "members-only", "authentication")):
-        return "login_required", "This video needs a login; the server does not use your accounts."
+                              "age-restricted", "members-only", "authentication", "http error 401")):
+        return "login_required", "This video needs a login."
     if "timed out" in low or "timeout" in low:
         return "timeout", "The site did not answer in time."
+    if any(s in low for s in SITE_CHANGED):
+        return "site_changed", ("The site seems to have changed: this server's fetcher (yt-dlp) no longer reads its "
+                                f"pages. Update the fetcher (`{UPDATE_COMMAND}` or `python -m server update-fetcher`), "
+                                "then check again.")
     if "http error" in low:
         code = low.split("http error", 1)[1].strip().split(":")[0].strip()
         return "fetch_failed", f"The site answered HTTP {code}."
     return "fetch_failed", f"Could not download the video: {short}"
 
 
-def _child(job: FetchJob, out) -> Fetched | Failure:
+def deno_binary() -> str | None:
+    """The pinned Deno (the `deno` package of requirements-fetcher.txt), or None when not installed.
+    Never a deno found on PATH: the audit hook lets exactly this file run."""
+    try:
+        from deno import find_deno_bin
+    except ImportError:
+        return None
+    try:
+        return os.path.abspath(find_deno_bin())
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _sandbox_env(deno_dir: str) -> None:
+    """The environment the JS runtime inherits (yt-dlp passes this process's on): no DENO_*/NPM_*
+    settings from outside, its cache in deno_dir (thrown away with it), no update check."""
+    for k in [k for k in os.environ if k.upper().startswith(("DENO_", "NPM_CONFIG_"))]:
+        del os.environ[k]
+    os.environ.update(DENO_DIR=deno_dir, DENO_NO_UPDATE_CHECK="1", DENO_NO_PROMPT="1", NO_COLOR="1")
+
+
+class _Log:
+    """yt-dlp's logger here: silent, but keeps the errors (and, for the self-check, warnings)."""
+
+    def __init__(self):
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def debug(self, msg): pass
+    def info(self, msg): pass
+    def warning(self, msg): self.warnings.append(msg)
+    def error(self, msg): self.errors.append(msg)
+
+
+def _ydl_options(runtime: str | None, logger: _Log) -> dict:
+    """What every yt-dlp in the fetch process is given, downloads and self-check alike."""
+    return {
+        # the pinned Deno by its path (never a deno on PATH), and no solver script from the network
+        "js_runtimes": {"deno": {"path": runtime}} if runtime else {},
+        "remote_components": set(),
+        "logger": logger, "quiet": True, "no_warnings": False, "noprogress": True, "color": "never",
+        "cachedir": False,
+        # yt-dlp's own downloaders (Python sockets, so the address guard sees every connection), never
+        # ffmpeg or another program (which would resolve and connect on its own): see _programs_guard
+        "external_downloader": {"default": "native"}, "hls_prefer_native": True,
+        "ffmpeg_location": NO_FFMPEG, "fixup": "never",
+    }
+
+
+def _child(job: FetchJob, out, runtime: str | None) -> Fetched | Failure:
     import yt_dlp
 
     dest = Path(job.dest)
     max_bytes, max_dur = job.max_bytes, job.max_duration_s
     state: dict = {}
+    _sandbox_env(str(dest / ".deno"))
 
     if not job.allow_private:
         real_getaddrinfo = socket.getaddrinfo
@@ -289,13 +508,9 @@ def _child(job: FetchJob, out) -> Fetched | Failure:
             return "too large"
         return None
 
-    class Quiet:
-        def debug(self, msg): pass
-        def info(self, msg): pass
-        def warning(self, msg): pass
-        def error(self, msg): state.setdefault("errors", []).append(msg)
-
+    logger = _Log()
     opts = {
+        **_ydl_options(runtime, logger),
         "outtmpl": str(dest / "media.%(ext)s"),
         "format": FORMAT,
         "format_sort": ["res:720", "vcodec:h264"],
@@ -306,20 +521,25 @@ def _child(job: FetchJob, out) -> Fetched | Failure:
         "max_filesize": max_bytes,
         "match_filter": match,
         "progress_hooks": [progress],
-        "logger": Quiet(), "quiet": True, "no_warnings": True, "noprogress": True,
-        "cachedir": False, "nopart": False, "overwrites": True, "writethumbnail": False,
-        # yt-dlp's own downloaders (Python sockets, so the address guard sees every connection), never
-        # ffmpeg or another program (which would resolve and connect on its own): see _no_programs
-        "external_downloader": {"default": "native"}, "hls_prefer_native": True,
-        "ffmpeg_location": NO_FFMPEG, "fixup": "never",
-        "restrictfilenames": True, "ignoreerrors": False, "color": "never",
+        "nopart": False, "overwrites": True, "writethumbnail": False,
+        "restrictfilenames": True, "ignoreerrors": False,
     }
+    if job.cookies_from:
+        opts["cookiesfrombrowser"] = parse_browser_spec(job.cookies_from)
+        tempfile.tempdir = str(dest)  # yt-dlp reads a copy of the cookie database: here, deleted with the download
 
     def too_large() -> Failure:
         return Failure("too_large", f"The video is larger than {max_bytes // 2**20}MB.")
 
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
+            if job.cookies_from:
+                try:
+                    keep_site_cookies(ydl.cookiejar, url_host(job.url) or "")
+                except Exception:  # yt_dlp.cookies.CookieLoadError: yt-dlp's error names the cause
+                    browser = opts["cookiesfrombrowser"][0]
+                    why = (logger.errors or ["unknown reason"])[-1].replace("ERROR: ", "").strip()[:200]
+                    return Failure("fetch_failed", f"Could not read {browser}'s cookies: {why}")
             info = ydl.extract_info(job.url, download=True)
     except Exception as e:  # yt_dlp.utils.DownloadError and anything an extractor throws
         if state.get("too_large"):
@@ -343,23 +563,112 @@ def _child(job: FetchJob, out) -> Fetched | Failure:
     return Fetched(str(f), (info or {}).get("extractor_key"), (info or {}).get("duration"))
 
 
-def _no_programs(event: str, _args) -> None:
-    """An audit hook: this process starts no other program, whatever yt-dlp or an extractor would
-    like to run. Raised as OSError, which yt-dlp takes for "not installed"."""
-    if event in PROGRAM_EVENTS:
+def _self_check(runtime: str | None) -> FetcherReport:
+    """Solves SELF_CHECK_CHALLENGE as a YouTube download would: yt-dlp's Deno provider, its hash-checked
+    EJS scripts, the pinned Deno started through this process's audit hook, with yt-dlp's own flags."""
+    import yt_dlp
+    from yt_dlp.version import __version__ as yt_dlp_version
+
+    problems: list[str] = []
+    try:
+        import yt_dlp_ejs
+        ejs = yt_dlp_ejs.version
+    except ImportError:
+        ejs = None
+        problems.append("yt-dlp-ejs (YouTube's challenge solver scripts) is not installed.")
+    deno, solved = None, False
+    if runtime is None:
+        problems.append("No JavaScript runtime: the deno package is not installed.")
+    with tempfile.TemporaryDirectory(prefix="deepfake-check-selfcheck-") as tmp:
+        _sandbox_env(tmp)
+        logger = _Log()
+        try:
+            with yt_dlp.YoutubeDL(_ydl_options(runtime, logger)) as ydl:
+                info = ydl._js_runtimes.get("deno").info if runtime else None
+                deno = info.version if info else None
+                if runtime and not info:
+                    problems.append(f"The JavaScript runtime at {runtime} did not start.")
+                elif info and not info.supported:
+                    problems.append(f"Deno {info.version} is too old for yt-dlp.")
+                if info and info.supported:
+                    solved = _solve_known_challenge(ydl, logger, problems)
+        except Exception as e:  # a yt-dlp whose internals moved: the self-check says so
+            problems.append(f"The self-check could not run ({type(e).__name__}: {str(e)[:200]}).")
+    return FetcherReport(yt_dlp_version, ejs, deno, solved, problems)
+
+
+def _solve_known_challenge(ydl, logger: _Log, problems: list[str]) -> bool:
+    from yt_dlp.extractor.youtube.jsc.provider import JsChallengeRequest, JsChallengeType, NChallengeInput
+
+    ie = ydl.get_info_extractor("Youtube")
+    ie.initialize()
+    provider = next((p for p in ie._jsc_director.providers.values() if p.PROVIDER_NAME == "deno"), None)
+    if provider is None or not provider.is_available():
+        problems.append("yt-dlp's Deno challenge provider is not available.")
+        return False
+    provider._get_player = lambda video_id, player_url: SELF_CHECK_PLAYER  # the player, without a download
+    challenge, answer = SELF_CHECK_CHALLENGE
+    request = JsChallengeRequest(JsChallengeType.N, NChallengeInput(
+        "https://www.youtube.com/s/player/deepfakecheck/player_ias.vflset/en_US/base.js", [challenge]), "self-check")
+    for response in provider.bulk_solve([request]):
+        if response.error is not None:
+            problems.append(f"The challenge solver failed: {str(response.error)[:300]}")
+            return False
+        if response.response and response.response.output.results.get(challenge) == answer:
+            return True
+    problems.append("The challenge solver gave a wrong answer" + (f" ({logger.warnings[-1][:200]})" if logger.warnings else "."))
+    return False
+
+
+def is_sandboxed_js_runtime(runtime: str | None, executable, argv) -> bool:
+    """Is this program start (subprocess.Popen's audit arguments) the pinned Deno asked for its version
+    or to run a script from stdin with only flags that grant nothing?"""
+    if not runtime or isinstance(argv, str | bytes) or not argv:
+        return False
+    try:
+        args = [os.fsdecode(a) for a in argv]
+        exe = os.fsdecode(executable) if executable is not None else args[0]
+    except TypeError:
+        return False
+    if exe != runtime or args[0] != runtime:
+        return False
+    rest = args[1:]
+    if rest == ["--version"]:
+        return True
+    if len(rest) < 2 or rest[0] != "run" or rest[-1] != "-":
+        return False
+    flags = set(rest[1:-1])
+    return len(flags) == len(rest) - 2 and flags <= DENO_RUN_FLAGS and DENO_REQUIRED_FLAGS <= flags
+
+
+def _programs_guard(runtime: str | None):
+    def hook(event: str, args) -> None:
+        """An audit hook: this process starts no other program, whatever yt-dlp or an extractor would
+        like to run, but the pinned JS runtime without permissions. Raised as OSError, which yt-dlp
+        takes for "not installed"."""
+        if event not in PROGRAM_EVENTS:
+            return
+        if event == "subprocess.Popen" and is_sandboxed_js_runtime(runtime, args[0], args[1]):
+            return
         raise PermissionError(f"the fetch process runs no external programs ({event})")
+
+    return hook
 
 
 def main() -> None:
-    sys.addaudithook(_no_programs)  # first: it cannot be removed later
+    runtime = deno_binary()  # finds a file; starts nothing
+    sys.addaudithook(_programs_guard(runtime))  # before anything else runs: it cannot be removed later
     # yt-dlp and extractors may print: keep the real stdout for our messages only
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        job = decode(sys.stdin.readline())
-        if not isinstance(job, FetchJob):
-            raise ValueError("expected a FetchJob")
-        result = _child(job, out)
+        msg = decode(sys.stdin.readline())
+        if isinstance(msg, SelfCheck):
+            result = _self_check(runtime)
+        elif isinstance(msg, FetchJob):
+            result = _child(msg, out, runtime)
+        else:
+            raise ValueError("expected a FetchJob or a SelfCheck")
     except Exception as e:  # never die silently: the parent shows this message
         result = Failure("fetch_failed", f"Download failed ({type(e).__name__}).")
     out.write(encode(result))
