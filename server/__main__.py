@@ -1,4 +1,5 @@
-"""`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token."""
+"""`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token,
+update-fetcher."""
 from __future__ import annotations
 
 import argparse
@@ -6,14 +7,21 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import Config
+from .config import VERSION, Config
+from .fetch import parse_browser_spec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = Config()  # the defaults are Config's: named once, there
     p = argparse.ArgumentParser(prog="python -m server", description="Deepfake Check's local inference server.")
-    p.add_argument("command", nargs="?", default="serve", choices=["serve", "trust", "untrust", "rotate-token"],
-                   help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token")
+    p.add_argument("command", nargs="?", default="serve",
+                   choices=["serve", "trust", "untrust", "rotate-token", "update-fetcher"],
+                   help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token; "
+                        "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them")
+    p.add_argument("--version", action="store_true",
+                   help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="update-fetcher: say what would be installed and check the fetcher as it is; change nothing")
     p.add_argument("--port", type=int, default=d.port, help="port on 127.0.0.1 (default %(default)s)")
     p.add_argument("--host-only", default=d.host, choices=["127.0.0.1", "::1"],
                    help="loopback address to listen on (default %(default)s)")
@@ -44,9 +52,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="unfinished checks before 503 busy (default %(default)s)")
     p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
                    help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
+    p.add_argument("--cookies-from-browser", type=_browser_spec, default=d.cookies_from_browser,
+                   metavar="BROWSER[+KEYRING][:PROFILE]",
+                   help="fetch posts behind a login with your browser's cookies, for the sites you turn on in the "
+                        "extension's options: only that site's cookies are read into memory for its check, and sent "
+                        "only to that site (off by default; see docs/server.md). BROWSER: "
+                        "brave, chrome, chromium, edge, firefox, opera, safari, vivaldi, whale")
+    p.add_argument("--fetcher-max-age", type=int, default=d.fetcher_max_age_days, metavar="DAYS",
+                   help="call the fetcher stale (the popup says so) when its yt-dlp is older than this (default %(default)s)")
     p.add_argument("--log-urls", action="store_true", default=d.log_urls, help="log the URLs checked (off by default)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
+
+
+def _browser_spec(text: str) -> str:
+    try:
+        parse_browser_spec(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--cookies-from-browser: ")) from None
+    return text
 
 
 def config_from(a: argparse.Namespace) -> Config:
@@ -56,14 +80,18 @@ def config_from(a: argparse.Namespace) -> Config:
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size,
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
+        fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
     )
 
 
 def serve(config: Config, rotate_cert: bool) -> int:
+    import asyncio
+
     from aiohttp import web
 
     from .app import create_app
-    from .keys import PAIRING, WORKER
+    from .fetch import self_check
+    from .keys import FETCHER, PAIRING, WORKER
     from .private import NotOwnDir
     from .tls import ensure_certs
     from .worker import ModelUnavailable
@@ -73,11 +101,15 @@ def serve(config: Config, rotate_cert: bool) -> int:
     host = "[::1]" if config.host == "::1" else config.host
     base = f"https://{host}:{config.port}"
 
+    app[FETCHER].seed(asyncio.run(self_check()))  # before the banner, which says how the fetcher is
     def banner(_msg: str) -> None:
         info, code = app[WORKER].info, app[PAIRING].code
         print(
             f"Deepfake Check server {base}\n"
             f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}\n"
+            f"  fetcher:      {fetcher_line(app[FETCHER].describe(app[FETCHER].report))}\n"
+            + (f"  cookies:      from {parse_browser_spec(config.cookies_from_browser)[0]}, for the sites turned on in "
+               "the extension's options\n" if config.cookies_from_browser else "") +
             f"  TLS SPKI:     {certs.spki_sha256()}   (sha256, base64, for --ignore-certificate-errors-spki-list)\n"
             f"  local CA:     {certs.ca_cert}" + ("   NEW: run `python -m server trust` once" if ca_new else "") + "\n"
             f"  pairing code: {code}   (valid 10 minutes, one use)\n"
@@ -99,11 +131,43 @@ def serve(config: Config, rotate_cert: bool) -> int:
     return 0
 
 
+def fetcher_line(f: dict | None) -> str:
+    """The fetcher as the banner and --version describe it (f: FetcherMonitor.describe())."""
+    if f is None:
+        return "checking… (see /v1/health)"
+    age = f" ({f['age_days']} days old)" if f["age_days"] is not None else ""
+    line = f"yt-dlp {f['yt_dlp']}{age}, yt-dlp-ejs {f['ejs'] or '-'}, deno {f['deno'] or '-'}"
+    if f["challenge_solver"] and not f["problems"]:
+        line += "; YouTube's JavaScript challenges: OK"
+    else:
+        line += "\n  WARNING:      YouTube downloads may fail: " + "; ".join(f["problems"] or ["the challenge solver failed"])
+    if f["stale"]:
+        line += f"\n  WARNING:      site downloads may fail: the fetcher is {f['age_days']} days old. Update it: {f['update_command']}"
+    return line
+
+
+def version(config: Config) -> int:
+    import asyncio
+
+    from .fetch import FetcherMonitor, self_check
+
+    report = asyncio.run(self_check())
+    monitor = FetcherMonitor(config.fetcher_max_age_days, config.cookies_from_browser)
+    print(f"Deepfake Check server {VERSION}\n  fetcher:      {fetcher_line(monitor.describe(report))}")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from(a)
+    if a.version:
+        return version(config)
+    if a.command == "update-fetcher":
+        from .update import update_fetcher
+
+        return update_fetcher(dry_run=a.dry_run)
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":

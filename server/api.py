@@ -13,7 +13,7 @@ from .auth import is_extension_origin
 from .config import VERSION
 from .errors import ApiError
 from .fetch import resolves_to_private
-from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, STORE, WORKER
+from .keys import CONFIG, FETCHER, JOBS, PAIRED_ORIGIN, PAIRING, STORE, WORKER
 from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -55,7 +55,8 @@ def _http_url(value, field: str) -> str:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "version": VERSION})
+    monitor = request.app[FETCHER]
+    return web.json_response({"ok": True, "version": VERSION, "fetcher": monitor.describe(await monitor.current())})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -93,13 +94,16 @@ async def create_check(request: web.Request) -> web.Response:
     if body.get("page_url") is not None:
         _http_url(body["page_url"], "page_url")  # accepted for the record; never fetched
     frames = jobs.validate_frames(body.get("frames"))
+    use_cookies = body.get("use_cookies", False)
+    if not isinstance(use_cookies, bool):
+        raise ApiError(400, "bad_request", "use_cookies must be true or false.")
     # a URL checked before (or being checked) is answered without a fetch, so without resolving
     # its host: a cache hit costs no DNS lookup
     check = await jobs.known_url(url, frames)
     if check is None:
         if not config.allow_private_fetch and await resolves_to_private(url):
             raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
-        check = jobs.submit_url(url, frames)
+        check = jobs.submit_url(url, frames, use_cookies=use_cookies)
     if check.status == "done" and check.cached:
         return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)

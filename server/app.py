@@ -1,5 +1,6 @@
 """create_app(config): wiring only. Resources with a lifetime live in cleanup_ctx, in start order:
-media dirs -> model worker -> job service (cache, queue) -> sweeper; they stop in reverse."""
+media dirs -> model worker -> job service (cache, queue) -> sweeper -> the fetcher's self-check (made
+when first asked for); they stop in reverse."""
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,9 @@ from aiohttp import web
 from . import api
 from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore
 from .config import Config
+from .fetch import FetcherMonitor
 from .jobs import JobService, ResultCache
-from .keys import CONFIG, JOBS, PAIRED_ORIGIN, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
+from .keys import CONFIG, FETCHER, JOBS, PAIRED_ORIGIN, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
 from .media import MediaStore, new_plain_dir, remove_plain_dir, sweep, wipe_dir
 from .middlewares import (
     add_response_headers,
@@ -51,9 +53,10 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     app[TOKENS] = tokens
     app[PAIRING] = pairing
     app[PAIRED_ORIGIN] = paired
+    app[FETCHER] = FetcherMonitor(config.fetcher_max_age_days, config.cookies_from_browser)
     app.on_response_prepare.append(add_response_headers)
     app.add_routes(api.routes())
-    app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx])
+    app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx, _fetcher_ctx])
     return app
 
 
@@ -131,3 +134,8 @@ async def _sweeper_ctx(app: web.Application):
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _fetcher_ctx(app: web.Application):
+    yield
+    await app[FETCHER].close()

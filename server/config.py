@@ -42,6 +42,12 @@ class Config:
     max_downloads: int = 2
     deadline_s: float = 300.0  # per check: fetch + analysis (waiting for the worker excluded; analysis >= 60 s)
     max_duration_s: float = 600.0  # videos longer than this are refused before download
+    # the fetcher (yt-dlp): /v1/health calls it stale, and the popup says so, past this age (sites
+    # change weekly; `make update-fetcher`)
+    fetcher_max_age_days: int = 60
+    # BROWSER[+KEYRING][:PROFILE]: checks that ask for it fetch with the post's site's cookies from
+    # this browser (--cookies-from-browser; None: every fetch is anonymous)
+    cookies_from_browser: str | None = None
     # the inference worker's resident memory: a check that pushes it past this fails (too_large) and
     # the worker restarts (the model alone takes ~1-1.5 GB; 0: no cap)
     worker_memory_mb: int = 4096

@@ -308,13 +308,16 @@ async def self_check(timeout_s: float = 120.0) -> FetcherReport:
     fetch child, the same process a download runs in."""
     try:
         proc = await _spawn_child()
-        out, err = await asyncio.wait_for(proc.communicate(encode(SelfCheck()).encode()), timeout_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return FetcherReport("unknown", None, None, False, [f"The fetcher's self-check did not finish in {timeout_s:.0f} s."])
     except OSError as e:
         return FetcherReport("unknown", None, None, False, [f"The fetch process could not start ({e})."])
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(encode(SelfCheck()).encode()), timeout_s)
+    except TimeoutError:
+        return FetcherReport("unknown", None, None, False, [f"The fetcher's self-check did not finish in {timeout_s:.0f} s."])
+    finally:
+        if proc.returncode is None:  # timed out, or cancelled (the server stops)
+            proc.kill()
+            await proc.wait()
     for line in reversed(out.splitlines()):
         try:
             msg = decode(line)
@@ -326,6 +329,87 @@ async def self_check(timeout_s: float = 120.0) -> FetcherReport:
             return FetcherReport("unknown", None, None, False, [msg.message])
     tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
     return FetcherReport("unknown", None, None, False, [f"The fetch process failed its self-check ({tail[0][:200]})."])
+
+
+FETCHER_PACKAGES = ("yt-dlp", "yt-dlp-ejs", "deno")
+
+
+def installed_fetcher() -> dict[str, str | None]:
+    """The installed versions of the fetcher's packages (from their metadata; nothing is started)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in FETCHER_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class FetcherMonitor:
+    """The fetcher's last self-check, for /v1/health. Made when first asked for (`python -m server`
+    makes it before it starts: seed), and again when the installed fetcher changes: `make
+    update-fetcher` while the server runs is seen within LOOK_EVERY_S."""
+
+    LOOK_EVERY_S = 30.0
+
+    def __init__(self, max_age_days: int, cookies_from: str | None = None):
+        self.max_age_days, self.cookies_from = max_age_days, cookies_from
+        self.report: FetcherReport | None = None
+        self._task: asyncio.Task | None = None
+        self._installed: dict | None = None
+        self._looked = -float("inf")
+
+    def seed(self, report: FetcherReport) -> None:
+        self.report, self._installed, self._looked = report, installed_fetcher(), time.monotonic()
+
+    def poll(self) -> None:
+        """Starts a self-check when none was made or the installed fetcher changed (cheap to call)."""
+        now = time.monotonic()
+        if now - self._looked < self.LOOK_EVERY_S or (self._task is not None and not self._task.done()):
+            return
+        self._looked = now
+        installed = installed_fetcher()
+        if installed != self._installed:
+            self._installed = installed
+            self._task = asyncio.create_task(self._check(), name="fetcher-self-check")
+
+    async def _check(self) -> None:
+        self.report = await self_check()
+        if not self.report.ok:
+            log.warning("fetcher self-check: %s", "; ".join(self.report.problems) or "the challenge solver failed")
+
+    async def current(self, wait_s: float = 3.0) -> FetcherReport | None:
+        """The last report, waiting up to wait_s for the first one."""
+        self.poll()
+        if self.report is None and self._task is not None:
+            await asyncio.wait({self._task}, timeout=wait_s)
+        return self.report
+
+    async def close(self) -> None:
+        """Lets a running self-check end (a second or two): cancelled while asyncio starts its process,
+        it would wait for an exit that asyncio is never told of."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=10.0)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def describe(self, report: FetcherReport | None, today: dt.date | None = None) -> dict | None:
+        """What /v1/health says of the fetcher (None while its first self-check runs)."""
+        if report is None:
+            return None
+        today = today or dt.datetime.now(dt.UTC).date()
+        released = release_date(report.yt_dlp)
+        age = (today - released).days if released else None
+        return {
+            "yt_dlp": report.yt_dlp, "ejs": report.ejs, "deno": report.deno,
+            "challenge_solver": report.challenge_solver, "problems": report.problems,
+            "released": released.isoformat() if released else None, "age_days": age,
+            "stale": age is not None and age > self.max_age_days, "max_age_days": self.max_age_days,
+            "update_command": UPDATE_COMMAND,
+            "cookies_from": parse_browser_spec(self.cookies_from)[0] if self.cookies_from else None,
+        }
 
 
 def release_date(version: str) -> dt.date | None:

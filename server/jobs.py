@@ -316,9 +316,10 @@ class JobService:
             return c
         return None
 
-    def submit_url(self, url: str, frames: int) -> Check:
+    def submit_url(self, url: str, frames: int, use_cookies: bool = False) -> Check:
         """Start fetching and checking a URL that `known_url` did not know. An identical request
-        that started meanwhile (while the caller resolved the host) is shared, not repeated."""
+        that started meanwhile (while the caller resolved the host) is shared, not repeated.
+        use_cookies: fetch with the post's site's cookies from --cookies-from-browser, if set."""
         key = self._key(frames, "url", canonical_url(url))
         running = self.in_flight.get(key)
         if running is not None and not running.finished:
@@ -327,7 +328,7 @@ class JobService:
         c = self._new("url", frames)
         c.url_key = key
         self.in_flight[key] = c
-        self._spawn(self._run_url(c, url))
+        self._spawn(self._run_url(c, url, use_cookies))
         if self.config.log_urls:
             log.info("check %s: url %s", c.id, url)
         return c
@@ -351,7 +352,7 @@ class JobService:
         return c
 
     # --- running ---
-    async def _run_url(self, c: Check, url: str) -> None:
+    async def _run_url(self, c: Check, url: str, use_cookies: bool = False) -> None:
         media = None
         try:
             async with self._downloads:
@@ -368,6 +369,8 @@ class JobService:
                         url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,
                         allow_private=self.config.allow_private_fetch, timeout_s=self.config.deadline_s,
                         on_progress=progress, verbose=self.config.log_urls,
+                        cookies_from=self.config.cookies_from_browser if use_cookies else None,
+                        cookies_configured=self.config.cookies_from_browser is not None,
                     )
                     media = await asyncio.get_running_loop().run_in_executor(None, self.store.encrypt_file, fetched.path)
                 finally:

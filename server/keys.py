@@ -7,6 +7,7 @@ from aiohttp import web
 
 from .auth import PairedOrigin, Pairing, TokenStore
 from .config import Config
+from .fetch import FetcherMonitor
 from .jobs import JobService
 from .media import MediaStore
 from .worker import InferenceWorker
@@ -19,3 +20,4 @@ STORE = web.AppKey("store", MediaStore)
 PLAIN_DIR = web.AppKey("plain_dir", Path)  # where the worker may decrypt (config.plain_dir, or this run's own)
 WORKER = web.AppKey("worker", InferenceWorker)
 JOBS = web.AppKey("jobs", JobService)
+FETCHER = web.AppKey("fetcher", FetcherMonitor)

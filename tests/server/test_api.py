@@ -57,10 +57,32 @@ def form(path, frames=None, name=None) -> aiohttp.FormData:
 
 
 # --- health, model, openapi -------------------------------------------------------------------
-async def test_health_needs_no_token_and_reveals_only_ok_and_version(api):
+async def test_health_needs_no_token_and_reveals_only_the_versions_and_the_fetchers_state(api):
+    from importlib.metadata import version
+
     client, _, _ = api
     r = await client.get("/v1/health")
-    assert r.status == 200 and await r.json() == {"ok": True, "version": "0.1.0"}
+    body = await r.json()
+    assert r.status == 200 and (body["ok"], body["version"]) == (True, "0.1.0")
+    f = body["fetcher"]
+    assert (f["yt_dlp"], f["ejs"], f["deno"]) == (version("yt-dlp"), version("yt-dlp-ejs"), version("deno"))
+    assert f["challenge_solver"] is True and f["problems"] == []
+    assert f["released"] == "-".join(version("yt-dlp").split(".")[:3]) and f["age_days"] >= 0
+    assert (f["max_age_days"], f["update_command"], f["cookies_from"]) == (60, "make update-fetcher", None)
+    assert set(body) == {"ok", "version", "fetcher"}
+
+
+@pytest.mark.parametrize("max_age, stale", [(0, True), (100_000, False)])
+async def test_health_calls_a_fetcher_older_than_the_limit_stale(app_factory, max_age, stale):
+    client, _, _ = await app_factory(fetcher_max_age_days=max_age)
+    f = (await (await client.get("/v1/health")).json())["fetcher"]
+    assert f["stale"] is stale and f["max_age_days"] == max_age
+
+
+async def test_health_names_the_browser_cookies_come_from_but_not_its_profile(app_factory, tmp_path):
+    client, _, _ = await app_factory(cookies_from_browser=f"chromium:{tmp_path}/secret-profile")
+    body = await (await client.get("/v1/health")).text()
+    assert '"cookies_from": "chromium"' in body and "secret-profile" not in body
 
 
 async def test_model_endpoint_describes_the_loaded_model(api):

@@ -29,3 +29,30 @@ def test_a_temp_dir_that_is_a_symlink_stops_the_server_with_a_clear_message(tmp_
                         "--data-dir", str(tmp_path / "data"), "--temp-dir", str(tmp_path / "link")],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "not a directory (a symlink or a file?)" in r.stderr, r.stderr[-500:]
+
+
+def test_fetcher_options_reach_the_config():
+    c = config_from(parse_args(["--cookies-from-browser", "firefox", "--fetcher-max-age", "30"]))
+    assert (c.cookies_from_browser, c.fetcher_max_age_days) == ("firefox", 30)
+
+
+def test_an_unknown_browser_for_cookies_is_refused_with_the_choices(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        parse_args(["--cookies-from-browser", "netscape"])
+    assert "unknown browser 'netscape'; use one of brave, chrome, chromium" in capsys.readouterr().err
+
+
+def test_version_reports_the_fetchers_versions_and_its_javascript_runtime():
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    from testenv import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "server", "--version"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr[-500:]
+    assert f"yt-dlp {version('yt-dlp')}" in r.stdout
+    assert f"yt-dlp-ejs {version('yt-dlp-ejs')}, deno {version('deno')}" in r.stdout
+    assert "YouTube's JavaScript challenges: OK" in r.stdout

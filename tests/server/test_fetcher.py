@@ -167,3 +167,13 @@ def test_an_extractor_that_no_longer_reads_the_site_says_so_and_names_the_update
 
 def test_a_401_is_a_login():
     assert _classify("ERROR: Unable to download webpage: HTTP Error 401: Unauthorized")[0] == "login_required"
+
+
+@pytest.mark.parametrize("today, age, stale", [
+    (dt.date(2026, 10, 26), 0, False), (dt.date(2026, 12, 25), 60, False), (dt.date(2026, 12, 26), 61, True),
+])
+def test_the_fetcher_is_stale_past_its_maximum_age(today, age, stale):
+    from server.fetch import FetcherMonitor, FetcherReport
+
+    f = FetcherMonitor(60).describe(FetcherReport("2026.10.26", "0.8.0", "2.9.8", True, []), today=today)
+    assert (f["released"], f["age_days"], f["stale"]) == ("2026-10-26", age, stale)
