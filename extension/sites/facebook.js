@@ -1,5 +1,6 @@
 // @ts-check
-// Facebook: posts are [role=article]; videos live at /watch/?v=, /reel/<id>, /<page>/videos/<id>.
+// Facebook: posts are [role=article] or [aria-posinset] (a feed's units); videos live at /watch/?v=,
+// /reel/<id>, /<page>/videos/<id>.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 
 const VIDEO = /^\/(?:watch\/?\?v=\d+|reel\/\d+|[\w.-]+\/videos\/(?:[\w.-]+\/)?\d+|[\w.-]+\/videos\/[\w-]+)/;
@@ -19,7 +20,7 @@ export default {
   matches: (url) => hostIs(url, "facebook.com", "fb.watch"),
   findVideos: queryVideos,
   resolve(video, pageUrl = pageUrlOf(video)) {
-    const post = composedClosest(video, '[role="article"], [data-pagelet^="FeedUnit"]');
+    const post = composedClosest(video, '[role="article"], [aria-posinset], [data-pagelet^="FeedUnit"], [data-pagelet^="TimelineFeedUnit"]');
     const link = findLink(post, LINKS, VIDEO, pageUrl);
     if (link) return canonical(link);
     const page = absoluteHttp(pageUrl);

@@ -1,10 +1,12 @@
 // @ts-check
-// YouTube: watch pages, Shorts, and feed tiles (home, search, sidebar) whose inline preview plays.
+// YouTube: watch pages, Shorts, and feed tiles (home, search, sidebar) whose inline preview plays,
+// including the one hover preview (ytd-video-preview) YouTube moves over whichever tile is hovered.
 import { absoluteHttp, composedClosest, findLink, hostIs, pageUrlOf, queryVideos } from "./dom.js";
 
 const TILE = [
   "ytd-rich-item-renderer", "ytd-video-renderer", "ytd-grid-video-renderer", "ytd-compact-video-renderer",
-  "ytd-reel-item-renderer", "ytm-shorts-lockup-view-model", "ytd-video-preview", "ytd-playlist-video-renderer",
+  "ytd-reel-item-renderer", "ytm-shorts-lockup-view-model", "ytm-shorts-lockup-view-model-v2", "yt-lockup-view-model",
+  "ytd-video-preview", "ytd-playlist-video-renderer",
 ].join(",");
 const LINK = 'a[href*="/watch?"], a[href*="/shorts/"]';
 const VIDEO_PATH = /^\/(watch\?|shorts\/)/;

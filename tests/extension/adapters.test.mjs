@@ -110,6 +110,53 @@ describe("feed pages resolve each video to its own post", () => {
   });
 });
 
+// Fuller pages, one per site, reflecting how each site structures its pages today (see the comment at
+// the top of each fixture and docs/extension.md, "Site fixtures"): every <video> on the page, in
+// shadow roots too, must resolve to its own post.
+const FULL = {
+  youtube: ["youtube-watch-full.html", "https://www.youtube.com/watch?v=Mn7kQ2xY4aB&list=PLx1&index=2&pp=iAQB", {
+    "v-main": "https://www.youtube.com/watch?v=Mn7kQ2xY4aB",
+    "v-lockup-inline": "https://www.youtube.com/watch?v=Lb5vXy2Np9d",
+    "v-short-preview": "https://www.youtube.com/shorts/Sh0rtAb12Cd",
+    "v-hover-preview": "https://www.youtube.com/watch?v=Cv7cMp3Rr5e",
+  }],
+  x: ["x-status-full.html", "https://x.com/user1/status/1860000000000000001", {
+    "v-main": "https://x.com/user1/status/1860000000000000001",
+    "v-reply": "https://x.com/user2/status/1860000000000000002",
+    "v-quoted": "https://x.com/user3/status/1860000000000000003", // yt-dlp takes a quoting post's quoted video
+  }],
+  instagram: ["instagram-post-full.html", "https://www.instagram.com/p/DAbc123XyZ0/?img_index=1", {
+    "v-slide1": "https://www.instagram.com/p/DAbc123XyZ0/",
+    "v-slide2": "https://www.instagram.com/p/DAbc123XyZ0/",
+  }],
+  tiktok: ["tiktok-foryou-full.html", "https://www.tiktok.com/foryou?lang=en", {
+    "v-item1": "https://www.tiktok.com/@creator.one/video/7440000000000000001",
+    "v-item2": "https://www.tiktok.com/@creator_two/video/7440000000000000002",
+    "v-item3": "https://www.tiktok.com/@creator3/video/7440000000000000003",
+  }],
+  facebook: ["facebook-page-full.html", "https://www.facebook.com/examplepage", {
+    "v-page-video": "https://www.facebook.com/examplepage/videos/1122334455667788",
+    "v-reel": "https://www.facebook.com/reel/998877665544332",
+    "v-watch": "https://www.facebook.com/watch/?v=5566778899001122",
+  }],
+  reddit: ["reddit-feed-full.html", "https://www.reddit.com/r/videos/", {
+    "v-post1": "https://www.reddit.com/r/videos/comments/1abcde1/a_video_post/",
+    "v-crosspost": "https://www.reddit.com/r/videos/comments/1abcde2/crossposted_clip/", // yt-dlp follows the crosspost
+    "v-post3": "https://www.reddit.com/r/videos/comments/1abcde3/older_player/",
+  }],
+};
+
+describe("fuller pages of each site: every video resolves to its post", () => {
+  test("there is one for every site adapter", () => assert.deepEqual(Object.keys(FULL).sort(), SITES.map((s) => s.id).sort()));
+  for (const [site, [fixture, pageUrl, expected]] of Object.entries(FULL)) {
+    test(`${site}: ${fixture}`, () => {
+      const { adapter, urls } = resolveAll(fixture, pageUrl);
+      assert.equal(adapter, site);
+      assert.deepEqual(urls, expected); // every <video> on the page, none left unresolved
+    });
+  }
+});
+
 describe("generic adapter", () => {
   test("uses the file's http(s) address, the page's for blob: sources, never a blob: URL", () => {
     const page = "https://blog.example/videos.html";

@@ -6,7 +6,12 @@ import { parseHTML } from "linkedom";
 export const MEDIA = "http://127.0.0.1:9999";
 
 export function loadFixture(name) {
-  const html = readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8").replaceAll("{{MEDIA}}", MEDIA);
+  return loadHtml(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
+}
+
+/** A page's markup as loadFixture loads a fixture. @param {string} markup */
+export function loadHtml(markup) {
+  const html = markup.replaceAll("{{MEDIA}}", MEDIA);
   const { document } = parseHTML(html);
   for (const t of [...document.querySelectorAll("template[shadowrootmode]")]) {
     const root = t.parentNode.attachShadow({ mode: t.getAttribute("shadowrootmode") });
