@@ -4,7 +4,8 @@
 // worker may be stopped at any time); only promises and timers live in memory.
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
-import { getConnection } from "../shared/settings.js";
+import { getConnection, getSettings, loginEnabled } from "../shared/settings.js";
+import { adapterFor } from "../sites/index.js";
 import { Client, ServerError, updateFromCheck } from "./client.js";
 import { probeStatus } from "./status.js";
 
@@ -114,8 +115,13 @@ function slim(result) {
  * @returns {Update}
  */
 export function publicUpdate(rec) {
-  const { phase, id, status, percent, result, error, cached } = rec;
-  return { phase, id, status, percent, result, error, cached };
+  const { phase, id, status, percent, result, error, cached, cookies } = rec;
+  return { phase, id, status, percent, result, error, cached, cookies };
+}
+
+/** Does the user want the server to use the browser's login for url's site? @param {string} url */
+async function wantsLogin(url) {
+  return loginEnabled(await getSettings(), adapterFor(url).id);
 }
 
 /** @param {CheckRecord} rec @param {{tab?: {id?: number}, frameId?: number} | undefined} sender */
@@ -176,6 +182,8 @@ export async function requestCheck(target, sender, reason = "auto") {
   const retry = !rec
     || rec.phase === "error" // could not reach/ask the server: try again now that someone asks
     || (rec.phase === "failed" && reason === "menu") // the user asked explicitly
+    // it needed a login, and the user has turned the browser's login for its site on (or off) since
+    || (rec.phase === "failed" && rec.error?.error === "login_required" && !!rec.cookies !== await wantsLogin(target.url))
     || ((rec.phase === "queued" || rec.phase === "checking") && !running.has(target.url)); // orphaned by a restart
   rec ??= { url: target.url, pageUrl: target.pageUrl, kind: target.kind, phase: "queued", subs: [] };
   addSubscriber(rec, sender);
@@ -219,8 +227,9 @@ async function run(rec, reason) {
       }
     }
     if (!check) {
+      rec.cookies = await wantsLogin(rec.url);
       const created = await client.createCheck(rec.url, rec.pageUrl, (wait) =>
-        publish(rec, { phase: "queued", status: "busy", percent: null, retryIn: wait }));
+        publish(rec, { phase: "queued", status: "busy", percent: null, retryIn: wait }), rec.cookies);
       if (created.status === "done" || created.status === "failed") check = created;
       else {
         publish(rec, { phase: "checking", id: created.id, status: created.status, percent: null });

@@ -187,11 +187,16 @@ export class Client {
     return this.json("/v1/model", { timeoutMs: 5000 });
   }
 
-  /** @param {string} url @param {string | null} pageUrl @param {OnBusy} [onBusy] @returns {Promise<Check>} */
-  createCheck(url, pageUrl, onBusy) {
-    /** @type {{url: string, page_url?: string}} */
+  /**
+   * @param {string} url @param {string | null} pageUrl @param {OnBusy} [onBusy]
+   * @param {boolean} [useCookies]  fetch with the browser's login for url's site (the server's --cookies-from-browser)
+   * @returns {Promise<Check>}
+   */
+  createCheck(url, pageUrl, onBusy, useCookies = false) {
+    /** @type {{url: string, page_url?: string, use_cookies?: boolean}} */
     const json = { url };
     if (pageUrl && /^https?:/.test(pageUrl)) json.page_url = pageUrl;
+    if (useCookies) json.use_cookies = true;
     return this.jsonRetrying("/v1/checks", { method: "POST", json }, onBusy);
   }
 

@@ -21,6 +21,7 @@ export async function probeStatus() {
       const model = await client.model();
       status = { state: "connected", message: "Connected.", version: health.version, model };
     }
+    status.fetcher = health.fetcher ?? null;
   } catch (e) {
     const state = ["not_running", "cert_untrusted", "not_paired"].includes(e.code) ? e.code : e.code === "timeout" ? "not_running" : "error";
     status = { state, message: e.message };

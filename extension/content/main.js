@@ -21,7 +21,12 @@ let settingsLoaded = null; // asked for when first needed: most frames never sho
 const entries = new Map(); // resolved URL → {update, els: Set<Element>, kind, asked, heard}
 const urlOf = new WeakMap(); // element → resolved URL
 let lastRightClick = null;
-let page = null; // {controller, adapter}
+/**
+ * This page's adapter and what it saw: the videos on screen, and those it could not resolve.
+ * @typedef {{controller: AbortController, adapter: any, videos: Set<Element>, unresolved: Set<Element>, warned: boolean}} PageState
+ */
+/** @type {PageState | null} */
+let page = null;
 let currentHref = location.href;
 
 const badges = new Badges({
@@ -109,16 +114,39 @@ function resolveVideo(video, adapter, reason) {
   return reason === "menu" || adapter === generic ? generic.resolve(video, location.href) : null;
 }
 
+/**
+ * Counts the videos a site adapter sees but cannot resolve to a post, so that an adapter whose
+ * selectors no longer match the site fails loudly (the popup shows the count) and not silently.
+ * @param {PageState} p @param {Element} video
+ */
+function noteResolvable(p, video) {
+  if (p.adapter === generic) return;
+  p.videos.add(video);
+  if (p.adapter.resolve(video, location.href)) {
+    p.unresolved.delete(video);
+    return;
+  }
+  p.unresolved.add(video);
+  if (!p.warned) {
+    p.warned = true;
+    console.warn(`Deepfake Check: the ${p.adapter.name} adapter cannot tell which post a video on this page belongs to; `
+      + "the site's pages may have changed (docs/extension.md: refreshing a site's fixture).");
+  }
+}
+
 function startPage() {
   page?.controller.abort();
   const controller = new AbortController();
   const adapter = adapterFor(location.href);
-  page = { controller, adapter };
+  /** @type {PageState} */
+  const p = { controller, adapter, videos: new Set(), unresolved: new Set(), warned: false };
+  page = p;
   const timers = new Map();
   const watcher = watchVideos({
     find: adapter.findVideos,
     signal: controller.signal,
     onVisible(video) {
+      noteResolvable(p, video);
       loadSettings().then(() => {
         if (!settings.autoCheck || controller.signal.aborted || !watcher.visible.has(video)) return;
         clearTimeout(timers.get(video));
@@ -133,6 +161,8 @@ function startPage() {
       timers.delete(video);
     },
     onRemoved(video) {
+      p.videos.delete(video);
+      p.unresolved.delete(video);
       badges.remove(video);
       const url = urlOf.get(video);
       if (url) entries.get(url)?.els.delete(video);
@@ -228,7 +258,8 @@ api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
     return false;
   }
   if (msg?.type === MSG.WHERE && window === window.top) {
-    sendResponse({ url: location.href, origin: location.origin, siteId: page?.adapter.id ?? "generic" });
+    sendResponse({ url: location.href, origin: location.origin, siteId: page?.adapter.id ?? "generic",
+      videos: page?.videos.size ?? 0, unresolved: page?.unresolved.size ?? 0 });
     return false;
   }
   if (msg?.type === MSG.MENU_TARGET) {

@@ -3,7 +3,7 @@ import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
 import { getSettings, normaliseServer, setServer, setSettings } from "../shared/settings.js";
 import { SITES } from "../sites/index.js";
-import { showStatus } from "./status-view.js";
+import { showFetcher, showStatus } from "./status-view.js";
 
 /**
  * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
@@ -15,6 +15,45 @@ const $ = (id) => document.getElementById(id);
 async function refreshStatus() {
   const answer = await api.runtime.sendMessage({ type: MSG.STATUS, refresh: true });
   showStatus($("status"), answer?.status);
+  showFetcher($("fetcher"), answer?.status);
+  await showLogin(answer?.status);
+}
+
+/**
+ * "Posts behind a login": which browser's login the server can use (its --cookies-from-browser),
+ * what that means (shown once, before any site can be turned on), and the sites it is on for.
+ * @param {import("../shared/messages.js").Status | undefined} status
+ */
+async function showLogin(status) {
+  const s = await getSettings();
+  const browser = status?.fetcher?.cookies_from ?? null;
+  const known = status?.state === "connected" && status.fetcher != null;
+  $("login-state").textContent = !known
+    ? "The server's settings are not known yet (it must be running and paired)."
+    : browser
+      ? `The server can fetch posts with your ${browser} login, for the sites turned on here (all are off until you turn them on).`
+      : "Off: the server fetches every post anonymously. To check posts that need your login, start the server with "
+        + "--cookies-from-browser BROWSER (firefox, chrome, chromium, edge, brave…), then turn on the sites here.";
+  for (const el of document.querySelectorAll(".login-browser")) el.textContent = browser ?? "";
+  $("login-notice").hidden = !browser || s.loginNoticeSeen;
+  const usable = !!browser && s.loginNoticeSeen;
+  const box = $("login-sites");
+  box.replaceChildren();
+  for (const site of SITES) {
+    const label = document.createElement("label");
+    label.className = "row";
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.id = `login-${site.id}`;
+    input.checked = !!s.loginSites[site.id];
+    input.disabled = !usable;
+    input.addEventListener("change", async () => {
+      const cur = await getSettings();
+      await setSettings({ loginSites: { ...cur.loginSites, [site.id]: input.checked } });
+    });
+    label.append(input, `Use my login on ${site.name}`);
+    box.append(label);
+  }
 }
 
 /** "ABCD-2345" or "https://127.0.0.1:8765/pair#code=ABCD-2345" → {code, server?}. */
@@ -38,6 +77,8 @@ async function pairWith(code, server) {
     $("code").value = "";
     $("server").value = (await getSettings()).server;
     showStatus($("status"), answer.status);
+    showFetcher($("fetcher"), answer.status);
+    await showLogin(answer.status);
   }
 }
 
@@ -85,6 +126,10 @@ async function answerProposal(/** @type {boolean} */ yes) {
 }
 
 async function main() {
+  $("login-notice-ok").addEventListener("click", async () => {
+    await setSettings({ loginNoticeSeen: true });
+    await refreshStatus();
+  });
   $("confirm-pair").addEventListener("click", () => answerProposal(true));
   $("confirm-ignore").addEventListener("click", () => answerProposal(false));
   api.storage.onChanged.addListener((changes, area) => {

@@ -4,7 +4,7 @@ import { MSG } from "../shared/messages.js";
 import { autoCheckEnabled, getSettings, setSettings } from "../shared/settings.js";
 import { describe } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
-import { showStatus } from "./status-view.js";
+import { showFetcher, showStatus } from "./status-view.js";
 
 /**
  * An element of this page's own HTML by id: it is there, and of the kind the HTML says.
@@ -16,6 +16,23 @@ const $ = (id) => document.getElementById(id);
 async function status(refresh) {
   const answer = await api.runtime.sendMessage({ type: MSG.STATUS, refresh });
   showStatus($("status"), answer?.status);
+  showFetcher($("fetcher"), answer?.status);
+}
+
+/**
+ * A site adapter that finds videos but cannot tell their posts has stopped matching the site's
+ * markup: say so, rather than let automatic checks skip them silently.
+ * @param {import("../shared/messages.js").WhereAnswer | null} where
+ * @param {{id: string, name: string}} adapter
+ */
+function showUnresolved(where, adapter) {
+  const el = $("unresolved");
+  const n = where?.unresolved ?? 0;
+  el.hidden = !n || adapter.id === "generic";
+  if (el.hidden) return;
+  el.textContent = `${n} of ${where?.videos} videos found here ${n === 1 ? "is" : "are"} not resolvable to a post: `
+    + `${adapter.name} may have changed its pages. Automatic checks skip ${n === 1 ? "it" : "them"}; `
+    + "right-click a video to check it anyway.";
 }
 
 async function siteToggle() {
@@ -34,6 +51,7 @@ async function siteToggle() {
     return;
   }
   const adapter = adapterFor(url.href);
+  showUnresolved(where, adapter);
   const settings = await getSettings();
   const site = adapter.id === "generic" ? url.hostname : adapter.name;
   $("auto-label").textContent = `Check videos on ${site} automatically`;

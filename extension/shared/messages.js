@@ -50,6 +50,7 @@ export const MSG = Object.freeze({
  * @property {any} [result]  the server's result (docs/api.md), without face boxes
  * @property {ErrorBody | null} [error]
  * @property {boolean} [cached]
+ * @property {boolean} [cookies]  the check asked the server to use the browser's login for the post's site
  */
 
 /**
@@ -60,7 +61,24 @@ export const MSG = Object.freeze({
  * @property {string} [server]
  * @property {any} [model]  the server's /v1/model answer
  * @property {string} [version]
+ * @property {Fetcher | null} [fetcher]  the server's fetcher (/v1/health); null while it checks itself
  * @property {number} [checkedAt]
+ */
+
+/**
+ * The server's fetcher (yt-dlp) as /v1/health describes it (docs/api.md).
+ * @typedef {object} Fetcher
+ * @property {string} yt_dlp
+ * @property {string | null} ejs
+ * @property {string | null} deno
+ * @property {boolean} challenge_solver  YouTube's JavaScript challenges can be solved
+ * @property {string[]} problems
+ * @property {string | null} released
+ * @property {number | null} age_days
+ * @property {boolean} stale  older than max_age_days: site downloads may fail
+ * @property {number} max_age_days
+ * @property {string} update_command
+ * @property {string | null} cookies_from  the browser whose login the server can use; null: none
  */
 
 /** @typedef {{active: number, waiting: number, running: string[]}} Activity  what the worker is checking now */
@@ -140,7 +158,11 @@ export const MSG = Object.freeze({
 // The popup needs no "tabs" permission to know the site: the page's content script says.
 
 /** @typedef {{type: "where"}} WhereRequest */
-/** @typedef {{url: string, origin: string, siteId: string}} WhereAnswer */
+/**
+ * videos: the videos the site adapter found on the page and saw on screen; unresolved: those of
+ * them it could not resolve to a post (its selectors no longer match the site's markup).
+ * @typedef {{url: string, origin: string, siteId: string, videos: number, unresolved: number}} WhereAnswer
+ */
 
 export const FINAL_PHASES = new Set(["done", "failed", "error"]);
 

@@ -18,6 +18,8 @@ export const AUTO_SITES_DEFAULT = {
  * @property {number | null} uncertainBand  null: the server's band (result.uncertain_band); a number overrides it for display
  * @property {Record<string, boolean>} autoSites  site adapter id → automatic checks on
  * @property {Record<string, boolean>} autoOrigins  other sites (origin → true) where the user turned automatic checks on
+ * @property {Record<string, boolean>} loginSites  site adapter id → the server may use the browser's login there (off by default)
+ * @property {boolean} loginNoticeSeen  the options page showed what using the browser's login means
  */
 /** @typedef {{server: string, token: string | null}} Connection  what talking to the server takes */
 
@@ -27,6 +29,8 @@ export const DEFAULTS = {
   uncertainBand: null,
   autoSites: AUTO_SITES_DEFAULT,
   autoOrigins: {},
+  loginSites: {},
+  loginNoticeSeen: false,
 };
 
 const TOKEN = "token"; // its storage.local key: read by getConnection() only
@@ -38,6 +42,7 @@ export async function getSettings() {
   const s = { ...DEFAULTS, ...stored };
   s.autoSites = { ...AUTO_SITES_DEFAULT, ...(stored.autoSites || {}) };
   s.autoOrigins = { ...(stored.autoOrigins || {}) };
+  s.loginSites = { ...(stored.loginSites || {}) };
   return s;
 }
 
@@ -107,4 +112,14 @@ export function normaliseServer(text) {
 export function autoCheckEnabled(settings, siteId, origin) {
   if (siteId && siteId !== "generic" && siteId in settings.autoSites) return !!settings.autoSites[siteId];
   return !!settings.autoOrigins[origin];
+}
+
+/**
+ * Should the server use the browser's login (cookies) to fetch url? Only for a site with an adapter
+ * that the user turned on in the options; never for other sites.
+ * @param {Pick<Settings, "loginSites">} settings
+ * @param {string} siteId  the adapter id of the URL to fetch
+ */
+export function loginEnabled(settings, siteId) {
+  return siteId !== "generic" && !!settings.loginSites[siteId];
 }

@@ -4,6 +4,13 @@
 
 export const LIMITS_PAGE = "pages/limits.html";
 
+// A post that needs a login can still be checked, two ways: the server fetches it with the
+// browser's login (its --cookies-from-browser, for the sites turned on in the options), or the
+// extension checks the frames playing in the page (page capture).
+const WAYS_TO_CHECK_A_LOGIN = "Two ways to check it: let the server use your browser's login for this site "
+  + "(Options → Posts behind a login), or check what is playing on your screen (right-click the video → check what's playing).";
+const ONE_WAY_LEFT = "You can still check what is playing on your screen (right-click the video → check what's playing).";
+
 /** @typedef {"busy" | "real" | "fake" | "unsure" | "noface" | "error"} Tone */
 /** @typedef {{label: string, tone: Tone, detail: string}} View  what a badge, the popup or the file page shows */
 
@@ -46,7 +53,9 @@ export function describe(update, bandOverride = null) {
   if (update.phase === "error" || update.phase === "failed") {
     /** @type {Partial<import("./messages.js").ErrorBody>} */
     const e = update.error || {};
-    return { label: shortError(e.error), tone: "error", detail: e.message || "The check failed." };
+    let detail = e.message || "The check failed.";
+    if (e.error === "login_required") detail += ` ${update.cookies ? ONE_WAY_LEFT : WAYS_TO_CHECK_A_LOGIN}`;
+    return { label: shortError(e.error), tone: "error", detail };
   }
   if (update.phase !== "done") {
     const p = update.percent;
@@ -90,6 +99,7 @@ const SHORT = {
   fetch_failed: "can't fetch",
   unsupported_url: "unsupported",
   login_required: "login needed",
+  site_changed: "site changed",
   too_large: "too large",
   too_long: "too long",
   not_media: "not a video",

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
 
 import { validTarget } from "../../extension/shared/messages.js";
-import { autoCheckEnabled, DEFAULTS, normaliseServer } from "../../extension/shared/settings.js";
+import { autoCheckEnabled, DEFAULTS, loginEnabled, normaliseServer } from "../../extension/shared/settings.js";
 import { describe, displayVerdict, shortError } from "../../extension/shared/verdict.js";
 
 const result = (verdict, p_fake, extra = {}) => ({ verdict, p_fake, threshold: 0.5, uncertain_band: 0.1, faces: [], ...extra });
@@ -29,6 +29,31 @@ suite("badge labels", () => {
     assert.equal(describe({ phase: "failed", error: { error: "fetch_failed", message: "x" } }).label, "can't fetch");
     assert.equal(shortError("cert_untrusted"), "certificate not trusted");
     assert.equal(shortError("something_new"), "error");
+  });
+});
+
+suite("posts behind a login", () => {
+  const failed = (cookies) => ({ phase: "failed", cookies, error: { error: "login_required", message: "This post needs a login." } });
+  test("without the browser's login, the badge names both ways to check the post", () => {
+    const d = describe(failed(false));
+    assert.equal(d.label, "login needed");
+    assert.match(d.detail, /^This post needs a login\. Two ways to check it: let the server use your browser's login for this site/);
+    assert.match(d.detail, /Options → Posts behind a login/);
+    assert.match(d.detail, /check what is playing on your screen/);
+  });
+  test("when the browser's login was used and still refused, only checking what plays is left", () => {
+    const d = describe(failed(true));
+    assert.doesNotMatch(d.detail, /Posts behind a login/);
+    assert.match(d.detail, /check what is playing on your screen/);
+  });
+  test("a site that changed under the fetcher says so", () => {
+    assert.equal(shortError("site_changed"), "site changed");
+  });
+  test("the browser's login is off for every site until turned on, and never for sites without an adapter", () => {
+    assert.equal(loginEnabled(DEFAULTS, "instagram"), false);
+    assert.equal(loginEnabled({ loginSites: { instagram: true } }, "instagram"), true);
+    assert.equal(loginEnabled({ loginSites: { instagram: true } }, "x"), false);
+    assert.equal(loginEnabled({ loginSites: { generic: true } }, "generic"), false);
   });
 });
 
