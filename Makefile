@@ -1,8 +1,9 @@
 # The two commands: `make serve` (set up, then run the server with the default model)
-# and `make test` (set up, then run the whole test suite).
+# and `make test` (set up, then run the whole test suite). `make update-fetcher` updates yt-dlp
+# and its JavaScript challenge solver alone, in place, then checks them (sites change weekly).
 PY := .venv/bin/python
 
-.PHONY: serve test lint setup bench package clean
+.PHONY: serve test lint setup bench package clean update-fetcher
 serve:
 	@scripts/setup.sh
 	$(PY) -m server
@@ -19,6 +20,10 @@ lint:
 
 setup:
 	@scripts/setup.sh --dev --with-browser
+
+update-fetcher:
+	@scripts/setup.sh
+	$(PY) -m server update-fetcher
 
 bench:
 	@scripts/setup.sh --dev

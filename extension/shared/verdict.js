@@ -8,8 +8,8 @@ export const LIMITS_PAGE = "pages/limits.html";
 // browser's login (its --cookies-from-browser, for the sites turned on in the options), or the
 // extension checks the frames playing in the page (page capture).
 const WAYS_TO_CHECK_A_LOGIN = "Two ways to check it: let the server use your browser's login for this site "
-  + "(Options → Posts behind a login), or check what is playing on your screen (right-click the video → check what's playing).";
-const ONE_WAY_LEFT = "You can still check what is playing on your screen (right-click the video → check what's playing).";
+  + "(Options → Posts behind a login), or check what is playing on your screen (right-click the video → “Check what's playing for deepfakes”).";
+const ONE_WAY_LEFT = "You can still check what is playing on your screen (right-click the video → “Check what's playing for deepfakes”).";
 
 /** @typedef {"busy" | "real" | "fake" | "unsure" | "noface" | "error"} Tone */
 /** @typedef {{label: string, tone: Tone, detail: string}} View  what a badge, the popup or the file page shows */
