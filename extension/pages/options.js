@@ -31,7 +31,8 @@ async function showLogin(status) {
   $("login-state").textContent = !known
     ? "The server's settings are not known yet (it must be running and paired)."
     : browser
-      ? `The server can fetch posts with your ${browser} login, for the sites turned on here (all are off until you turn them on).`
+      ? `The server can fetch posts with your ${browser} login, for the sites turned on here (all are off until you turn them on). `
+        + "For a check of such a site it reads only that site's cookies, on this machine, and sends them only to that site."
       : "Off: the server fetches every post anonymously. To check posts that need your login, start the server with "
         + "--cookies-from-browser BROWSER (firefox, chrome, chromium, edge, brave…), then turn on the sites here.";
   for (const el of document.querySelectorAll(".login-browser")) el.textContent = browser ?? "";
