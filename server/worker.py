@@ -237,7 +237,7 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
     from .media import CorruptMedia, decrypted
     from .private import own_dir
 
-    plain = own_dir(Path(plain_dir))
+    own_dir(Path(plain_dir))  # the fallback's folder when memfd is missing: ours, private, never a link
     try:
         import torch
 
