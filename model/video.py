@@ -108,12 +108,19 @@ def _open_image(path: str) -> Frames | None:
                 return None  # animated GIF/WebP: read it as a video
             if im.width * im.height > MAX_PIXELS:
                 raise MediaError(f"Image is too large ({im.width}x{im.height}).")
-            im = ImageOps.exif_transpose(im)
-            width, height = im.size
+            # the size the image is shown at (EXIF orientations 5-8 turn it a quarter), and held at
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            width, height = (im.height, im.width) if turned else im.size
             size = decode_size(width, height, 1)
-            if size != (width, height):
-                im.draft("RGB", size)  # JPEG: decode at a fraction of the size directly
-                im = im.convert("RGB").resize(size, Image.Resampling.BOX)
+            raw_size = (size[1], size[0]) if turned else size
+            if raw_size != im.size:
+                im.draft("RGB", raw_size)  # JPEG: decoded at a fraction of its size directly
+                factor = min(im.width // raw_size[0], im.height // raw_size[1])
+                if factor >= 2:  # others: one cheap integer reduction first, the exact size after
+                    im = im.reduce(factor)
+            im = ImageOps.exif_transpose(im)
+            if im.size != size:
+                im = im.resize(size, Image.Resampling.BOX)
             arr = np.asarray(im.convert("RGB"))
     except Image.DecompressionBombError as e:
         # the header declares more pixels than PIL will decode (not an OSError): refuse it as too large
