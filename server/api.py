@@ -24,7 +24,8 @@ PAIR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Deepfake Check: pairing</title>
 <style>body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}</style></head>
 <body><h1>Deepfake Check</h1>
-<p id="status">If the Deepfake Check extension is installed, it is pairing with this server now.</p>
+<p id="status">If the Deepfake Check extension is installed, it shows a button above:
+click it to pair the extension with this server.</p>
 <p>Otherwise, open the extension's options and enter the pairing code shown in the server's terminal.</p>
 </body></html>
 """
