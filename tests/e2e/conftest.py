@@ -6,6 +6,7 @@ from pathlib import Path
 
 import media
 import pytest
+from fakeweb import write_fragmented
 from harness import ROOT, browser_args, launch, pair_by_link, start_server, sw_eval
 
 pytestmark = pytest.mark.browser
@@ -43,7 +44,13 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "face2": media.write_clip(d / "face2.mp4", media.two_face_frames(10)),
         "noface": media.write_clip(d / "noface.mp4", media.no_face_frames(10)),
         "face3": media.write_clip(d / "face3.mp4", media.face_frames(12, size=(400, 240))),
+        # 10 s, the face drifting there and back: fed to a MediaSource player (fixtures/mse-player.html)
+        "face-long.frag": write_fragmented(d / "face-long.frag.mp4", _there_and_back(media.face_frames(50, size=(480, 270)))),
     }
+
+
+def _there_and_back(frames):
+    return frames + frames[::-1]
 
 
 @pytest.fixture(scope="session")

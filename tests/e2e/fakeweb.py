@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 FIXTURES = Path(__file__).resolve().parents[1] / "extension" / "fixtures"
+E2E_FIXTURES = Path(__file__).resolve().parent / "fixtures"  # pages only the browser tests use: /e2e/<name>.html
+# the codec string of write_fragmented's H.264 (baseline profile, level 2.1), as MediaSource wants it
+FRAGMENTED_CODEC = 'video/mp4; codecs="avc1.42C015"'
 
 # Site name → the fixture page that reproduces its feed.
 SITE_PAGES = {
@@ -72,6 +75,28 @@ class FixtureWeb:
         """GETs of a clip's file not made by a browser <video> (Chromium sends Sec-Fetch-Dest: video)."""
         return sum(1 for r in self.log if r.path == f"/media/{clip}.mp4" and r.method == "GET"
                    and r.headers.get("Sec-Fetch-Dest") != "video")
+
+
+def write_fragmented(path: Path, frames, fps: int = 10) -> Path:
+    """A fragmented MP4 (an empty moov, then a moof+mdat per second) as MediaSource players append
+    it: H.264 baseline, a keyframe every second."""
+    import av
+    import numpy as np
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), mode="w", format="mp4",
+                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        st.options = {"preset": "ultrafast", "profile": "baseline", "level": "2.1", "g": str(fps),
+                      "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0"}
+        for img in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:st.height, :st.width]), format="rgb24")
+            for packet in st.encode(frame):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    return path
 
 
 def self_signed(hosts: list[str]) -> tuple[bytes, bytes, str]:
@@ -123,6 +148,11 @@ def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, ca
         m = re.fullmatch(r"/fixture/([\w-]+\.html)", request.path)
         if m and (FIXTURES / m[1]).is_file():
             return web.Response(text=fill((FIXTURES / m[1]).read_text()), content_type="text/html")
+        m = re.fullmatch(r"/e2e/([\w-]+\.html)", request.path)
+        if m and (E2E_FIXTURES / m[1]).is_file():
+            return web.Response(text=fill((E2E_FIXTURES / m[1]).read_text()), content_type="text/html")
+        if request.path.startswith("/private/"):  # a post behind a login: what such sites answer a stranger
+            return web.Response(status=401, reason="Login required", text="Log in to see this post.")
         # A post's permalink: the page that shows that one clip (what the checking server fetches).
         for name in clips:
             if re.search(rf"(^|[/=]){re.escape(name)}(\b|$)", request.path_qs):
