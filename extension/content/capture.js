@@ -11,6 +11,11 @@ export const QUALITY = 0.92;
 const PROBE = 16; // px: each frame is also drawn this small to tell a black (protected) picture and a tainted canvas
 const DARK = 12; // max channel value (0-255) below which a probe counts as black
 const WAIT_FOR_PICTURE_MS = 5000;
+// Firefox runs content scripts behind Xray wrappers: a promise made by the page's OffscreenCanvas
+// cannot be awaited here ("Permission denied to access property constructor"), so in Firefox the
+// frames are encoded with canvas.toBlob (asynchronous too, off the main thread) and read with a
+// FileReader, both callback APIs.
+const FIREFOX_CONTENT_SCRIPT = "wrappedJSObject" in globalThis || typeof globalThis.browser?.runtime?.getBrowserInfo === "function";
 
 /** Why frames could not be taken; `code` is what the badge says (shared/verdict.js). */
 export class CaptureError extends Error {
@@ -41,7 +46,7 @@ export class CaptureError extends Error {
 
 /** @param {number} w @param {number} h @returns {OffscreenCanvas | HTMLCanvasElement} */
 function makeCanvas(w, h) {
-  if (typeof OffscreenCanvas === "function") return new OffscreenCanvas(w, h);
+  if (typeof OffscreenCanvas === "function" && !FIREFOX_CONTENT_SCRIPT) return new OffscreenCanvas(w, h);
   const c = document.createElement("canvas");
   c.width = w;
   c.height = h;
@@ -180,9 +185,11 @@ function spread(video, want, step, windowS, take, signal) {
 }
 
 /** A Blob as base64 (runtime messages carry JSON only). @param {Blob} blob @returns {Promise<string>} */
-export async function toBase64(blob) {
-  const buf = new Uint8Array(await blob.arrayBuffer());
-  let bin = "";
-  for (let i = 0; i < buf.length; i += 0x8000) bin += String.fromCharCode(...buf.subarray(i, i + 0x8000));
-  return btoa(bin);
+export function toBase64(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(",") + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }

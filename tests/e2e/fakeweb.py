@@ -63,6 +63,7 @@ class FixtureWeb:
     https_port: int
     spki: str  # of the HTTPS certificate, base64 sha256
     clips: dict[str, Path]
+    ca_pem: bytes = b""  # the CA that issued the HTTPS certificate
     log: list[Request] = field(default_factory=list)
 
     def host_rules(self) -> str:
@@ -99,24 +100,36 @@ def write_fragmented(path: Path, frames, fps: int = 10) -> Path:
     return path
 
 
-def self_signed(hosts: list[str]) -> tuple[bytes, bytes, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deepfake-check fixture sites")])
+def site_certificate(hosts: list[str]) -> tuple[bytes, bytes, str, bytes]:
+    """A certificate for the site names, issued by a CA of its own: (certificate chain PEM, key PEM,
+    base64 sha256 of its SPKI, the CA's PEM). Chromium pins the SPKI; Firefox trusts the CA (it
+    refuses a self-signed site certificate even when told to trust it)."""
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-            .sign(key, hashes.SHA256()))
+
+    def build(subject: str, issuer: str, public_key, signer, ca: bool, names=()):
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)])).public_key(public_key)
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+             .not_valid_after(now + dt.timedelta(days=7))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if names:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in names]), critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = "deepfake-check fixture sites CA"
+    ca = build(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    cert = build("deepfake-check fixture sites", ca_name, key.public_key(), ca_key, False, hosts)
     spki_der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     spki = base64.b64encode(hashlib.sha256(spki_der).digest()).decode()
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-            spki)
+    pem = serialization.Encoding.PEM
+    return (cert.public_bytes(pem) + ca.public_bytes(pem),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            spki, ca.public_bytes(pem))
 
 
 def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, callable]:
-    cert_pem, key_pem, spki = self_signed(HOSTS)
+    cert_pem, key_pem, spki, ca_pem = site_certificate(HOSTS)
     (tmp / "cert.pem").write_bytes(cert_pem)
     (tmp / "key.pem").write_bytes(key_pem)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -181,7 +194,7 @@ def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, ca
     thread.start()
     ready.wait(10)
     http_port, https_port = state["ports"]
-    fw = FixtureWeb(f"http://127.0.0.1:{http_port}", https_port, spki, clips)
+    fw = FixtureWeb(f"http://127.0.0.1:{http_port}", https_port, spki, clips, ca_pem)
     web_ref.append(fw)
 
     def stop():
