@@ -15,7 +15,7 @@ const WAIT_FOR_PICTURE_MS = 5000;
 // cannot be awaited here ("Permission denied to access property constructor"), so in Firefox the
 // frames are encoded with canvas.toBlob (asynchronous too, off the main thread) and read with a
 // FileReader, both callback APIs.
-const FIREFOX_CONTENT_SCRIPT = "wrappedJSObject" in globalThis || typeof globalThis.browser?.runtime?.getBrowserInfo === "function";
+const FIREFOX_CONTENT_SCRIPT = "wrappedJSObject" in globalThis;
 
 /** Why frames could not be taken; `code` is what the badge says (shared/verdict.js). */
 export class CaptureError extends Error {
