@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -144,3 +145,14 @@ def package_firefox() -> Path:
     """./package.sh's Firefox build (what users load), as a directory."""
     subprocess.run(["./package.sh"], cwd=ROOT, check=True, capture_output=True, timeout=300)
     return ROOT / "dist" / "build" / "firefox"
+
+
+def server_trust(server, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server", "trust", "--config-dir", str(server.config_dir),
+                           "--data-dir", str(server.data_dir)], cwd=ROOT, env={**os.environ, "HOME": str(home)},
+                          capture_output=True, text=True, timeout=120)
+
+
+def firefox_profile(home: Path) -> Path:
+    """A profile where Firefox keeps them, so `server trust` finds it."""
+    return new_profile(home / ".mozilla" / "firefox" / "tests.default")

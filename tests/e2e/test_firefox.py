@@ -4,81 +4,12 @@ the check-a-file page, the popup's status, a MediaSource video checked from capt
 `python -m server trust` making a Firefox profile trust the server."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-from fakeweb import HOSTS
-from firefox import FIREFOX, MENU_CLICK, Firefox, new_profile, package_firefox, site_prefs, trust
-from harness import ROOT, expected_label, start_server
+from firefox import MENU_CLICK, Firefox, firefox_profile, server_trust
+from harness import expected_label
 from test_menu_and_pages import upload_as_curl
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def firefox_available():
-    if not Path(FIREFOX).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Firefox not found at {FIREFOX} (scripts/setup.sh --with-browser installs firefox-esr)")
-        pytest.skip(f"Firefox not found at {FIREFOX}: run scripts/setup.sh --with-browser")
-    return FIREFOX
-
-
-@pytest.fixture(scope="session")
-def firefox_extension(firefox_available) -> Path:
-    return package_firefox()
-
-
-@pytest.fixture(scope="session")
-def ff_server(firefox_available, tmp_path_factory):
-    """A server of its own: pairing records one extension's origin, and Chromium's has paired with the other."""
-    from model import available_models
-
-    s = start_server(tmp_path_factory.mktemp("ff-server"), available_models()[0])
-    yield s
-    s.stop()
-
-
-def server_trust(server, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server", "trust", "--config-dir", str(server.config_dir),
-                           "--data-dir", str(server.data_dir)], cwd=ROOT, env={**os.environ, "HOME": str(home)},
-                          capture_output=True, text=True, timeout=120)
-
-
-def firefox_profile(home: Path) -> Path:
-    """A profile where Firefox keeps them, so `server trust` finds it."""
-    return new_profile(home / ".mozilla" / "firefox" / "tests.default")
-
-
-@pytest.fixture(scope="session")
-def ff(ff_server, fixture_web, firefox_extension, tmp_path_factory, out_dir):
-    """Firefox with the extension, its profile trusting the server's CA (installed by `python -m
-    server trust`) and the fixture sites' certificate, paired with the server through its link."""
-    home = tmp_path_factory.mktemp("ff-home")
-    profile = firefox_profile(home)
-    r = server_trust(ff_server, home)
-    assert r.returncode == 0 and f"trusted in {profile}" in r.stdout, r.stdout + r.stderr
-    ca = tmp_path_factory.mktemp("ff-sites") / "sites-ca.pem"
-    ca.write_bytes(fixture_web.ca_pem)
-    trust(profile, "deepfake-check fixture sites CA", ca)
-    browser = Firefox(profile, firefox_extension, site_prefs(HOSTS, fixture_web.https_port))
-    try:
-        browser.background("(bg, server) => browser.storage.local.set({server})", ff_server.base)
-        page = browser.new_page(ff_server.pairing_link)
-        browser.wait_for(page, "() => document.querySelector('#deepfake-check-pairing')?.dataset.state === 'ready'")
-        browser.call("click", page=page, selector="#deepfake-check-pairing")  # the user's click: isTrusted
-        state = browser.wait_for(page, """() => { const s = document.querySelector('#deepfake-check-pairing').dataset.state;
-            return s !== 'ready' && s !== 'pairing' && s; }""", timeout=30)
-        browser.call("screenshot", page=page, path=str(out_dir / "firefox-pairing-link.png"))
-        browser.call("close", page=page)
-        assert state == "paired", state
-        ff_server.token = browser.background("async () => (await browser.storage.local.get('token')).token")
-        yield browser
-    finally:
-        browser.close()
 
 
 def test_firefox_pairs_by_link_and_the_popup_says_connected(ff, ff_server, out_dir):
