@@ -95,7 +95,9 @@ function fallBackToCapture(url) {
   if (!entry || entry.update.phase !== "failed" || !CAPTURE_INSTEAD.has(code) || entry.fellBack === entry.asked) return;
   entry.fellBack = entry.asked; // once per asking
   for (const el of [...entry.els]) {
-    if (el.nodeName === "VIDEO" && el.isConnected && urlOf.get(el) === url) capture(/** @type {HTMLVideoElement} */ (el), `capture:${url}`, entry.reason ?? "auto", null);
+    if (el.nodeName === "VIDEO" && el.isConnected && urlOf.get(el) === url) {
+      capture(/** @type {HTMLVideoElement} */ (el), `capture:${url}`, entry.reason ?? "auto", null, entry.update);
+    }
   }
 }
 
@@ -122,9 +124,11 @@ async function ask(url, reason) {
  * Check a video from frames taken here (the server gets the frames, not an address). Answers the
  * key at once; the capture and the check run on. `fallbackUrl`: checked instead when the pixels
  * cannot be read (a cross-origin video without CORS).
+ * `failed`: the server's failure for the post's address, shown again when the video has no picture to capture.
  * @param {HTMLVideoElement} video @param {string} key @param {"auto" | "menu"} reason @param {string | null} fallbackUrl
+ * @param {any} [failed]
  */
-function capture(video, key, reason, fallbackUrl) {
+function capture(video, key, reason, fallbackUrl, failed = null) {
   const entry = attach(video, key, "video");
   captureKeys.set(video, key);
   const busy = entry.update && !FINAL_PHASES.has(entry.update.phase);
@@ -132,11 +136,11 @@ function capture(video, key, reason, fallbackUrl) {
     render(key);
     return key;
   }
-  runCapture(video, key, entry, reason, fallbackUrl);
+  runCapture(video, key, entry, reason, fallbackUrl, failed);
   return key;
 }
 
-async function runCapture(video, key, entry, reason, fallbackUrl) {
+async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
   capturing.add(video);
   entry.asked = entry.heard = Date.now();
   const show = (update) => {
@@ -162,6 +166,7 @@ async function runCapture(video, key, entry, reason, fallbackUrl) {
     if (!answer?.ok) show({ phase: "error", error: answer?.error ?? { error: "internal", message: "No answer from the extension." } });
     else if (!(FINAL_PHASES.has(entry.update?.phase) && !FINAL_PHASES.has(answer.update.phase))) show(answer.update);
   } catch (e) {
+    if (e instanceof CaptureError && e.code === "no_picture" && failed) return show(failed); // nothing to add to the server's answer
     if (e instanceof CaptureError && e.code === "cross_origin" && fallbackUrl) {
       capturing.delete(video);
       check(video, "video", fallbackUrl, reason, false); // the address, then
