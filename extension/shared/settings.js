@@ -18,6 +18,7 @@ export const AUTO_SITES_DEFAULT = {
  * @property {number | null} uncertainBand  null: the server's band (result.uncertain_band); a number overrides it for display
  * @property {Record<string, boolean>} autoSites  site adapter id → automatic checks on
  * @property {Record<string, boolean>} autoOrigins  other sites (origin → true) where the user turned automatic checks on
+ * @property {number} captureFrames  frames taken from a playing video when its address cannot be checked (spread over up to ~8 s)
  */
 /** @typedef {{server: string, token: string | null}} Connection  what talking to the server takes */
 
@@ -27,6 +28,7 @@ export const DEFAULTS = {
   uncertainBand: null,
   autoSites: AUTO_SITES_DEFAULT,
   autoOrigins: {},
+  captureFrames: 20,
 };
 
 const TOKEN = "token"; // its storage.local key: read by getConnection() only
@@ -64,7 +66,7 @@ export async function setServer(server) {
 }
 
 /** Keys whose change content scripts hear of (settings-changed): what contentSettings reads, and the connection. */
-export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "server", TOKEN];
+export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "captureFrames", "server", TOKEN];
 
 /**
  * Where the browser allows it, closes storage.local to content scripts (Chrome 140+; Firefox has
