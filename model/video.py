@@ -108,12 +108,19 @@ def _open_image(path: str) -> Frames | None:
                 return None  # animated GIF/WebP: read it as a video
             if im.width * im.height > MAX_PIXELS:
                 raise MediaError(f"Image is too large ({im.width}x{im.height}).")
-            im = ImageOps.exif_transpose(im)
-            width, height = im.size
+            # the size the image is shown at (EXIF orientations 5-8 turn it a quarter), and held at
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            width, height = (im.height, im.width) if turned else im.size
             size = decode_size(width, height, 1)
-            if size != (width, height):
-                im.draft("RGB", size)  # JPEG: decode at a fraction of the size directly
-                im = im.convert("RGB").resize(size, Image.Resampling.BOX)
+            raw_size = (size[1], size[0]) if turned else size
+            if raw_size != im.size:
+                im.draft("RGB", raw_size)  # JPEG: decoded at a fraction of its size directly
+                factor = min(im.width // raw_size[0], im.height // raw_size[1])
+                if factor >= 2:  # others: one cheap integer reduction first, the exact size after
+                    im = im.reduce(factor)
+            im = ImageOps.exif_transpose(im)
+            if im.size != size:
+                im = im.resize(size, Image.Resampling.BOX)
             arr = np.asarray(im.convert("RGB"))
     except Image.DecompressionBombError as e:
         # the header declares more pixels than PIL will decode (not an OSError): refuse it as too large
@@ -125,9 +132,12 @@ def _open_image(path: str) -> Frames | None:
     return Frames([arr], [0.0], 1, 0.0, width, height, kind="image", scale=arr.shape[1] / width)
 
 
-def frames_from_images(images: list[np.ndarray], times: list[float]) -> Frames:
+def frames_from_images(images: list[np.ndarray], times: list[float],
+                       source_size: tuple[int, int] | None = None) -> Frames:
     """Frames from RGB images taken elsewhere (a browser capturing a playing video), in time order:
-    each scaled down to its share of MAX_HELD_PIXELS, as decoded frames are. All must share one size."""
+    each scaled down to its share of MAX_HELD_PIXELS, as decoded frames are. All must share one size.
+    `source_size` (width, height): the images' own size when the caller already scaled them down
+    while decoding them (to `decode_size`), so face boxes are reported in the source's pixels."""
     if not images:
         raise MediaError("No frames were given.")
     if len(images) != len(times):
@@ -136,14 +146,15 @@ def frames_from_images(images: list[np.ndarray], times: list[float]) -> Frames:
     h, w = images[0].shape[:2]
     if any(im.shape[:2] != (h, w) or im.ndim != 3 or im.shape[2] != 3 for im in images):
         raise MediaError("The frames do not all have the same size.")
-    if w * h > MAX_PIXELS:
-        raise MediaError(f"The frames are too large ({w}x{h}).")
-    size = decode_size(w, h, len(images))
+    sw, sh = source_size or (w, h)
+    if sw * sh > MAX_PIXELS:
+        raise MediaError(f"The frames are too large ({sw}x{sh}).")
+    size = decode_size(sw, sh, len(images))
     held = [np.ascontiguousarray(images[i]) if size == (w, h) else
             np.ascontiguousarray(cv2.resize(images[i], size, interpolation=cv2.INTER_AREA)) for i in order]
     t = [float(times[i]) for i in order]
     duration = t[-1] - t[0] if len(t) > 1 else 0.0
-    return Frames(held, t, len(held), duration, w, h, kind="frames", scale=size[0] / w)
+    return Frames(held, t, len(held), duration, sw, sh, kind="frames", scale=size[0] / sw)
 
 
 def read_frames(path: str | os.PathLike, n: int = DEFAULT_FRAMES) -> Frames:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine, idempotently:
-#   system packages (Debian: chromium for the browser tests, libnss3-tools for `server trust`),
+#   system packages (Debian: chromium and firefox-esr for the browser tests, libnss3-tools for
+#   `server trust` and the Firefox tests' certificate databases),
 #   the Python virtual environment .venv/ from requirements.txt and requirements-fetcher.txt
 #   (+ requirements-dev.txt with --dev),
 #   the npm tools for package.sh and lint (web-ext, eslint).
@@ -24,7 +25,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- system packages ---------------------------------------------------------------------
 apt_pkgs=(libnss3-tools zip)
-[ "$with_browser" = 1 ] && apt_pkgs+=(chromium)
+[ "$with_browser" = 1 ] && apt_pkgs+=(chromium firefox-esr)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -81,7 +82,7 @@ if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
   ln -s "$venv" .venv
 fi
 
-# --- npm tools (web-ext for package.sh) --------------------------------------------------------
+# --- npm tools (web-ext for package.sh, eslint/tsc for lint, puppeteer-core for the Firefox tests) --
 if [ -f package.json ] && command -v npm >/dev/null; then
   lockhash=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
   if [ "$(cat node_modules/.lockhash 2>/dev/null)" != "$lockhash" ]; then

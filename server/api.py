@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from .auth import is_extension_origin
 from .config import VERSION
 from .errors import ApiError
 from .fetch import resolves_to_private
+from .frames import MAX_TIMES_BYTES, inspect, pack, parse_times
 from .keys import CONFIG, FETCHER, JOBS, PAIRED_ORIGIN, PAIRING, STORE, WORKER
 from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
@@ -24,7 +26,8 @@ PAIR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Deepfake Check: pairing</title>
 <style>body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em}</style></head>
 <body><h1>Deepfake Check</h1>
-<p id="status">If the Deepfake Check extension is installed, it is pairing with this server now.</p>
+<p id="status">If the Deepfake Check extension is installed, it shows a button above:
+click it to pair the extension with this server.</p>
 <p>Otherwise, open the extension's options and enter the pairing code shown in the server's terminal.</p>
 </body></html>
 """
@@ -174,6 +177,102 @@ async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
     return frames_raw, media
 
 
+async def frames_check(request: web.Request) -> web.Response:
+    """Frames captured from a playing video: 'frame' parts (JPEG/PNG/WebP, in order), 'times' (a JSON
+    array, one time per frame), optional 'frames' and 'page_url'. Each frame is checked as it
+    arrives and encrypted into the store; the worker decodes them."""
+    jobs, config, store = request.app[JOBS], request.app[CONFIG], request.app[STORE]
+    if request.content_length is not None and request.content_length > config.max_upload_bytes + 1024 * 1024:
+        raise _frames_too_large(config.max_upload_mb)  # refuse before reading a byte
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(400, "bad_request", "Send the frames as multipart/form-data: 'frame' parts and a 'times' part.")
+    if jobs.closing:
+        jobs.ensure_capacity()
+    try:
+        form = await _read_frames_form(await request.multipart(), store, config)
+    except (ValueError, AssertionError, HttpProcessingError):
+        raise ApiError(400, "bad_request", "Malformed multipart body.") from None
+    try:
+        if form.media is None:
+            raise ApiError(400, "bad_request", "No frames were sent: add at least one 'frame' part.")
+        times = parse_times(form.fields.get("times", b""), form.count)
+        if "page_url" in form.fields:
+            _http_url(form.fields["page_url"].decode(errors="replace"), "page_url")  # for the record; never fetched
+        frames = _form_frames(form.fields.get("frames"), jobs, request.app[WORKER].frame_choices)
+    except ApiError:
+        store.delete(form.media)
+        raise
+    check = await jobs.submit_frames(form.media, times, frames)
+    if check.status == "done":
+        return web.json_response(jobs.snapshot(check), status=200)
+    return web.json_response({"id": check.id, "status": check.status}, status=202)
+
+
+def _form_frames(raw: bytes | None, jobs, choices) -> int:
+    text = (raw or b"").decode(errors="replace").strip()
+    try:
+        return jobs.validate_frames(int(text) if text and text != "null" else None)
+    except (ValueError, ApiError):
+        raise ApiError(400, "bad_request", f"frames must be one of {'/'.join(map(str, choices))}.") from None
+
+
+def _frames_too_large(mb: int) -> ApiError:
+    return ApiError(413, "too_large", f"The frames are too large together. Max limit {mb}MB.")
+
+
+@dataclass
+class _FramesForm:
+    media: StoredMedia | None = None  # the frames, encrypted in the store
+    count: int = 0
+    fields: dict[str, bytes] = field(default_factory=dict)  # times, frames, page_url
+
+
+async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) -> _FramesForm:
+    form, writer, size = _FramesForm(), None, None
+    small = {"times": MAX_TIMES_BYTES, "frames": 16, "page_url": MAX_URL_LEN}
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ApiError(400, "bad_request", "Nested multipart parts are not accepted.")
+            if part.name == "frame":
+                if form.count >= config.max_frames:
+                    raise ApiError(413, "too_large", f"Too many frames: at most {config.max_frames}.")
+                data = await _read_part(part, config.max_frame_bytes, ApiError(
+                    413, "too_large", f"Frame {form.count + 1} is over {config.max_frame_mb} MB."))
+                info = inspect(data, form.count, config.max_frame_side)
+                if size is None:
+                    size = (info.width, info.height)
+                elif (info.width, info.height) != size:
+                    raise ApiError(400, "bad_request", f"Frame {form.count + 1} is {info.width}x{info.height}; "
+                                                       f"the frames must all be {size[0]}x{size[1]} like the first.")
+                writer = writer or store.writer()
+                writer.write(pack(data))
+                if writer.size > config.max_upload_bytes:
+                    raise _frames_too_large(config.max_upload_mb)
+                form.count += 1
+            elif part.name in small and part.name not in form.fields:
+                form.fields[part.name] = await _read_part(part, small[part.name], ApiError(
+                    400, "bad_request", f"The '{part.name}' part is too long."))
+            else:
+                await part.release()
+    except BaseException:  # refused, malformed or cancelled: nothing of it stays on disk
+        if writer is not None:
+            writer.abort()
+        raise
+    form.media = writer.finish() if writer is not None else None
+    return form
+
+
+async def _read_part(part: BodyPartReader, limit: int, too_large: ApiError) -> bytes:
+    """A part's whole body, refused as soon as it passes limit bytes."""
+    buf = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        buf += chunk
+        if len(buf) > limit:
+            raise too_large
+    return bytes(buf)
+
+
 def _unsupported() -> ApiError:
     return ApiError(415, "unsupported_media", "Only video or image files allowed.")
 
@@ -224,6 +323,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/v1/model", model_info),
         web.post("/v1/checks", create_check),
         web.post("/v1/checks/upload", upload_check),
+        web.post("/v1/checks/frames", frames_check),
         web.get(f"/v1/checks/{{id:{CHECK_ID}}}", get_check),
         web.get(f"/v1/checks/{{id:{CHECK_ID}}}/heatmap.png", heatmap),
         web.get(f"/v1/checks/{{id:{CHECK_ID}}}/events", events),

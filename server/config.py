@@ -35,7 +35,11 @@ class Config:
     config_dir: Path = field(default_factory=default_config_dir)
     data_dir: Path = field(default_factory=default_data_dir)
     plain_dir: Path | None = None  # decrypted files; None: a new directory in RAM for each run (media.new_plain_dir)
-    max_upload_mb: int = 100
+    max_upload_mb: int = 100  # an upload; also all the frames of one frames check together
+    # frames captured in the browser (POST /v1/checks/frames): how many, and how big each may be
+    max_frames: int = 100
+    max_frame_mb: int = 4
+    max_frame_side: int = 4096  # pixels, the longer side
     log_urls: bool = False
     # jobs
     queue_size: int = 16  # unfinished checks (downloading + waiting + running) before 503
@@ -71,6 +75,10 @@ class Config:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.max_frame_mb * 1024 * 1024
 
     @property
     def max_fetch_bytes(self) -> int:

@@ -75,7 +75,7 @@ def iso(t: float) -> str:
 @dataclass(slots=True)
 class Check:
     id: str
-    source: str  # "url" | "upload"
+    source: str  # "url" | "upload" | "frames"
     frames: int
     status: str = "queued"
     created: float = field(default_factory=time.time)
@@ -162,6 +162,7 @@ class _Work:
     keys: list[str]
     fetch_ms: float | None
     timeout_s: float
+    times: list[float] | None = None  # captured frames (server/frames.py) and their times; None: a media file
 
 
 class JobService:
@@ -351,6 +352,27 @@ class JobService:
         self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s)))
         return c
 
+    async def submit_frames(self, media: StoredMedia, times: list[float], frames: int) -> Check:
+        """Frames captured in the browser: cached by the hash of their bytes (and times), else
+        queued like an upload. A cache hit is answered even when the queue is full."""
+        from .frames import times_digest
+
+        key = self._key(frames, "frames", f"{media.sha256}:{times_digest(times)}")
+        cached = await self._db_call(self.cache.get, key)
+        if cached is not None:
+            self.store.delete(media)
+            c = self._new("frames", frames)
+            self._finish_cached(c, cached, key)
+            return c
+        try:
+            self.ensure_capacity()
+        except ApiError:
+            self.store.delete(media)
+            raise
+        c = self._new("frames", frames)
+        self._queue.put_nowait(_Work(c, media, ".frames", [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s), times))
+        return c
+
     # --- running ---
     async def _run_url(self, c: Check, url: str, use_cookies: bool = False) -> None:
         media = None
@@ -418,7 +440,7 @@ class JobService:
 
                 out = await loop.run_in_executor(
                     self._infer, self.worker.run, w.media.path, self.store.key, w.ext, w.check.frames, w.timeout_s,
-                    on_stage)
+                    on_stage, w.times)
                 await self._complete(w, out.verdict, out.heatmap_png)
             except WorkerFailed as e:
                 self._fail(w.check, e.code, e.message)

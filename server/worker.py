@@ -76,6 +76,17 @@ class CheckRequest:
 
 
 @dataclass(frozen=True)
+class FramesRequest:
+    """server -> worker: check the frames in this encrypted container (server/frames.py). Decrypted
+    into this process's memory only: no plaintext file at all."""
+
+    media: str
+    key: bytes
+    times: tuple[float, ...]  # each frame's time in the video, in container order
+    frames: int
+
+
+@dataclass(frozen=True)
 class Stage:
     """worker -> server, during a check: a pipeline stage starts."""
 
@@ -132,8 +143,9 @@ class InferenceWorker:
         return self.info
 
     def run(self, media: Path, key: bytes, ext: str, frames: int, timeout_s: float,
-            on_stage: Callable[[str], None] | None = None) -> Result:
-        """Run one check; `on_stage` is called (from this thread) with each pipeline stage as it starts."""
+            on_stage: Callable[[str], None] | None = None, times: list[float] | None = None) -> Result:
+        """Run one check; `on_stage` is called (from this thread) with each pipeline stage as it starts.
+        `times`: media is a container of captured frames (server/frames.py) taken at these times."""
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._restart()
@@ -141,7 +153,10 @@ class InferenceWorker:
             # the parent names the decrypted file so it can remove it even if the worker dies
             plain = self.plain_dir / f"{secrets.token_hex(16)}{ext}"
             try:
-                self._conn.send(CheckRequest(str(media), key, str(plain), frames))
+                if times is None:
+                    self._conn.send(CheckRequest(str(media), key, str(plain), frames))
+                else:
+                    self._conn.send(FramesRequest(str(media), key, tuple(times), frames))
                 deadline = time.monotonic() + timeout_s
                 while True:
                     left = deadline - time.monotonic()
@@ -234,14 +249,15 @@ def cpu_threads() -> int:
 
 def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
-    from .media import CorruptMedia, decrypted
+    from . import frames as captured
+    from .media import CorruptMedia, decrypt_records, decrypted
     from .private import own_dir
 
-    plain = own_dir(Path(plain_dir))
+    own_dir(Path(plain_dir))  # the fallback's folder when memfd is missing: ours, private, never a link
     try:
         import torch
 
-        from model import FRAME_CHOICES, check, load_model, warm_up
+        from model import FRAME_CHOICES, MediaError, check, load_model, warm_up
 
         torch.set_num_threads(cpu_threads())
         os.environ.setdefault("DEEPFAKE_CHECK_DETECT_THREADS", str(cpu_threads()))  # read by model.faces
@@ -258,10 +274,23 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
             return
         if isinstance(req, Stop):
             return
+        on_stage = lambda stage: conn.send(Stage(stage))  # noqa: E731
         try:
-            with decrypted(req.key, Path(req.media), Path(req.plain)) as path:
-                v = check(path, frames=req.frames, model=loaded, want_heatmap=True,
-                          on_stage=lambda stage: conn.send(Stage(stage)))
+            if isinstance(req, FramesRequest):
+                on_stage("decode")
+                t0 = time.perf_counter()
+                blob = b"".join(decrypt_records(req.key, Path(req.media)))
+                fr = captured.decode(captured.unpack(blob), list(req.times))
+                del blob
+                decode_ms = (time.perf_counter() - t0) * 1000
+                v = check(fr, frames=req.frames, model=loaded, want_heatmap=True, on_stage=on_stage)
+                for stage in ("decode", "total"):  # the frames' decoding is this check's decode stage
+                    v.timings_ms[stage] = round(v.timings_ms.get(stage, 0.0) + decode_ms, 1)
+            else:
+                with decrypted(req.key, Path(req.media), Path(req.plain)) as path:
+                    v = check(path, frames=req.frames, model=loaded, want_heatmap=True, on_stage=on_stage)
             conn.send(Result(v.to_dict(), v.heatmap_png))
-        except (CorruptMedia, FileNotFoundError) as e:
+        except MediaError as e:  # a captured frame that does not decode
+            conn.send(Failure("not_media", str(e)))
+        except (CorruptMedia, FileNotFoundError, ValueError) as e:
             conn.send(Failure("internal", f"The stored media could not be read ({e})."))

@@ -1,7 +1,8 @@
 // @ts-check
 // Checks of URLs: one server job per resolved URL, at most MAX_ACTIVE automatic ones at a time,
 // progress pushed to every tab frame that asked. State lives in storage.session (the service
-// worker may be stopped at any time); only promises and timers live in memory.
+// worker may be stopped at any time); only promises and timers live in memory, and so do frames
+// captured in a page until they are posted (they are media: never written to storage).
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
 import { getConnection, getSettings, loginEnabled } from "../shared/settings.js";
@@ -22,6 +23,7 @@ const CONNECTION_ERRORS = new Set(["not_running", "cert_untrusted", "not_paired"
 /**
  * A check as this worker keeps it, in storage.session under "check:URL".
  * @typedef {Target & Update & {subs?: Subscriber[], updated?: number, retryIn?: number}} CheckRecord
+ *   (a frames check: url is its key, source "frames")
  */
 /**
  * One line of the popup's "last checks" (storage.local "recent").
@@ -43,6 +45,10 @@ const CONNECTION_ERRORS = new Set(["not_running", "cert_untrusted", "not_paired"
 const recs = new Map(); // url → record (mirror of storage.session)
 /** @type {Map<string, Promise<void>>} */
 const running = new Map(); // url → Promise of the job this worker is following
+/** @type {Map<string, {frames: Blob[], times: number[]}>} */
+const captured = new Map(); // a frames check's key → its frames, until they are posted
+/** @type {Map<number, string>} */
+const liveByTab = new Map(); // tab → the key of its live check in flight (at most one per tab)
 let active = 0;
 /** @type {(() => void)[]} */
 const waiting = [];
@@ -115,8 +121,8 @@ function slim(result) {
  * @returns {Update}
  */
 export function publicUpdate(rec) {
-  const { phase, id, status, percent, result, error, cached, cookies } = rec;
-  return { phase, id, status, percent, result, error, cached, cookies };
+  const { phase, id, status, percent, result, error, cached, source = "url", capture = null, cookies } = rec;
+  return { phase, id, status, percent, result, error, cached, source, capture, cookies };
 }
 
 /** Does the user want the server to use the browser's login for url's site? @param {string} url */
@@ -199,6 +205,7 @@ export async function requestCheck(target, sender, reason = "auto") {
 function start(rec, reason) {
   const job = run(rec, reason).finally(() => {
     running.delete(rec.url);
+    captured.delete(rec.url); // posted, or failed before: the frames go either way
     letGo();
   });
   running.set(rec.url, job);
@@ -227,9 +234,17 @@ async function run(rec, reason) {
       }
     }
     if (!check) {
-      rec.cookies = await wantsLogin(rec.url);
-      const created = await client.createCheck(rec.url, rec.pageUrl, (wait) =>
-        publish(rec, { phase: "queued", status: "busy", percent: null, retryIn: wait }), rec.cookies);
+      const onBusy = (wait) => publish(rec, { phase: "queued", status: "busy", percent: null, retryIn: wait });
+      let created;
+      if (rec.source === "frames") {
+        const frames = captured.get(rec.url);
+        if (!frames) throw new ServerError("capture_lost", "The captured frames were lost (the extension restarted): check the video again.");
+        created = await client.checkFrames(frames.frames, frames.times, rec.pageUrl, onBusy);
+        captured.delete(rec.url);
+      } else {
+        rec.cookies = await wantsLogin(rec.url);
+        created = await client.createCheck(rec.url, rec.pageUrl, onBusy, rec.cookies);
+      }
       if (created.status === "done" || created.status === "failed") check = created;
       else {
         publish(rec, { phase: "checking", id: created.id, status: created.status, percent: null });
@@ -244,6 +259,51 @@ async function run(rec, reason) {
     if (!priority) release();
   }
   await remember(rec);
+}
+
+/**
+ * Check frames captured in a page (docs/api.md POST /v1/checks/frames), under `key` as a URL check
+ * is under its URL: progress goes to the frames that asked, the answer is kept in storage.session
+ * (a post's capture is not repeated while the browser session lasts, unless the user asks). Without
+ * frames, says how the check under `key` stands ({phase: "none"}: no such check).
+ * @param {ReturnType<typeof import("../shared/messages.js").validFrames> & {}} req  validated
+ * @param {{tab?: {id?: number}, frameId?: number} | undefined} sender
+ * @param {Reason} reason
+ * @param {boolean} withFrames
+ * @returns {Promise<Update | {phase: "none"}>}
+ */
+export async function requestFramesCheck(req, sender, reason, withFrames) {
+  let rec = await getRec(req.key);
+  if (!withFrames) {
+    if (!rec) return { phase: "none" };
+    addSubscriber(rec, sender);
+    if ((rec.phase === "queued" || rec.phase === "checking") && !running.has(rec.url)) {
+      if (rec.id) start(rec, reason); // orphaned by a restart: follow it again
+      else publish(rec, { phase: "error", error: { error: "capture_lost", message: "The captured frames were lost (the extension restarted): check the video again." } });
+    } else save(rec);
+    return publicUpdate(rec);
+  }
+  const tabId = sender?.tab?.id;
+  if (req.capture.live && typeof tabId === "number") {
+    const inFlight = liveByTab.get(tabId);
+    if (inFlight && running.has(inFlight)) throw new ServerError("busy", "A live check of this tab is still running.");
+    liveByTab.set(tabId, req.key);
+  }
+  const subs = rec?.subs ?? [];
+  rec = { url: req.key, pageUrl: req.pageUrl, kind: "video", phase: "queued", subs, source: "frames", capture: req.capture, id: null };
+  addSubscriber(rec, sender);
+  captured.set(req.key, { frames: req.frames.map(fromBase64), times: req.times });
+  publish(rec, { phase: "queued", status: "queued", percent: null });
+  start(rec, reason);
+  return publicUpdate(rec);
+}
+
+/** @param {string} b64 @returns {Blob} */
+function fromBase64(b64) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Blob([bytes], { type: "image/jpeg" });
 }
 
 /**

@@ -200,6 +200,35 @@ export class Client {
     return this.jsonRetrying("/v1/checks", { method: "POST", json }, onBusy);
   }
 
+  /**
+   * POST /v1/checks/frames: frames captured in the page. Waits and retries while the server is
+   * busy (503/429 Retry-After), like every check.
+   * @param {Blob[]} frames  JPEGs
+   * @param {number[]} times  each frame's time in the video (seconds)
+   * @param {string | null} pageUrl
+   * @param {OnBusy} [onBusy]
+   * @returns {Promise<Check>}
+   */
+  async checkFrames(frames, times, pageUrl, onBusy) {
+    const make = () => {
+      const form = new FormData();
+      frames.forEach((f, i) => form.append("frame", f, `frame-${i}.jpg`));
+      form.append("times", JSON.stringify(times));
+      if (pageUrl && /^https?:/.test(pageUrl)) form.append("page_url", pageUrl);
+      return form;
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.json("/v1/checks/frames", { method: "POST", body: make(), timeoutMs: UPLOAD_TIMEOUT_MS });
+      } catch (e) {
+        if (!(e.status === 503 || e.status === 429) || attempt >= MAX_BUSY_RETRIES) throw e;
+        const wait = e.retryAfter ?? Math.min(2 ** attempt, MAX_RETRY_WAIT_S);
+        onBusy?.(wait, e);
+        await new Promise((r) => setTimeout(r, wait * 1000));
+      }
+    }
+  }
+
   /** @param {string} id @returns {Promise<Check>} */
   getCheck(id) {
     return this.json(`/v1/checks/${encodeURIComponent(id)}`);

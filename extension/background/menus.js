@@ -11,7 +11,7 @@ const menus = () => api.menus ?? api.contextMenus;
 /**
  * @typedef {object} MenuItem
  * @property {string} id
- * @property {import("../shared/messages.js").TargetKind} kind
+ * @property {import("../shared/messages.js").MenuKind} kind
  * @property {string} title
  * @property {[`${chrome.contextMenus.ContextType}`]} contexts
  */
@@ -19,6 +19,9 @@ const menus = () => api.menus ?? api.contextMenus;
 /** @type {MenuItem[]} */
 export const ITEMS = [
   { id: "check-video", kind: "video", title: "Check this video for deepfakes", contexts: ["video"] },
+  // whatever the video's source: frames taken in the page (a post behind a login, blob:, live)
+  { id: "check-playing", kind: "playing", title: "Check what's playing for deepfakes", contexts: ["video"] },
+  { id: "watch-video", kind: "watch", title: "Watch this video for deepfakes (live)", contexts: ["video"] },
   { id: "check-link", kind: "link", title: "Check this link for deepfakes", contexts: ["link"] },
   { id: "check-image", kind: "image", title: "Check this image for deepfakes", contexts: ["image"] },
 ];
@@ -49,6 +52,7 @@ export async function onMenuClicked(info, tab) {
     const answer = await api.tabs.sendMessage(tab.id, request, { frameId: info.frameId ?? 0 });
     if (answer?.ok) return answer;
   } catch { /* no content script in that frame */ }
+  if (item.kind === "playing" || item.kind === "watch") return { ok: false }; // only the page has the pixels
   const src = /^https?:/.test(info.srcUrl || "") ? info.srcUrl : null;
   const url = item.kind === "link" ? info.linkUrl : item.kind === "image" ? src : src || info.frameUrl || info.pageUrl;
   const target = validTarget({ url, pageUrl: info.pageUrl, kind: item.kind });

@@ -3,13 +3,13 @@
 // worker, Firefox as an event page (background.scripts); either may be stopped when idle, so every
 // listener is registered synchronously here and all state that matters is in storage.
 import { api } from "../shared/browser.js";
-import { MSG, validTarget } from "../shared/messages.js";
+import { MSG, validFrames, validTarget } from "../shared/messages.js";
 import {
-  autoCheckEnabled, CONTENT_SETTING_KEYS, closeStorageToContentScripts, getConnection, getSettings, normaliseServer, setSettings,
+  autoCheckEnabled, CONTENT_SETTING_KEYS, closeStorageToContentScripts, DEFAULTS, getConnection, getSettings, normaliseServer, setSettings,
 } from "../shared/settings.js";
 import { LIMITS_PAGE } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
-import { activity, requestCheck } from "./checks.js";
+import { activity, requestCheck, requestFramesCheck } from "./checks.js";
 import { Client, ServerError, watchNetworkErrors } from "./client.js";
 import { createMenus, onMenuClicked } from "./menus.js";
 import { lastStatus, probeStatus } from "./status.js";
@@ -61,7 +61,9 @@ function contentSettings(settings, frameUrl) {
     origin = new URL(frameUrl).origin;
   } catch { /* not a page: no automatic checks */ }
   const autoCheck = /^https?:/.test(origin) && autoCheckEnabled(settings, adapterFor(frameUrl).id, origin);
-  return { uncertainBand: settings.uncertainBand, autoCheck };
+  const n = Number(settings.captureFrames);
+  const captureFrames = Number.isInteger(n) && n >= 1 && n <= 100 ? n : DEFAULTS.captureFrames;
+  return { uncertainBand: settings.uncertainBand, autoCheck, captureFrames };
 }
 
 const HEATMAP_PATH = /^\/v1\/checks\/[\w.-]+\/heatmap\.png$/;
@@ -114,6 +116,17 @@ const handlers = {
     const target = validTarget(msg.target);
     if (!target) return refuse("bad_url", "No usable http(s) address for this video.");
     return { ok: true, update: await requestCheck(target, sender, msg.reason === "menu" ? "menu" : "auto") };
+  },
+
+  async [MSG.CHECK_FRAMES](msg, sender) {
+    const withFrames = msg.frames !== undefined;
+    const req = validFrames(withFrames ? msg : { ...msg, frames: ["AA=="], times: [0] });
+    if (!req) return refuse("bad_request", "Not a usable set of captured frames.");
+    try {
+      return { ok: true, update: await requestFramesCheck(req, sender, msg.reason === "menu" ? "menu" : "auto", withFrames) };
+    } catch (e) {
+      return failure(e);
+    }
   },
 
   async [MSG.STATUS](msg) {

@@ -2,13 +2,14 @@
 // The verdict badge on a video's corner and its details panel. Each badge lives in a closed shadow
 // root on its own host element at the top of the document: the page's CSS cannot reach in, ours
 // cannot leak out, and nothing is inserted into the player (its controls keep working).
+import { sourceText } from "../shared/verdict.js";
 
 const CSS = `
 :host { all: initial; }
 .wrap { font: 600 12px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #fff; }
 .badge { display: inline-flex; align-items: center; gap: 4px; padding: 3px 7px; border-radius: 4px;
   border: 2px solid rgba(255,255,255,.9); box-shadow: 0 1px 3px rgba(0,0,0,.5); cursor: pointer;
-  pointer-events: auto; user-select: none; white-space: nowrap; max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
+  pointer-events: auto; user-select: none; white-space: nowrap; max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
 .badge:focus-visible { outline: 3px solid #56B4E9; outline-offset: 1px; }
 .icon { font-weight: 800; }
 /* Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), always with text and an icon. */
@@ -18,6 +19,10 @@ const CSS = `
 .unsure { background: #F0E442; color: #111; border-color: #111; }
 .noface { background: #5b5b5b; }
 .error { background: #222; border-color: #E69F00; color: #fff; }
+.trend { display: inline-flex; gap: 2px; margin-left: 4px; }
+.trend > i { display: inline-block; width: 7px; height: 10px; border: 1px solid rgba(255,255,255,.9); border-radius: 1px; }
+.trend > .real { background: #0072B2; } .trend > .fake { background: #D55E00; } .trend > .unsure { background: #F0E442; }
+.trend > .noface, .trend > .error { background: #5b5b5b; }
 .bar { display: block; height: 3px; margin-top: 2px; background: rgba(255,255,255,.25); border-radius: 2px; overflow: hidden; }
 .bar > i { display: block; height: 100%; width: 0; background: #56B4E9; transition: width .3s; }
 .panel { margin-top: 4px; width: 280px; max-height: 360px; overflow: auto; background: #fff; color: #111; border-radius: 6px;
@@ -30,6 +35,7 @@ const CSS = `
 .panel canvas { display: block; width: 160px; height: 160px; margin: 6px 0; border-radius: 4px; }
 .panel a { color: #0a58ca; cursor: pointer; text-decoration: underline; }
 .panel button { font: inherit; float: right; border: 0; background: none; cursor: pointer; font-size: 16px; line-height: 1; }
+.panel button.stop { float: none; font-size: 13px; padding: 3px 10px; border: 1px solid #555; border-radius: 4px; background: #eee; }
 `;
 
 /** A small element builder: text children are text nodes, never parsed as HTML. */
@@ -44,7 +50,7 @@ const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–"
 const MIN_VIDEO_SIZE = 48; // px: smaller videos (avatars, icons) get no badge; a right-clicked link or image always does
 
 export class Badges {
-  /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits()} */
+  /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits(), stopWatching(element)} */
   constructor(hooks, doc = document) {
     this.hooks = hooks;
     this.doc = doc;
@@ -88,7 +94,7 @@ export class Badges {
       h("style", {}, CSS),
       h("div", { class: "wrap" },
         h("div", { class: "badge busy", role: "button", tabindex: "0", "aria-haspopup": "dialog" },
-          h("span", { class: "icon" }), h("span", { class: "label" })),
+          h("span", { class: "icon" }), h("span", { class: "label" }), h("span", { class: "trend" })),
         h("span", { class: "bar" }, h("i")),
         h("div", { class: "panel", role: "dialog", "aria-label": "Deepfake Check details", hidden: "" })),
     );
@@ -115,7 +121,11 @@ export class Badges {
     badge.className = `badge ${view.tone}`;
     root.querySelector(".icon").textContent = ICON[view.tone] ?? "";
     root.querySelector(".label").textContent = view.label;
-    badge.title = `Deepfake Check: ${view.label}${view.detail ? ` — ${view.detail}` : ""}`;
+    // live: the latest results, oldest first, as small squares (each with its label for screen readers)
+    const trend = view.live?.trend ?? [];
+    root.querySelector(".trend").replaceChildren(...trend.map((t) => h("i", { class: t.tone, title: t.label })));
+    const trendText = trend.length ? ` — last ${trend.length}: ${trend.map((t) => t.label).join(", ")}` : "";
+    badge.title = `Deepfake Check: ${view.label}${view.detail ? ` — ${view.detail}` : ""}${trendText}`;
     badge.setAttribute("aria-label", badge.title);
     const bar = root.querySelector(".bar");
     const pct = view.update?.percent;
@@ -125,7 +135,8 @@ export class Badges {
     // on the host: the page can read the host, and a label or URL there would tell it what was
     // checked, whether it was checked before, or that it resolves to a private address.
     const wrap = /** @type {HTMLElement} */ (root.querySelector(".wrap"));
-    Object.assign(wrap.dataset, { tone: view.tone, label: view.label, url: view.url ?? "", open: String(item.open) });
+    Object.assign(wrap.dataset, { tone: view.tone, label: view.label, url: view.url ?? "", open: String(item.open),
+      source: view.update?.source ?? "", trend: trend.map((t) => t.label).join("|") });
     const panel = root.querySelector(".panel");
     panel.hidden = !item.open;
     if (item.open) this.#fillPanel(item, panel);
@@ -143,12 +154,21 @@ export class Badges {
         parts.push(h("p", {}, "Faces:"), h("ul", {}, ...r.faces.map((f, i) =>
           h("li", {}, `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`))));
       }
+      parts.push(h("p", { class: "source" }, sourceText(view.update)));
       parts.push(h("p", {}, `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`));
       parts.push(h("p", {}, `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`));
       if (r.heatmap_url) {
         canvas = h("canvas", { width: "224", height: "224" });
         parts.push(h("p", { class: "muted" }, "Where the model looked (most suspicious face):"), canvas);
       }
+    }
+    let stop = null;
+    if (view.live) {
+      const t = view.live.trend;
+      parts.push(h("p", {}, view.live.state === "live" ? "Watching: a check of the last few seconds about every 10 s."
+        : "Stopped watching."));
+      if (t.length) parts.push(h("p", {}, `Last ${t.length}: ${t.map((x) => x.label).join(", ")}`));
+      if (view.live.state === "live") parts.push(h("p", {}, stop = h("button", { class: "stop" }, "Stop watching")));
     }
     parts.push(h("p", {}, limits), h("p", { class: "muted" }, view.url ?? ""));
     panel.replaceChildren(...parts);
@@ -160,6 +180,10 @@ export class Badges {
     limits.addEventListener("click", (e) => {
       e.stopPropagation();
       this.hooks.openLimits();
+    });
+    stop?.addEventListener("click", (e) => {
+      e.stopPropagation();
+      this.hooks.stopWatching?.(item.el);
     });
     panel.onclick = (e) => e.stopPropagation();
     if (canvas) this.#drawHeatmap(canvas, r.heatmap_url);

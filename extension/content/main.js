@@ -1,21 +1,29 @@
 // @ts-check
 // The page side: find videos, resolve each to what the server should fetch (site adapters), ask
 // the service worker to check visible ones on sites where automatic checks are on, and show the
-// answers as badges. It never talks to the server itself, and never reads the extension's storage
-// (it holds the token): what it needs of the settings, it asks the service worker for.
+// answers as badges. A video whose address the server cannot use (none, a blob:/MediaSource stream
+// on a site without an adapter, a live stream, or a post the server could not download) is checked
+// from frames taken here while it plays (capture.js). It never talks to the server itself, and
+// never reads the extension's storage (it holds the token): what it needs of the settings, it asks
+// the service worker for.
 import { api } from "../shared/browser.js";
 import { FINAL_PHASES, MSG } from "../shared/messages.js";
 import { describe } from "../shared/verdict.js";
 import { adapterFor, generic } from "../sites/index.js";
 import { Badges } from "./badge.js";
+import { CaptureError, captureFrames, DEFAULT_FRAMES, isLive, toBase64 } from "./capture.js";
 import { watchVideos } from "./finder.js";
 
 const DEBOUNCE_MS = 500; // a video must stay visible this long before it is checked (fast scrolling checks nothing)
 const STALE_MS = 45_000; // no news of a running check for this long: ask again (the worker may have restarted)
 const RIGHT_CLICK_MEMORY_MS = 60_000;
+// The server answered these for a post's address: the browser has the pixels, so they are checked instead.
+const CAPTURE_INSTEAD = new Set(["login_required", "unsupported_url", "fetch_failed"]);
+const LIVE_EVERY_MS = 10_000; // watching: a check over the last window's frames this often
+const LIVE_TREND = 5; // the badge shows this many latest results
 
 /** @type {import("../shared/messages.js").ContentSettings} */
-let settings = { uncertainBand: null, autoCheck: false };
+let settings = { uncertainBand: null, autoCheck: false, captureFrames: DEFAULT_FRAMES };
 /** @type {Promise<void> | null} */
 let settingsLoaded = null; // asked for when first needed: most frames never show a video
 const entries = new Map(); // resolved URL → {update, els: Set<Element>, kind, asked, heard}
@@ -29,9 +37,16 @@ let lastRightClick = null;
 let page = null;
 let currentHref = location.href;
 
+const captureKeys = new WeakMap(); // video → the key of its capture check on this page
+const capturing = new WeakSet(); // videos whose frames are being taken now
+let captureSeq = 0;
+/** @type {Map<Element, {key: string, controller: AbortController, trend: {tone: string, label: string}[], state: string}>} */
+const watches = new Map(); // videos watched live
+
 const badges = new Badges({
   heatmap: async (path) => (await send({ type: MSG.HEATMAP, path }))?.dataUrl ?? null,
   openLimits: () => send({ type: MSG.OPEN_LIMITS }),
+  stopWatching: (el) => stopWatching(el, "stopped"),
 });
 
 /** The settings for this frame, asked for once (and again when the service worker says they changed). */
@@ -58,7 +73,8 @@ async function send(msg) {
 function render(url) {
   const entry = entries.get(url);
   if (!entry?.update) return;
-  const view = { ...describe(entry.update, settings.uncertainBand), update: entry.update, url };
+  let view = { ...describe(entry.update, settings.uncertainBand), update: entry.update, url: url.startsWith("capture:") ? url.slice(8) : url };
+  if (entry.live) view = liveView(entry.live, view);
   for (const el of entry.els) {
     if (urlOf.get(el) === url) badges.set(el, view);
   }
@@ -77,9 +93,23 @@ function attach(el, url, kind) {
   return entry;
 }
 
+/** A post the server could not download (login, unsupported, fetch failed): its videos are captured instead. */
+function fallBackToCapture(url) {
+  const entry = entries.get(url);
+  const code = entry?.update?.error?.error;
+  if (!entry || entry.update.phase !== "failed" || !CAPTURE_INSTEAD.has(code) || entry.fellBack === entry.asked) return;
+  entry.fellBack = entry.asked; // once per asking
+  for (const el of [...entry.els]) {
+    if (el.nodeName === "VIDEO" && el.isConnected && urlOf.get(el) === url) {
+      capture(/** @type {HTMLVideoElement} */ (el), `capture:${url}`, entry.reason ?? "auto", null, entry.update);
+    }
+  }
+}
+
 async function ask(url, reason) {
   const entry = entries.get(url);
   entry.asked = Date.now();
+  entry.reason = reason;
   if (!entry.update) {
     entry.update = { phase: "queued", status: "queued" };
     render(url);
@@ -92,10 +122,84 @@ async function ask(url, reason) {
     if (!(FINAL_PHASES.has(entry.update?.phase) && !FINAL_PHASES.has(answer.update.phase))) entry.update = answer.update;
   } else entry.update = { phase: "error", error: answer?.error ?? { error: "internal", message: "No answer from the extension." } };
   render(url);
+  fallBackToCapture(url);
 }
 
-/** Resolve and check one element. Returns the URL asked about, or null. */
-function check(el, kind, url, reason) {
+/**
+ * Check a video from frames taken here (the server gets the frames, not an address). Answers the
+ * key at once; the capture and the check run on. `fallbackUrl`: checked instead when the pixels
+ * cannot be read (a cross-origin video without CORS).
+ * `failed`: the server's failure for the post's address, shown again when the video has no picture to capture.
+ * @param {HTMLVideoElement} video @param {string} key @param {"auto" | "menu"} reason @param {string | null} fallbackUrl
+ * @param {any} [failed]
+ */
+function capture(video, key, reason, fallbackUrl, failed = null) {
+  const entry = attach(video, key, "video");
+  captureKeys.set(video, key);
+  const busy = entry.update && !FINAL_PHASES.has(entry.update.phase);
+  if (capturing.has(video) || busy || (entry.update && reason !== "menu" && entry.update.phase !== "error")) {
+    render(key);
+    return key;
+  }
+  runCapture(video, key, entry, reason, fallbackUrl, failed);
+  return key;
+}
+
+async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
+  capturing.add(video);
+  entry.asked = entry.heard = Date.now();
+  const show = (update) => {
+    entry.update = update;
+    render(key);
+  };
+  try {
+    await loadSettings();
+    if (reason !== "menu") { // captured before in this session (a post seen again): that answer stands
+      const known = await send({ type: MSG.CHECK_FRAMES, key, pageUrl: location.href });
+      if (known?.ok && ["queued", "checking", "done"].includes(known.update.phase)) return show(known.update);
+    }
+    show({ phase: "capturing", percent: 0, source: "frames" });
+    const cap = await captureFrames(video, {
+      count: settings.captureFrames,
+      onProgress: (p) => show({ phase: "capturing", percent: Math.round(p * 100), source: "frames" }),
+    });
+    show({ phase: "queued", status: "queued", source: "frames" });
+    const frames = await Promise.all(cap.frames.map(toBase64));
+    const answer = await send({ type: MSG.CHECK_FRAMES, key, pageUrl: location.href, frames, times: cap.times, reason,
+      capture: { frames: frames.length, paused: cap.paused, live: cap.live } });
+    entry.heard = Date.now();
+    if (!answer?.ok) show({ phase: "error", error: answer?.error ?? { error: "internal", message: "No answer from the extension." } });
+    else if (!(FINAL_PHASES.has(entry.update?.phase) && !FINAL_PHASES.has(answer.update.phase))) show(answer.update);
+  } catch (e) {
+    if (e instanceof CaptureError && e.code === "no_picture" && failed) return show(failed); // nothing to add to the server's answer
+    if (e instanceof CaptureError && e.code === "cross_origin" && fallbackUrl) {
+      capturing.delete(video);
+      check(video, "video", fallbackUrl, reason, false); // the address, then
+      return;
+    }
+    show({ phase: "error", source: "frames", error: e instanceof CaptureError
+      ? { error: e.code, message: e.message } : { error: "internal", message: String(e?.message || e) } });
+  } finally {
+    capturing.delete(video);
+  }
+}
+
+/** Whether the server cannot be given this video's address, so its frames are checked instead. */
+function mustCapture(video, url, adapter) {
+  if (video.nodeName !== "VIDEO") return false;
+  if (isLive(video) || !url) return true;
+  // a stream assembled in the page (blob:/MediaSource) on a site without an adapter: the page's
+  // address would be sent, which rarely leads to the clip
+  return adapter === generic && url === location.href && /^blob:/.test(video.currentSrc || video.getAttribute("src") || "");
+}
+
+/** Resolve and check one element. Returns the URL (or capture key) asked about, or null. */
+function check(el, kind, url, reason, captureOk = true) {
+  if (captureOk && kind === "video" && mustCapture(el, url, page?.adapter ?? adapterFor(location.href))) {
+    const file = generic.resolve(el, location.href);
+    return capture(el, captureKeys.get(el) ?? (url ? `capture:${url}` : `capture:${location.href}#${++captureSeq}`),
+      reason, file && file !== location.href ? file : null);
+  }
   if (!url) {
     if (reason === "menu") badges.set(el, { ...describe({ phase: "error", error: { error: "no_url", message: "This video has no address the server could fetch (it is streamed from a blob:)." } }), url: "" });
     return null;
@@ -161,6 +265,7 @@ function startPage() {
       timers.delete(video);
     },
     onRemoved(video) {
+      stopWatching(video, "removed");
       p.videos.delete(video);
       p.unresolved.delete(video);
       badges.remove(video);
@@ -171,7 +276,10 @@ function startPage() {
       if (location.href !== currentHref) navigated();
     },
   });
-  controller.signal.addEventListener("abort", () => timers.forEach(clearTimeout), { once: true });
+  controller.signal.addEventListener("abort", () => {
+    timers.forEach(clearTimeout);
+    for (const video of [...watches.keys()]) stopWatching(video, "left");
+  }, { once: true });
 }
 
 // Single-page apps: YouTube tells us; others change history (seen on the next DOM change or popstate).
@@ -221,10 +329,18 @@ function onMenuTarget(info) {
   const hit = menuElement(info);
   const path = hit?.path ?? [];
   const adapter = page?.adapter ?? adapterFor(location.href);
-  if (info.kind === "video") {
+  if (info.kind === "video" || info.kind === "playing" || info.kind === "watch") {
     let video = path.find((n) => n.nodeName === "VIDEO") ?? (hit?.x != null ? videoAtPoint(hit.x, hit.y) : null);
     if (!video && info.srcUrl) video = [...document.querySelectorAll("video")].find((v) => v.currentSrc === info.srcUrl) ?? null;
     if (!video) return { ok: false };
+    if (info.kind === "watch") return { ok: true, target: { url: watch(video), kind: "watch" } };
+    if (info.kind === "playing") {
+      stopWatching(video, "stopped");
+      const url = resolveVideo(video, adapter, "menu");
+      const key = capture(video, `capture:${location.href}#${++captureSeq}`, "menu", url && url !== location.href ? url : null);
+      return { ok: true, target: { url: key, kind: "playing" } };
+    }
+    stopWatching(video, "stopped");
     const url = check(video, "video", resolveVideo(video, adapter, "menu"), "menu");
     return url ? { ok: true, target: { url, kind: "video" } } : { ok: false };
   }
@@ -254,6 +370,8 @@ api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
       entry.update = msg.update;
       entry.heard = Date.now();
       render(msg.url);
+      fallBackToCapture(msg.url);
+      entry.onUpdate?.(msg.update);
     }
     return false;
   }
@@ -288,8 +406,108 @@ async function settingsChanged(reconnected) {
 // A check we asked about has gone quiet (e.g. the service worker was stopped): ask again; it resumes.
 setInterval(() => {
   for (const [url, entry] of entries) {
-    if (entry.asked && !FINAL_PHASES.has(entry.update?.phase) && Date.now() - entry.heard > STALE_MS) ask(url, "auto");
+    if (!entry.asked || FINAL_PHASES.has(entry.update?.phase) || Date.now() - entry.heard <= STALE_MS) continue;
+    if (/^(capture|live):/.test(url)) {
+      if (entry.update?.phase === "capturing") continue;
+      entry.heard = Date.now();
+      send({ type: MSG.CHECK_FRAMES, key: url, pageUrl: location.href }).then((a) => {
+        if (a?.ok && a.update.phase !== "none") {
+          entry.update = a.update;
+          render(url);
+        }
+      });
+    } else ask(url, "auto");
   }
 }, 15_000);
+
+// --- watching a live video (right-click → "Watch this video for deepfakes") ---------------------
+
+/** Start watching a video, or stop when it is watched already. Returns its key. */
+function watch(video) {
+  const running = watches.get(video);
+  if (running) {
+    stopWatching(video, "stopped");
+    return running.key;
+  }
+  const w = { key: `live:${location.href}#${++captureSeq}`, controller: new AbortController(), trend: [], state: "watching" };
+  watches.set(video, w);
+  const entry = attach(video, w.key, "video");
+  entry.live = w;
+  entry.update = { phase: "capturing", percent: 0, source: "frames" };
+  render(w.key);
+  watchLoop(video, w, entry).catch((e) => console.debug("Deepfake Check: live", e));
+  return w.key;
+}
+
+/** @param {Element} video @param {"stopped" | "removed" | "ended" | "left"} why */
+function stopWatching(video, why) {
+  const w = watches.get(video);
+  if (!w) return;
+  watches.delete(video);
+  w.state = why;
+  w.controller.abort();
+  render(w.key);
+}
+
+/** Resolves after ms, or at once when signal aborts. */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(t); resolve(undefined); }, { once: true });
+  });
+}
+
+async function watchLoop(video, w, entry) {
+  const { signal } = w.controller;
+  await loadSettings();
+  while (!signal.aborted) {
+    if (!video.isConnected) return stopWatching(video, "removed");
+    if (video.ended) return stopWatching(video, "ended");
+    if (document.hidden || video.paused) { // nothing is checked while the tab is hidden (or the video paused)
+      await pause(1000, signal);
+      continue;
+    }
+    const started = Date.now();
+    let cap;
+    try {
+      cap = await captureFrames(video, { count: settings.captureFrames, signal });
+    } catch (e) {
+      if (signal.aborted) return;
+      entry.update = { phase: "error", source: "frames", error: e instanceof CaptureError ? { error: e.code, message: e.message } : { error: "internal", message: String(e?.message || e) } };
+      render(w.key);
+      if (e instanceof CaptureError && e.code !== "no_picture") return stopWatching(video, "stopped");
+      await pause(LIVE_EVERY_MS, signal);
+      continue;
+    }
+    if (signal.aborted || !video.isConnected) continue;
+    const frames = await Promise.all(cap.frames.map(toBase64));
+    const done = new Promise((resolve) => {
+      entry.onUpdate = (u) => FINAL_PHASES.has(u.phase) && resolve(u);
+      signal.addEventListener("abort", () => resolve(null), { once: true });
+    });
+    const answer = await send({ type: MSG.CHECK_FRAMES, key: w.key, pageUrl: location.href, frames, times: cap.times,
+      reason: "menu", capture: { frames: frames.length, paused: false, live: true } });
+    entry.asked = entry.heard = Date.now();
+    const final = answer?.ok ? (FINAL_PHASES.has(answer.update.phase) ? answer.update : await done) : { phase: "error", error: answer?.error };
+    entry.onUpdate = null;
+    if (final) {
+      entry.update = final;
+      if (final.phase === "done") {
+        const v = describe(final, settings.uncertainBand);
+        w.trend = [...w.trend, { tone: v.tone, label: v.label }].slice(-LIVE_TREND);
+      }
+      render(w.key);
+    }
+    await pause(Math.max(0, LIVE_EVERY_MS - (Date.now() - started)), signal);
+  }
+}
+
+/** A watched video's badge: the latest verdict, "live", and the trend of the last results. */
+function liveView(w, view) {
+  const latest = w.trend.at(-1);
+  const state = { watching: "live", stopped: "stopped", ended: "ended", removed: "stopped", left: "stopped" }[w.state] ?? "live";
+  if (view.tone === "busy" && latest) view = { ...view, label: latest.label, tone: latest.tone }; // the next window is being checked
+  return { ...view, label: `${state} · ${view.label}`, live: { state, trend: w.trend } };
+}
 
 startPage();

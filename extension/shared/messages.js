@@ -7,6 +7,7 @@
 
 export const MSG = Object.freeze({
   CHECK: "check",
+  CHECK_FRAMES: "check-frames",
   STATUS: "status",
   PAIR: "pair",
   HEATMAP: "heatmap",
@@ -21,6 +22,11 @@ export const MSG = Object.freeze({
 // --- values carried by the messages ------------------------------------------------------------
 
 /** @typedef {"video" | "link" | "image"} TargetKind */
+/**
+ * What a right-click item asks for: check the element's address (its kind), check what the video
+ * shows now ("playing": frames captured in the page), or watch it ("watch": live mode, on/off).
+ * @typedef {TargetKind | "playing" | "watch"} MenuKind
+ */
 /** @typedef {"auto" | "menu"} Reason  "menu": the user asked (right-click); it goes first and retries a failure. */
 
 /**
@@ -39,11 +45,20 @@ export const MSG = Object.freeze({
  */
 
 /**
+ * Frames captured in the page: how many, and whether the video was paused (one frame of what was
+ * on screen) or live.
+ * @typedef {{frames: number, paused: boolean, live: boolean}} CaptureInfo
+ */
+
+/**
  * A check's state as content scripts and pages see it. "failed": the server checked and failed
  * (fetch_failed, …); "error": the extension could not get a check made (not_running,
- * cert_untrusted, not_paired, busy, …) and will try again when asked.
+ * cert_untrusted, not_paired, busy, …) and will try again when asked. "capturing": the content
+ * script is taking frames from the video (before anything is sent).
  * @typedef {object} Update
- * @property {"queued" | "checking" | "done" | "failed" | "error"} phase
+ * @property {"capturing" | "queued" | "checking" | "done" | "failed" | "error"} phase
+ * @property {"url" | "frames"} [source]  where the verdict comes from: the post downloaded by the server, or frames captured in the page
+ * @property {CaptureInfo | null} [capture]  for source "frames"
  * @property {string | null} [id]  the server's check id
  * @property {string} [status]  the server's status (queued, downloading, detecting, analysing, done, failed) or "busy"
  * @property {number | null} [percent]
@@ -90,6 +105,23 @@ export const MSG = Object.freeze({
 /** @typedef {{type: "check", target: Target, reason?: Reason}} CheckRequest  check target.url (or say how its check is going) */
 /** @typedef {{ok: true, update: Update} | Failure} CheckAnswer  progress follows as CheckUpdate messages */
 
+/**
+ * Check frames captured from a video in the page (POST /v1/checks/frames). `key` names the check
+ * as `url` does for CheckRequest ("capture:<post URL>" for a post the server could not fetch,
+ * "live:<n>" for a watched video); progress follows as CheckUpdate messages with url = key.
+ * Without `frames` it only asks how the check under `key` stands ({phase: "none"} for none).
+ * `frames`: base64 JPEGs (runtime messages carry JSON only), `times`: each one's time in the video.
+ * @typedef {object} FramesCheckRequest
+ * @property {"check-frames"} type
+ * @property {string} key
+ * @property {string | null} pageUrl
+ * @property {string[]} [frames]
+ * @property {number[]} [times]
+ * @property {CaptureInfo} [capture]
+ * @property {Reason} [reason]
+ */
+/** @typedef {{ok: true, update: Update | {phase: "none"}} | Failure} FramesCheckAnswer */
+
 /** @typedef {{type: "status", refresh?: boolean}} StatusRequest  the last known status, or a fresh one */
 /** @typedef {{ok: true, status: Status, activity: Activity}} StatusAnswer */
 
@@ -121,14 +153,15 @@ export const MSG = Object.freeze({
  * @typedef {object} ContentSettings
  * @property {number | null} uncertainBand  the options' override of the server's band
  * @property {boolean} autoCheck  check visible videos on this page without being asked
+ * @property {number} captureFrames  frames to capture from a playing video (spread over up to ~8 s)
  */
 /** @typedef {{ok: true, settings: ContentSettings}} SettingsAnswer */
 
-/** @typedef {CheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest} Request */
+/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest} Request */
 /**
  * The answer each request type gets.
- * @typedef {{check: CheckAnswer, status: StatusAnswer, pair: PairAnswer, heatmap: HeatmapAnswer,
- *   "open-limits": OpenLimitsAnswer, settings: SettingsAnswer}} AnswerTo
+ * @typedef {{check: CheckAnswer, "check-frames": FramesCheckAnswer, status: StatusAnswer, pair: PairAnswer,
+ *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer}} AnswerTo
  */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------
@@ -144,7 +177,7 @@ export const MSG = Object.freeze({
 /**
  * What the browser told the service worker about a right-click (menus.onClicked's info).
  * @typedef {object} MenuInfo
- * @property {TargetKind} kind
+ * @property {MenuKind} kind
  * @property {string | null} srcUrl
  * @property {string | null} linkUrl
  * @property {string | null} pageUrl
@@ -152,7 +185,7 @@ export const MSG = Object.freeze({
  * @property {number | null} targetElementId  Firefox: menus.getTargetElement() finds the element
  */
 /** @typedef {{type: "menu-target", info: MenuInfo}} MenuTargetRequest  check the element that was right-clicked */
-/** @typedef {{ok: true, target: {url: string, kind: TargetKind}} | {ok: false}} MenuTargetAnswer */
+/** @typedef {{ok: true, target: {url: string, kind: MenuKind}} | {ok: false}} MenuTargetAnswer */
 
 // --- popup → content script (tabs.sendMessage, top frame) --------------------------------------
 // The popup needs no "tabs" permission to know the site: the page's content script says.
@@ -165,6 +198,31 @@ export const MSG = Object.freeze({
  */
 
 export const FINAL_PHASES = new Set(["done", "failed", "error"]);
+
+// Captured frames as the service worker accepts them from a content script (the server's limits:
+// server/config.py): at most this many, each at most this many base64 characters (4 MB).
+export const MAX_CAPTURED_FRAMES = 100;
+export const MAX_FRAME_BASE64 = Math.ceil((4 * 1024 * 1024) / 3) * 4;
+
+/**
+ * Validates captured frames coming from a content script.
+ * @param {any} msg
+ * @returns {{key: string, pageUrl: string | null, frames: string[], times: number[], capture: CaptureInfo} | null}
+ */
+export function validFrames(msg) {
+  const { key, frames, times } = msg ?? {};
+  if (typeof key !== "string" || !/^(capture|live):/.test(key) || key.length > 4200) return null;
+  if (!Array.isArray(frames) || !Array.isArray(times) || frames.length < 1 || frames.length > MAX_CAPTURED_FRAMES
+    || times.length !== frames.length) return null;
+  if (!frames.every((f) => typeof f === "string" && f.length <= MAX_FRAME_BASE64 && /^[A-Za-z0-9+/]+=*$/.test(f))) return null;
+  if (!times.every((t) => typeof t === "number" && Number.isFinite(t) && t >= 0)) return null;
+  let pageUrl = null;
+  try {
+    if (msg.pageUrl && /^https?:$/.test(new URL(msg.pageUrl).protocol)) pageUrl = msg.pageUrl;
+  } catch { /* no page URL */ }
+  const c = msg.capture ?? {};
+  return { key, pageUrl, frames, times, capture: { frames: frames.length, paused: !!c.paused, live: !!c.live } };
+}
 
 /**
  * Validates a check target coming from a content script (it runs beside untrusted pages).

@@ -20,6 +20,7 @@ export const AUTO_SITES_DEFAULT = {
  * @property {Record<string, boolean>} autoOrigins  other sites (origin → true) where the user turned automatic checks on
  * @property {Record<string, boolean>} loginSites  site adapter id → the server may use the browser's login there (off by default)
  * @property {boolean} loginNoticeSeen  the options page showed what using the browser's login means
+ * @property {number} captureFrames  frames taken from a playing video when its address cannot be checked (spread over up to ~8 s)
  */
 /** @typedef {{server: string, token: string | null}} Connection  what talking to the server takes */
 
@@ -31,6 +32,7 @@ export const DEFAULTS = {
   autoOrigins: {},
   loginSites: {},
   loginNoticeSeen: false,
+  captureFrames: 20,
 };
 
 const TOKEN = "token"; // its storage.local key: read by getConnection() only
@@ -69,7 +71,7 @@ export async function setServer(server) {
 }
 
 /** Keys whose change content scripts hear of (settings-changed): what contentSettings reads, and the connection. */
-export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "server", TOKEN];
+export const CONTENT_SETTING_KEYS = ["uncertainBand", "autoSites", "autoOrigins", "captureFrames", "server", TOKEN];
 
 /**
  * Where the browser allows it, closes storage.local to content scripts (Chrome 140+; Firefox has

@@ -57,6 +57,11 @@ export function describe(update, bandOverride = null) {
     if (e.error === "login_required") detail += ` ${update.cookies ? ONE_WAY_LEFT : WAYS_TO_CHECK_A_LOGIN}`;
     return { label: shortError(e.error), tone: "error", detail };
   }
+  if (update.phase === "capturing") {
+    const p = update.percent;
+    return { label: typeof p === "number" && p > 0 ? `capturing… ${Math.round(p)}%` : "capturing…", tone: "busy",
+      detail: "Taking frames from the video while it plays (nothing is downloaded)…" };
+  }
   if (update.phase !== "done") {
     const p = update.percent;
     const label = typeof p === "number" && p > 0 ? `checking… ${Math.round(p)}%` : "checking…";
@@ -106,7 +111,25 @@ const SHORT = {
   private_address: "private address",
   bad_url: "no usable URL",
   no_url: "no usable URL",
+  // frames captured in the page (content/capture.js)
+  cross_origin: "can't read this video's pixels (cross-origin)",
+  protected: "protected video",
+  no_picture: "no picture yet",
+  capture_lost: "check again",
 };
+
+/**
+ * Where a finished verdict came from, for the details panel.
+ * @param {Partial<import("./messages.js").Update> | null | undefined} update
+ * @returns {string}
+ */
+export function sourceText(update) {
+  if (update?.source !== "frames") return "Downloaded from the post by your server.";
+  const c = update.capture;
+  if (!c) return "Frames captured while it played.";
+  if (c.paused) return "1 frame captured while the video was paused: playing it gives a better check.";
+  return `${c.frames} frame${c.frames === 1 ? "" : "s"} captured while it played${c.live ? " (live)" : ""}.`;
+}
 
 /** @param {string | undefined} code */
 export function shortError(code) {

@@ -26,6 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 FIXTURES = Path(__file__).resolve().parents[1] / "extension" / "fixtures"
+E2E_FIXTURES = Path(__file__).resolve().parent / "fixtures"  # pages only the browser tests use: /e2e/<name>.html
+# the codec string of write_fragmented's H.264 (baseline profile, level 2.1), as MediaSource wants it
+FRAGMENTED_CODEC = 'video/mp4; codecs="avc1.42C015"'
 
 # Site name → the fixture page that reproduces its feed.
 SITE_PAGES = {
@@ -60,6 +63,7 @@ class FixtureWeb:
     https_port: int
     spki: str  # of the HTTPS certificate, base64 sha256
     clips: dict[str, Path]
+    ca_pem: bytes = b""  # the CA that issued the HTTPS certificate
     log: list[Request] = field(default_factory=list)
 
     def host_rules(self) -> str:
@@ -74,24 +78,58 @@ class FixtureWeb:
                    and r.headers.get("Sec-Fetch-Dest") != "video")
 
 
-def self_signed(hosts: list[str]) -> tuple[bytes, bytes, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "deepfake-check fixture sites")])
+def write_fragmented(path: Path, frames, fps: int = 10) -> Path:
+    """A fragmented MP4 (an empty moov, then a moof+mdat per second) as MediaSource players append
+    it: H.264 baseline, a keyframe every second."""
+    import av
+    import numpy as np
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), mode="w", format="mp4",
+                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        st.options = {"preset": "ultrafast", "profile": "baseline", "level": "2.1", "g": str(fps),
+                      "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0"}
+        for img in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:st.height, :st.width]), format="rgb24")
+            for packet in st.encode(frame):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    return path
+
+
+def site_certificate(hosts: list[str]) -> tuple[bytes, bytes, str, bytes]:
+    """A certificate for the site names, issued by a CA of its own: (certificate chain PEM, key PEM,
+    base64 sha256 of its SPKI, the CA's PEM). Chromium pins the SPKI; Firefox trusts the CA (it
+    refuses a self-signed site certificate even when told to trust it)."""
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-            .sign(key, hashes.SHA256()))
+
+    def build(subject: str, issuer: str, public_key, signer, ca: bool, names=()):
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)])).public_key(public_key)
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+             .not_valid_after(now + dt.timedelta(days=7))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if names:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in names]), critical=False)
+        return b.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = "deepfake-check fixture sites CA"
+    ca = build(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    cert = build("deepfake-check fixture sites", ca_name, key.public_key(), ca_key, False, hosts)
     spki_der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     spki = base64.b64encode(hashlib.sha256(spki_der).digest()).decode()
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-            spki)
+    pem = serialization.Encoding.PEM
+    return (cert.public_bytes(pem) + ca.public_bytes(pem),
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            spki, ca.public_bytes(pem))
 
 
 def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, callable]:
-    cert_pem, key_pem, spki = self_signed(HOSTS)
+    cert_pem, key_pem, spki, ca_pem = site_certificate(HOSTS)
     (tmp / "cert.pem").write_bytes(cert_pem)
     (tmp / "key.pem").write_bytes(key_pem)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -123,6 +161,11 @@ def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, ca
         m = re.fullmatch(r"/fixture/([\w-]+\.html)", request.path)
         if m and (FIXTURES / m[1]).is_file():
             return web.Response(text=fill((FIXTURES / m[1]).read_text()), content_type="text/html")
+        m = re.fullmatch(r"/e2e/([\w-]+\.html)", request.path)
+        if m and (E2E_FIXTURES / m[1]).is_file():
+            return web.Response(text=fill((E2E_FIXTURES / m[1]).read_text()), content_type="text/html")
+        if request.path.startswith("/private/"):  # a post behind a login: what such sites answer a stranger
+            return web.Response(status=401, reason="Login required", text="Log in to see this post.")
         # A post's permalink: the page that shows that one clip (what the checking server fetches).
         for name in clips:
             if re.search(rf"(^|[/=]){re.escape(name)}(\b|$)", request.path_qs):
@@ -151,7 +194,7 @@ def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, ca
     thread.start()
     ready.wait(10)
     http_port, https_port = state["ports"]
-    fw = FixtureWeb(f"http://127.0.0.1:{http_port}", https_port, spki, clips)
+    fw = FixtureWeb(f"http://127.0.0.1:{http_port}", https_port, spki, clips, ca_pem)
     web_ref.append(fw)
 
     def stop():

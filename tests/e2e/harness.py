@@ -176,7 +176,7 @@ def badge(page, video_css: str) -> dict | None:
         return None
     for b in badges(page):
         if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
-            return {k: b[k] for k in ("label", "tone", "url", "open")}
+            return {k: b.get(k, "") for k in ("label", "tone", "url", "open", "source", "trend")}
     return None
 
 
@@ -208,3 +208,25 @@ def expected_label(result: dict) -> str:
         return "UNSURE"
     conf = result["p_fake"] if v == "FAKE" else 1 - result["p_fake"]
     return f"{v} {math.floor(conf * 100 + 0.5)}%"  # JavaScript's Math.round
+
+
+def badge_text(page, video_css: str) -> str:
+    """All the text in the badge (and its open panel) on a video, read from its closed shadow root."""
+    r = page.evaluate("""(sel) => { const v = document.querySelector(sel); const r = v.getBoundingClientRect(); return {left: r.left, top: r.top}; }""", video_css)
+    cdp = devtools(page)
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    for node_id in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "deepfake-check-badge"})["nodeIds"]:
+        try:
+            border = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
+        except Exception:
+            continue
+        if abs(border[0] - r["left"] - 6) < 3 and abs(border[1] - r["top"] - 6) < 3:
+            host = cdp.send("DOM.describeNode", {"nodeId": node_id, "depth": -1, "pierce": True})["node"]
+            return " ".join(n.get("nodeValue", "") for n in _walk(host.get("shadowRoots", []))
+                            if n.get("nodeType") == 3 and n.get("parentId") is not None and "{" not in n.get("nodeValue", ""))
+    return ""
+
+
+def sw_record(context, key: str) -> dict | None:
+    """The service worker's record of a check (storage.session), by its URL or capture key."""
+    return sw_eval(context, "async (key) => (await chrome.storage.session.get('check:' + key))['check:' + key] ?? null", key)

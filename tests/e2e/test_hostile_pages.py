@@ -163,7 +163,7 @@ def test_content_scripts_cannot_read_the_token(paired, server):
         .then((all) => JSON.stringify(all), (e) => 'refused: ' + e.message)""")
     assert server.token not in stored and stored.startswith("refused"), stored
     answer = content_script_eval(page, "chrome.runtime.sendMessage({type: 'settings'})")
-    assert answer["ok"] and set(answer["settings"]) == {"uncertainBand", "autoCheck"}, answer
+    assert answer["ok"] and set(answer["settings"]) == {"uncertainBand", "autoCheck", "captureFrames"}, answer
     page.close()
 
 

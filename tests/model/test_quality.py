@@ -138,3 +138,15 @@ def test_quality_command_on_a_tiny_generated_set(tmp_path, tiny_checkpoint):
     assert first["fakes"]["talking-head / VASA-1"]["n"] == 2 and first["reals"]["MEAD"]["n"] == 2
     assert 0.0 <= first["fakes"]["talking-head / VASA-1"]["auc"] <= 1.0 or math.isnan(first["fakes"]["talking-head / VASA-1"]["auc"])
     assert "| talking-head / VASA-1 | 2 / 2 |" in (out / "quality.md").read_text()
+
+
+def test_the_shortcut_classifier_finds_a_format_cue_and_not_noise():
+    from model.training.shortcuts import logistic_cv_auc
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60), np.ones(60)]
+    groups = [f"g{i}" for i in range(120)]
+    width = np.where(y == 1, 512.0, 1280.0) + rng.normal(0, 5, 120)  # fakes are all 512 px wide
+    assert logistic_cv_auc(width[:, None], y, groups) > 0.95
+    noise = rng.normal(0, 1, (120, 3))
+    assert 0.3 < logistic_cv_auc(noise, y, groups) < 0.7

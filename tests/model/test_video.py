@@ -200,3 +200,15 @@ def test_large_frames_are_held_scaled_down_and_report_the_sources_size(tmp_path)
     fr = read_frames(clip, 4)
     assert (fr.width, fr.height) == (2560, 1440)  # the source's size, what boxes are given in
     assert fr.images[0].shape[:2] == (1080, 1920) and fr.scale == pytest.approx(0.75)
+
+
+def test_a_turned_photo_is_read_upright_and_scaled_to_its_share(tmp_path):
+    from PIL import Image
+
+    im = Image.new("RGB", (4000, 3000), (10, 20, 30))
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to show": a phone photo taken upright
+    im.save(tmp_path / "turned.jpg", exif=exif)
+    fr = read_frames(tmp_path / "turned.jpg", 10)
+    assert (fr.width, fr.height) == (3000, 4000)  # as shown, upright
+    assert fr.images[0].shape[:2] == (1920, 1440) and fr.scale == pytest.approx(0.48)

@@ -156,10 +156,11 @@ async def test_a_file_that_blows_up_the_workers_memory_fails_as_too_large_and_th
     from server.worker import rss_bytes
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    # 8K UHD, the largest image read: 0.1 MB on disk, ~100 MB decoded (a PNG cannot be decoded smaller)
+    Image.new("RGB", (7680, 4320), (90, 120, 150)).save(big)
     api = await make_api()
     cap, old = worker.max_rss_mb, worker.pid
-    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 50
     try:
         status, body = await api.check_file(big)
     finally:

@@ -8,8 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from server.app import create_app
 from server.config import Config
+from server.keys import TOKENS
 
 PAGE = '<!doctype html><html><body><h1>A post</h1><video src="/face.mp4" controls></video></body></html>'
 
@@ -23,6 +26,25 @@ def make_config(tmp_path, worker):
         return Config(**kw)
 
     return make
+
+
+@pytest.fixture
+def app_factory(aiohttp_client, make_config, worker):
+    """Start an app (sharing the session's worker); returns (client, app, auth headers)."""
+
+    async def start(**kw):
+        config = make_config(**kw)
+        app = create_app(config, worker=worker)
+        client = await aiohttp_client(app)
+        return client, app, {"Authorization": f"Bearer {app[TOKENS].token}"}
+
+    return start
+
+
+@pytest_asyncio.fixture
+async def api(app_factory):
+    return await app_factory()
+
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -7,45 +7,15 @@ import json
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from realserver import leftover_media
+from server_support import wait_done
 
-from server.app import create_app
 from server.keys import CONFIG, JOBS, PAIRING, PLAIN_DIR, TOKENS
 
 pytestmark = pytest.mark.asyncio
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
 # two installed extensions: a Chromium one (32 letters a-p) and a Firefox one (a per-profile UUID)
 EXT_A, EXT_B = "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "moz-extension://0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
-
-
-@pytest.fixture
-def app_factory(aiohttp_client, make_config, worker):
-    """Start an app (sharing the session's worker); returns (client, app, auth headers)."""
-
-    async def start(**kw):
-        config = make_config(**kw)
-        app = create_app(config, worker=worker)
-        client = await aiohttp_client(app)
-        return client, app, {"Authorization": f"Bearer {app[TOKENS].token}"}
-
-    return start
-
-
-@pytest_asyncio.fixture
-async def api(app_factory):
-    return await app_factory()
-
-
-async def wait_done(client, auth, check_id, timeout=60.0) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        r = await client.get(f"/v1/checks/{check_id}", headers=auth)
-        body = await r.json()
-        if body["status"] in ("done", "failed"):
-            return body
-        assert asyncio.get_running_loop().time() < deadline, f"check still {body['status']}"
-        await asyncio.sleep(0.1)
 
 
 def form(path, frames=None, name=None) -> aiohttp.FormData:

@@ -59,11 +59,12 @@ def test_a_check_that_needs_too_much_memory_is_stopped_and_the_worker_restarts(w
     from server.worker import rss_bytes
 
     big = tmp_path / "big.png"
-    Image.new("RGB", (8000, 8000), (90, 120, 150)).save(big)  # 0.2 MB on disk, 192 MB decoded
+    # 8K UHD, the largest image read: 0.1 MB on disk, ~100 MB decoded (a PNG cannot be decoded smaller)
+    Image.new("RGB", (7680, 4320), (90, 120, 150)).save(big)
     store = MediaStore(tmp_path)
     m = store.encrypt_file(big)
     old, cap = worker.pid, worker.max_rss_mb
-    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 100
+    worker.max_rss_mb = rss_bytes(worker.pid) // 2**20 + 50
     try:
         with pytest.raises(WorkerFailed) as e:
             worker.run(m.path, store.key, ".png", 10, timeout_s=120)

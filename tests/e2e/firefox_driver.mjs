@@ -1,0 +1,160 @@
+// Drives Debian's Firefox (firefox-esr) for the browser tests, without geckodriver: puppeteer-core
+// over WebDriver BiDi. One process per browser; pytest (tests/e2e/firefox.py) sends it one JSON
+// command per line on stdin and reads one JSON answer per line on stdout: {"id", "ok", "value"|"error"}.
+import { createInterface } from "node:readline";
+import puppeteer from "puppeteer-core";
+
+/** @type {import("puppeteer-core").Browser | null} */
+let browser = null;
+let uuid = "";
+const pages = new Map(); // id → puppeteer Page
+let nextPage = 1;
+
+const bidi = (method, params) => browser.connection.send(method, params).then((r) => r.result);
+const page = (id) => {
+  const p = pages.get(id);
+  if (!p) throw new Error(`no page ${id}`);
+  return p;
+};
+const context = (id) => page(id).mainFrame()._id;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Navigates with BiDi itself: puppeteer's goto waits for events that a moz-extension:// page never sends it. */
+async function navigate(id, url) {
+  await bidi("browsingContext.navigate", { context: context(id), url, wait: url.startsWith("moz-extension:") ? "none" : "complete" });
+  for (let i = 0; i < 100; i++) {
+    const r = await bidi("script.evaluate", { expression: "[location.href, document.readyState]", target: { context: context(id) }, awaitPromise: false })
+      .catch(() => null);
+    const [href, state] = r?.result?.value?.map((v) => v.value) ?? [];
+    if (href && href !== "about:blank" && state === "complete") return href;
+    await sleep(100);
+  }
+  throw new Error(`${url} did not load`);
+}
+
+/** Evaluates `(fn)(arg)` in the page (an extension page's world has the browser.* API), awaiting it. */
+async function evaluate(id, fn, arg) {
+  const r = await bidi("script.callFunction", {
+    functionDeclaration: fn, target: { context: context(id) }, awaitPromise: true,
+    arguments: [{ type: "string", value: JSON.stringify(arg ?? null) }],
+    serializationOptions: { maxObjectDepth: 0 },
+  });
+  if (r.type === "exception") throw new Error(`in page: ${r.exceptionDetails.text}`);
+  return r.result;
+}
+
+/** Unwraps a BiDi remote value holding a JSON string (evaluate's functions return JSON.stringify(...)). */
+const json = (remote) => (remote?.type === "string" ? JSON.parse(remote.value) : null);
+
+const commands = {
+  async launch({ profile, extension, prefs, args = [] }) {
+    browser = await puppeteer.launch({
+      browser: "firefox", executablePath: process.env.FIREFOX ?? "/usr/bin/firefox-esr", headless: true,
+      userDataDir: profile, protocol: "webDriverBiDi", extraPrefsFirefox: prefs ?? {},
+      // lets the tests open the extension's own pages (moz-extension://) and read its UUID
+      args: ["--remote-allow-system-access", ...args],
+    });
+    if (!extension) return { uuid: "" };
+    const id = await browser.installExtension(extension); // a temporary add-on: a new UUID each time
+    const [chromeWindow] = (await bidi("browsingContext.getTree", { "moz:scope": "chrome" })).contexts;
+    const r = await bidi("script.evaluate", {
+      expression: `WebExtensionPolicy.getByID(${JSON.stringify(id)}).mozExtensionHostname`,
+      target: { context: chromeWindow.context }, awaitPromise: false,
+    });
+    uuid = r.result.value;
+    return { uuid, id };
+  },
+
+  async newPage({ url }) {
+    const p = await browser.newPage();
+    const id = nextPage++;
+    pages.set(id, p);
+    await p.setViewport({ width: 1100, height: 800 });
+    if (url) await navigate(id, url);
+    return id;
+  },
+
+  goto: ({ page: id, url }) => navigate(id, url),
+  front: ({ page: id }) => page(id).bringToFront(),
+  close: async ({ page: id }) => { await page(id).close(); pages.delete(id); },
+
+  /** fn: a function source taking one argument and returning something JSON-serialisable. */
+  async eval({ page: id, fn, arg }) {
+    return json(await evaluate(id, `async (a) => JSON.stringify(await (${fn})(JSON.parse(a)) ?? null)`, arg));
+  },
+
+  async click({ page: id, selector, button = "left" }) {
+    await page(id).click(selector, { button });
+  },
+
+  async mouse({ page: id, x, y, button = "left" }) {
+    await page(id).mouse.click(x, y, { button });
+  },
+
+  async upload({ page: id, selector, path }) {
+    const input = await page(id).$(selector);
+    await input.uploadFile(path);
+  },
+
+  async screenshot({ page: id, path, fullPage = false }) {
+    await page(id).screenshot({ path, fullPage });
+  },
+
+  /**
+   * Every badge host on the page with its box and the data-* attributes inside its closed shadow
+   * root: BiDi serialises closed shadow roots for the driver (includeShadowTree "all"), as DevTools
+   * shows them; the page's own scripts cannot reach them.
+   */
+  async badges({ page: id }) {
+    const target = { context: context(id) };
+    const boxes = json(await evaluate(id, `() => JSON.stringify([...document.querySelectorAll("deepfake-check-badge")].map((h) => {
+      const r = h.getBoundingClientRect(); return {left: r.left, top: r.top, shown: getComputedStyle(h).display !== "none"}; }))`));
+    const r = await bidi("script.evaluate", {
+      expression: `[...document.querySelectorAll("deepfake-check-badge")]`, target, awaitPromise: false,
+      serializationOptions: { maxDomDepth: 6, includeShadowTree: "all" },
+    });
+    const out = [];
+    r.result.value.forEach((node, i) => {
+      const walk = (n) => {
+        const v = n?.value;
+        if (!v) return null;
+        const attrs = v.attributes ?? {};
+        if ("data-label" in attrs) {
+          const first = v.children?.[0]?.value?.attributes; // the badge itself: its title has the detail
+          return { ...attrs, "data-title": first?.title ?? "" };
+        }
+        for (const c of [...(v.shadowRoot ? [v.shadowRoot] : []), ...(v.children ?? [])]) {
+          const hit = walk(c);
+          if (hit) return hit;
+        }
+        return null;
+      };
+      const data = walk(node);
+      if (!data || !boxes[i]?.shown) return;
+      const entry = { left: boxes[i].left, top: boxes[i].top };
+      for (const [k, v] of Object.entries(data)) if (k.startsWith("data-")) entry[k.slice(5)] = v;
+      out.push(entry);
+    });
+    return out;
+  },
+
+  async quit() {
+    await browser?.close();
+    browser = null;
+    return true;
+  },
+};
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  let msg;
+  try {
+    msg = JSON.parse(line);
+    const value = await commands[msg.cmd](msg);
+    process.stdout.write(JSON.stringify({ id: msg.id, ok: true, value: value ?? null }) + "\n");
+  } catch (e) {
+    process.stdout.write(JSON.stringify({ id: msg?.id, ok: false, error: String(e?.stack || e) }) + "\n");
+  }
+  if (msg?.cmd === "quit") break;
+}
+process.exit(0);
