@@ -129,8 +129,8 @@ class Augment:
     shift_px: int = 2  # per-frame wobble for sequences made from one still
 
 
-def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
-    """Encode frames as an H.264 stream (PyAV's libx264) and decode them again."""
+def h264_encode(frames: list[np.ndarray], crf: int) -> bytes:
+    """Frames (even width and height) as a raw H.264 stream from PyAV's libx264."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -144,8 +144,14 @@ def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    buf.seek(0)
-    with av.open(buf, mode="r", format="h264") as inp:
+    return buf.getvalue()
+
+
+def h264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
+    """Encode frames as an H.264 stream and decode them again."""
+    import av
+
+    with av.open(io.BytesIO(h264_encode(frames, crf)), mode="r", format="h264") as inp:
         decoded = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
     if len(decoded) != len(frames):  # pragma: no cover - the encoder keeps every frame
         raise RuntimeError(f"H.264 round trip gave {len(decoded)} frames for {len(frames)}")

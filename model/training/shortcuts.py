@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import logging
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data import Augment, by_split, load_clips, make_sample, parse_source
+from .data import Augment, by_split, h264_encode, load_clips, make_sample, parse_source
 from .evaluate import roc_auc
 from .quality import DEFAULT_VIDEO_DIR
 from .splits import Splits
@@ -56,24 +55,8 @@ def pixel_features(frames: np.ndarray) -> list[float]:
     d = np.abs(np.diff(grey, axis=2))
     block = d[:, :, 7::8].mean() / max(d.mean(), 1e-6)
     hsv = cv2.cvtColor(frames[0], cv2.COLOR_RGB2HSV)
-    size = _h264_bytes(frames)
+    size = len(h264_encode(list(frames), 23))  # a bitrate at one fixed quality
     return [float(np.log1p(lap)), float(high), float(block), float(np.log(size)), float(grey.mean()), float(hsv[..., 1].mean())]
-
-
-def _h264_bytes(frames: np.ndarray, crf: int = 23) -> int:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="h264") as out:
-        st = out.add_stream("libx264", rate=25)
-        st.width, st.height, st.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        st.options = {"preset": "ultrafast", "crf": str(crf)}
-        for img in frames:
-            for p in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-    return buf.tell()
 
 
 def logistic_cv_auc(x: np.ndarray, y: np.ndarray, groups: list[str], folds: int = 5, seed: int = 0) -> float:
