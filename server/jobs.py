@@ -335,33 +335,24 @@ class JobService:
         return c
 
     async def submit_upload(self, media: StoredMedia, ext: str, frames: int) -> Check:
-        """A cache hit is answered even when the queue is full; anything else needs room in it."""
-        key = self._key(frames, "sha", media.sha256)
-        cached = await self._db_call(self.cache.get, key)
-        if cached is not None:
-            self.store.delete(media)
-            c = self._new("upload", frames)
-            self._finish_cached(c, cached, key)
-            return c
-        try:
-            self.ensure_capacity()
-        except ApiError:
-            self.store.delete(media)
-            raise
-        c = self._new("upload", frames)
-        self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s)))
-        return c
+        """An uploaded file, cached by the sha256 of its bytes."""
+        return await self._submit_stored("upload", media, ext, self._key(frames, "sha", media.sha256), frames)
 
     async def submit_frames(self, media: StoredMedia, times: list[float], frames: int) -> Check:
-        """Frames captured in the browser: cached by the hash of their bytes (and times), else
-        queued like an upload. A cache hit is answered even when the queue is full."""
+        """Frames captured in the browser, cached by the hash of their bytes and times."""
         from .frames import times_digest
 
         key = self._key(frames, "frames", f"{media.sha256}:{times_digest(times)}")
+        return await self._submit_stored("frames", media, ".frames", key, frames, times)
+
+    async def _submit_stored(self, source: str, media: StoredMedia, ext: str, key: str, frames: int,
+                             times: list[float] | None = None) -> Check:
+        """Media already in the store: a cache hit is answered even when the queue is full; anything
+        else needs room in it. The media is deleted unless a queued check now owns it."""
         cached = await self._db_call(self.cache.get, key)
         if cached is not None:
             self.store.delete(media)
-            c = self._new("frames", frames)
+            c = self._new(source, frames)
             self._finish_cached(c, cached, key)
             return c
         try:
@@ -369,8 +360,8 @@ class JobService:
         except ApiError:
             self.store.delete(media)
             raise
-        c = self._new("frames", frames)
-        self._queue.put_nowait(_Work(c, media, ".frames", [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s), times))
+        c = self._new(source, frames)
+        self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s), times))
         return c
 
     # --- running ---
