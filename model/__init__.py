@@ -7,9 +7,11 @@ Public API (what the server and the CLI use):
     frames_from_images(images, times, source_size=None) -> Frames: captured frames for check()
     decode_size(width, height, n): the size n frames of a source are held at (decode them that small)
     available_models(), Verdict, MediaError, NoFaceError, CheckpointError
+    load_trust_anchors(path) -> PEM text for check(trust_anchors=...); Provenance, TrustAnchorsError
 """
 from .check import check, warm_up
 from .faces import NO_FACE_MESSAGE, NoFaceError
+from .provenance import Provenance, TrustAnchorsError, load_trust_anchors
 from .verdict import VERDICTS, Verdict
 from .video import FRAME_CHOICES, Frames, MediaError, decode_size, frames_from_images
 from .weights import CheckpointError, LoadedModel, NoDefaultModelError, available_models, load_model
@@ -17,5 +19,5 @@ from .weights import CheckpointError, LoadedModel, NoDefaultModelError, availabl
 __all__ = [
     "check", "warm_up", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",
     "NoFaceError", "CheckpointError", "NoDefaultModelError", "FRAME_CHOICES", "NO_FACE_MESSAGE", "Frames",
-    "frames_from_images", "decode_size",
+    "frames_from_images", "decode_size", "Provenance", "TrustAnchorsError", "load_trust_anchors",
 ]

@@ -7,13 +7,19 @@ import logging
 import sys
 from pathlib import Path
 
-from . import FRAME_CHOICES, CheckpointError, available_models, check, load_model
+from . import FRAME_CHOICES, CheckpointError, TrustAnchorsError, available_models, check, load_model, load_trust_anchors
 from .faces import DETECTORS
+from .provenance import describe
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
 def _line(v) -> str:
+    credentials = describe(v.provenance)
+    return _verdict_line(v) + (f"; {credentials}" if credentials else "")
+
+
+def _verdict_line(v) -> str:
     name = Path(v.file).name
     if v.verdict in ("NO_FACE", "ERROR"):
         return f"{name}: {v.verdict} - {v.error}"
@@ -44,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: the model's calibration)")
     c.add_argument("--detector", choices=DETECTORS, help="face detector (default: the one the model was trained with)")
     c.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    c.add_argument("--c2pa-trust-anchors", metavar="FILE.pem",
+                   help="CA certificates whose Content Credentials signers count as trusted (e.g. the C2PA trust "
+                        "list); without it, intact credentials are reported as untrusted-signer")
     sub.add_parser("models", help="list registered models")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -54,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
     try:
+        anchors = load_trust_anchors(args.c2pa_trust_anchors) if args.c2pa_trust_anchors else None
         loaded = load_model(args.weights, device=args.device)
-    except CheckpointError as e:
+    except (CheckpointError, TrustAnchorsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
 
@@ -68,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     status = EXIT_OK
     for n, path in enumerate(paths):
         v = check(path, frames=args.frames, model=loaded, threshold=args.threshold,
-                  uncertain_band=args.uncertain_band, want_heatmap=bool(args.heatmap), detector=args.detector)
+                  uncertain_band=args.uncertain_band, want_heatmap=bool(args.heatmap), detector=args.detector,
+                  trust_anchors=anchors)
         if v.verdict == "ERROR":
             status = EXIT_INPUT
         if args.heatmap and v.heatmap_png:

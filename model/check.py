@@ -25,6 +25,7 @@ from .faces import (
     unscored_reasons,
 )
 from .network import preprocess
+from .provenance import read_provenance
 from .spec import FAKE
 from .verdict import FaceResult, UnscoredFace, Verdict, decide, video_p_fake
 from .video import FRAME_CHOICES, Frames, MediaError, read_frames
@@ -65,6 +66,7 @@ def check(
     want_heatmap: bool = False,
     on_stage: Callable[[str], None] | None = None,
     detector: str | None = None,
+    trust_anchors: str | None = None,
 ) -> Verdict:
     """Check one video or image file, or frames already decoded (`Frames`, e.g. captured from a
     playing video: `video.frames_from_images`). Never raises for bad input: errors become the verdict.
@@ -73,7 +75,9 @@ def check(
     found, or ERROR with `error` set to a message meant for the user (not a video, corrupt, ...).
     `threshold` and `uncertain_band` default to the model's own calibration (its checkpoint), else
     to 0.5 and 0.1; `detector` to the one the model was trained with (its crop spec). `on_stage` is called with "decode", "detect", "crop" and "model" as each stage
-    starts (progress for a UI).
+    starts (progress for a UI). A file's Content Credentials (C2PA) are read first, beside the
+    detector and whatever it finds (`provenance`); `trust_anchors` is the PEM text of the CA
+    certificates whose signers count as trusted (`provenance.load_trust_anchors`).
     """
     if frames not in FRAME_CHOICES:
         raise ValueError(f"frames must be one of {FRAME_CHOICES}, not {frames}")
@@ -88,6 +92,9 @@ def check(
     t_start = time.perf_counter()
     v = Verdict(file=name, verdict="ERROR", model=loaded.name, mode=loaded.spec.mode,
                 threshold=threshold, uncertain_band=uncertain_band, timings_ms=timings)
+    if not isinstance(path, Frames):  # frames captured from a page carry no credentials
+        with _timed(timings, "provenance"):
+            v.provenance = read_provenance(path, trust_anchors)
     try:
         with _timed(timings, "decode", on_stage):
             fr = path if isinstance(path, Frames) else read_frames(path, frames)
@@ -139,6 +146,7 @@ def warm_up(loaded: LoadedModel) -> None:
     the first heatmap's backward pass (0.3-1.3 s, measured on 2 cores). Best-effort for the
     heatmap: a model that fails there fails its checks later with a reason."""
     importlib.import_module("av")  # the decoder's first import
+    importlib.import_module("c2pa")  # the Content Credentials reader's native library (~0.5 s)
     grey = np.full((64, 64, 3), 128, np.uint8)
     try:
         find_faces(Frames([grey], [0.0], 1, 0.0, 64, 64, kind="image"), detector=loaded.spec.crop.detector)

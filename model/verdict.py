@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .provenance import Provenance
+
 DEFAULT_THRESHOLD = 0.5
 # p(fake) within this distance of the threshold is reported as UNCERTAIN rather than a
 # confident-looking call on a coin flip.
@@ -51,6 +53,8 @@ class Verdict:
     duration: float | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # the file's Content Credentials (C2PA): None when it has none, and for captured frames
+    provenance: Provenance | None = None
     heatmap_png: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:

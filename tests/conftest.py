@@ -44,6 +44,15 @@ def media_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def c2pa_files(media_dir, tmp_path_factory) -> dict[str, Path]:
+    """Files with Content Credentials signed in the test (credentials.make_set): ai.jpg, ai.mp4,
+    camera.jpg, edited.jpg, tampered.jpg, trusted.jpg (under anchor.pem), plain.jpg (none)."""
+    import credentials
+
+    return credentials.make_set(media_dir, tmp_path_factory.mktemp("c2pa"))
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained small model saved in this project's format (for plumbing, never for verdicts)."""
     from model.network import DeepfakeDetector

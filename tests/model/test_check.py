@@ -131,6 +131,7 @@ def test_frames_captured_elsewhere_go_through_the_same_pipeline(media_dir):
     v = check(fr)
     assert v.file == "frames" and v.verdict in ("REAL", "FAKE", "UNCERTAIN") and v.frames_analysed == 8
     assert v.faces and v.faces[0].boxes[0]["t"] == 0.0
+    assert v.provenance is None and "provenance" not in v.timings_ms  # frames carry no credentials
 
 
 def test_no_frames_or_mixed_sizes_are_clear_errors():
