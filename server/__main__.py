@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "extension's options: only that site's cookies are read into memory for its check, and sent "
                         "only to that site (off by default; see docs/server.md). BROWSER: "
                         "brave, chrome, chromium, edge, firefox, opera, safari, vivaldi, whale")
+    p.add_argument("--c2pa-trust-anchors", type=Path, default=d.c2pa_trust_anchors, metavar="FILE.pem",
+                   help="CA certificates whose Content Credentials (C2PA) signers count as trusted, e.g. the "
+                        "C2PA trust list (default: none; intact credentials then say 'not verified against a trust list')")
     p.add_argument("--fetcher-max-age", type=int, default=d.fetcher_max_age_days, metavar="DAYS",
                    help="call the fetcher stale (the popup says so) when its yt-dlp is older than this (default %(default)s)")
     p.add_argument("--log-urls", action="store_true", default=d.log_urls, help="log the URLs checked (off by default)")
@@ -83,6 +86,7 @@ def config_from(a: argparse.Namespace) -> Config:
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size, rate_limit_per_min=a.rate_limit,
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
         fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
+        c2pa_trust_anchors=a.c2pa_trust_anchors,
     )
 
 
@@ -112,6 +116,7 @@ def serve(config: Config, rotate_cert: bool) -> int:
             f"  fetcher:      {fetcher_line(app[FETCHER].describe(app[FETCHER].report))}\n"
             + (f"  cookies:      from {parse_browser_spec(config.cookies_from_browser)[0]}, for the sites turned on in "
                "the extension's options\n" if config.cookies_from_browser else "") +
+            (f"  C2PA trust:   {config.c2pa_trust_anchors}\n" if config.c2pa_trust_anchors else "") +
             f"  TLS SPKI:     {certs.spki_sha256()}   (sha256, base64, for --ignore-certificate-errors-spki-list)\n"
             f"  local CA:     {certs.ca_cert}" + ("   NEW: run `python -m server trust` once" if ca_new else "") + "\n"
             f"  pairing code: {code}   (valid 10 minutes, one use)\n"

@@ -95,7 +95,8 @@ def _worker_ctx(shared: InferenceWorker | None):
             app[WORKER] = shared
             yield
             return
-        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None)
+        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None,
+                                 trust_anchors=config.c2pa_trust_anchors)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, worker.start)
         app[WORKER] = worker

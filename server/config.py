@@ -55,6 +55,9 @@ class Config:
     # the inference worker's resident memory: a check that pushes it past this fails (too_large) and
     # the worker restarts (the model alone takes ~1-1.5 GB; 0: no cap)
     worker_memory_mb: int = 4096
+    # CA certificates (PEM) whose Content Credentials signers count as trusted, e.g. the C2PA trust
+    # list (None: intact credentials are "untrusted-signer"; nothing is downloaded at run time)
+    c2pa_trust_anchors: Path | None = None
     cache_ttl_s: float = 7 * 24 * 3600
     jobs_kept_s: float = 3600.0  # finished checks stay readable by id this long
     jobs_kept_max: int = 1000  # ... and at most this many of them (the newest): ~0.5 KB each, results shared

@@ -42,6 +42,8 @@ RESULTS_IN_MEMORY = 512
 # However much of the deadline a download used, the analysis gets at least this long: a slow
 # first check (cold caches, a loaded machine) must not be killed for the download's sake.
 MIN_ANALYSIS_S = 60.0
+# bumped when a result gains what older cached results lack (2: Content Credentials, `provenance`)
+RESULT_FORMAT = 2
 # query parameters that only say where a link was shared from: the same video either way
 TRACKING_PARAMS = {"fbclid", "gclid", "igshid", "si", "feature", "ref", "ref_src", "ref_url", "s", "t"}
 
@@ -180,6 +182,9 @@ class JobService:
         self._consumer: asyncio.Task | None = None
         self._running: _Work | None = None
         self.closing = False
+        # a file's Content Credentials are judged against these anchors: other anchors, other results
+        anchors = worker.trust_anchors
+        self._anchors = hashlib.sha256(Path(anchors).read_bytes()).hexdigest()[:16] if anchors else "-"
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -215,8 +220,8 @@ class JobService:
 
     def _key(self, frames: int, kind: str, value: str) -> str:
         """Hashed, so the cache file is not a readable list of the URLs checked. A result belongs
-        to one model and one frame count: either changing means a new key."""
-        raw = f"{self.worker.info.get('sha256', '')}:{frames}:{kind}:{value}"
+        to one model, one frame count and one set of C2PA trust anchors: any changing means a new key."""
+        raw = f"{self.worker.info.get('sha256', '')}:{RESULT_FORMAT}:{self._anchors}:{frames}:{kind}:{value}"
         return f"{kind}:{hashlib.sha256(raw.encode()).hexdigest()}"
 
     def validate_frames(self, frames) -> int:

@@ -109,10 +109,14 @@ class Stop:
 class InferenceWorker:
     """Blocking API; the job service calls it from a single thread, one check at a time."""
 
-    def __init__(self, weights: str | None, device: str | None, plain_dir: Path, max_rss_mb: int | None = None):
-        """max_rss_mb: a check whose worker grows past this much resident memory is stopped (None: no cap)."""
+    def __init__(self, weights: str | None, device: str | None, plain_dir: Path, max_rss_mb: int | None = None,
+                 trust_anchors: Path | None = None):
+        """max_rss_mb: a check whose worker grows past this much resident memory is stopped (None: no cap).
+        trust_anchors: a PEM file of CAs whose Content Credentials signers count as trusted, read by
+        the worker as it starts (a file it cannot use stops the start: ModelUnavailable says why)."""
         self.weights, self.device, self.plain_dir = weights, device, Path(plain_dir)
         self.max_rss_mb = max_rss_mb
+        self.trust_anchors = str(trust_anchors) if trust_anchors else None
         self.info: dict = {}
         self.frame_choices: tuple[int, ...] = ()
         self.calls = 0  # checks handed to the model (tests assert a cache hit does not add one)
@@ -124,7 +128,7 @@ class InferenceWorker:
     def start(self) -> dict:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self.weights, self.device, str(self.plain_dir)),
+        proc = ctx.Process(target=_serve, args=(child, self.weights, self.device, str(self.plain_dir), self.trust_anchors),
                            name="deepfake-check-worker", daemon=True)
         proc.start()
         child.close()
@@ -247,7 +251,7 @@ def cpu_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> None:
+def _serve(conn, weights: str | None, device: str | None, plain_dir: str, trust_anchors: str | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle: it stops us
     from . import frames as captured
     from .media import CorruptMedia, decrypt_records, decrypted
@@ -257,13 +261,14 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
     try:
         import torch
 
-        from model import FRAME_CHOICES, MediaError, check, load_model, warm_up
+        from model import FRAME_CHOICES, MediaError, check, load_model, load_trust_anchors, warm_up
 
         torch.set_num_threads(cpu_threads())
         os.environ.setdefault("DEEPFAKE_CHECK_DETECT_THREADS", str(cpu_threads()))  # read by model.faces
+        anchors = load_trust_anchors(trust_anchors) if trust_anchors else None
         loaded = load_model(weights, device=device)
         warm_up(loaded)
-    except Exception as e:  # CheckpointError, NoDefaultModelError, ...: report the message, not the type
+    except Exception as e:  # CheckpointError, NoDefaultModelError, TrustAnchorsError...: the message, not the type
         conn.send(Failure("model_unavailable", str(e)))
         return
     conn.send(Ready(loaded.info(), tuple(FRAME_CHOICES)))
@@ -288,7 +293,9 @@ def _serve(conn, weights: str | None, device: str | None, plain_dir: str) -> Non
                     v.timings_ms[stage] = round(v.timings_ms.get(stage, 0.0) + decode_ms, 1)
             else:
                 with decrypted(req.key, Path(req.media), Path(req.plain)) as path:
-                    v = check(path, frames=req.frames, model=loaded, want_heatmap=True, on_stage=on_stage)
+                    # the credentials are read from the same plaintext in memory as the detector reads
+                    v = check(path, frames=req.frames, model=loaded, want_heatmap=True, on_stage=on_stage,
+                              trust_anchors=anchors)
             conn.send(Result(v.to_dict(), v.heatmap_png))
         except MediaError as e:  # a captured frame that does not decode
             conn.send(Failure("not_media", str(e)))
