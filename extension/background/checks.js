@@ -38,6 +38,7 @@ const CONNECTION_ERRORS = new Set(["not_running", "cert_untrusted", "not_paired"
  * @property {number | null} p_fake
  * @property {number | null} confidence
  * @property {number | null} threshold
+ * @property {import("../shared/credentials.js").Provenance | null} [provenance]  the file's Content Credentials
  * @property {import("../shared/messages.js").ErrorBody | null} error
  */
 
@@ -162,7 +163,7 @@ async function remember(rec) {
   const item = {
     url: rec.url, pageUrl: rec.pageUrl, kind: rec.kind, time: Date.now(), phase: rec.phase, id: rec.id ?? null,
     verdict: r?.verdict ?? null, p_fake: r?.p_fake ?? null, confidence: r?.confidence ?? null,
-    threshold: r?.threshold ?? null, error: rec.error ?? (r?.error ? { error: "result", message: r.error } : null),
+    threshold: r?.threshold ?? null, provenance: r?.provenance ?? null, error: rec.error ?? (r?.error ? { error: "result", message: r.error } : null),
   };
   const rest = recent.filter((x) => x.url !== rec.url);
   await api.storage.local.set({ recent: [item, ...rest].slice(0, RECENT_MAX) });

@@ -19,10 +19,13 @@ const CSS = `
 .unsure { background: #F0E442; color: #111; border-color: #111; }
 .noface { background: #5b5b5b; }
 .error { background: #222; border-color: #E69F00; color: #fff; }
+.declared { background: #CC79A7; color: #111; border-color: #111; border-style: dashed; }
+.cr { font: 800 9px/1 system-ui, sans-serif; padding: 2px 3px; border: 1px solid currentColor; border-radius: 3px; margin-left: 2px; }
+.cr[hidden] { display: none; }
 .trend { display: inline-flex; gap: 2px; margin-left: 4px; }
 .trend > i { display: inline-block; width: 7px; height: 10px; border: 1px solid rgba(255,255,255,.9); border-radius: 1px; }
 .trend > .real { background: #0072B2; } .trend > .fake { background: #D55E00; } .trend > .unsure { background: #F0E442; }
-.trend > .noface, .trend > .error { background: #5b5b5b; }
+.trend > .noface, .trend > .error { background: #5b5b5b; } .trend > .declared { background: #CC79A7; }
 .bar { display: block; height: 3px; margin-top: 2px; background: rgba(255,255,255,.25); border-radius: 2px; overflow: hidden; }
 .bar > i { display: block; height: 100%; width: 0; background: #56B4E9; transition: width .3s; }
 .panel { margin-top: 4px; width: 280px; max-height: 360px; overflow: auto; background: #fff; color: #111; border-radius: 6px;
@@ -32,6 +35,8 @@ const CSS = `
 .panel p { margin: 4px 0; }
 .panel ul { margin: 4px 0; padding-left: 18px; }
 .panel .muted { color: #555; font-size: 12px; word-break: break-all; }
+.panel h3 { font-size: 13px; margin: 8px 0 2px; }
+.panel .credentials.broken { color: #a33c00; font-weight: 600; }
 .panel canvas { display: block; width: 160px; height: 160px; margin: 6px 0; border-radius: 4px; }
 .panel a { color: #0a58ca; cursor: pointer; text-decoration: underline; }
 .panel button { font: inherit; float: right; border: 0; background: none; cursor: pointer; font-size: 16px; line-height: 1; }
@@ -46,7 +51,17 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!" };
+/**
+ * The panel's Content Credentials section: a heading, one sentence, the signer/tool/date/edits.
+ * @param {import("../shared/credentials.js").CredentialsView} c
+ */
+function credentialsSection(c) {
+  const out = [h("h3", {}, "Content Credentials"), h("p", { class: `credentials ${c.kind}` }, c.summary)];
+  if (c.lines.length) out.push(h("ul", { class: "credentials-lines" }, ...c.lines.map((line) => h("li", {}, line))));
+  return out;
+}
+
+const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!", declared: "✦" };
 const MIN_VIDEO_SIZE = 48; // px: smaller videos (avatars, icons) get no badge; a right-clicked link or image always does
 
 export class Badges {
@@ -94,7 +109,8 @@ export class Badges {
       h("style", {}, CSS),
       h("div", { class: "wrap" },
         h("div", { class: "badge busy", role: "button", tabindex: "0", "aria-haspopup": "dialog" },
-          h("span", { class: "icon" }), h("span", { class: "label" }), h("span", { class: "trend" })),
+          h("span", { class: "icon" }), h("span", { class: "label" }),
+          h("span", { class: "cr", "aria-hidden": "true", hidden: "" }, "CR"), h("span", { class: "trend" })),
         h("span", { class: "bar" }, h("i")),
         h("div", { class: "panel", role: "dialog", "aria-label": "Deepfake Check details", hidden: "" })),
     );
@@ -125,7 +141,10 @@ export class Badges {
     const trend = view.live?.trend ?? [];
     root.querySelector(".trend").replaceChildren(...trend.map((t) => h("i", { class: t.tone, title: t.label })));
     const trendText = trend.length ? ` — last ${trend.length}: ${trend.map((t) => t.label).join(", ")}` : "";
-    badge.title = `Deepfake Check: ${view.label}${view.detail ? ` — ${view.detail}` : ""}${trendText}`;
+    // the "CR" mark: intact Content Credentials of a camera or an editor, said in words to screen readers
+    /** @type {HTMLElement} */ (root.querySelector(".cr")).hidden = !view.mark;
+    const cred = view.mark ? ` — Content Credentials: ${view.credentials.lines[0]}` : "";
+    badge.title = `Deepfake Check: ${view.label}${view.detail ? ` — ${view.detail}` : ""}${cred}${trendText}`;
     badge.setAttribute("aria-label", badge.title);
     const bar = root.querySelector(".bar");
     const pct = view.update?.percent;
@@ -136,7 +155,8 @@ export class Badges {
     // checked, whether it was checked before, or that it resolves to a private address.
     const wrap = /** @type {HTMLElement} */ (root.querySelector(".wrap"));
     Object.assign(wrap.dataset, { tone: view.tone, label: view.label, url: view.url ?? "", open: String(item.open),
-      source: view.update?.source ?? "", trend: trend.map((t) => t.label).join("|") });
+      source: view.update?.source ?? "", trend: trend.map((t) => t.label).join("|"), mark: view.mark ?? "",
+      credentials: view.credentials?.kind ?? "" });
     const panel = root.querySelector(".panel");
     panel.hidden = !item.open;
     if (item.open) this.#fillPanel(item, panel);
@@ -157,6 +177,7 @@ export class Badges {
       parts.push(h("p", { class: "source" }, sourceText(view.update)));
       parts.push(h("p", {}, `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`));
       parts.push(h("p", {}, `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`));
+      if (view.credentials) parts.push(...credentialsSection(view.credentials));
       if (r.heatmap_url) {
         canvas = h("canvas", { width: "224", height: "224" });
         parts.push(h("p", { class: "muted" }, "Where the model looked (most suspicious face):"), canvas);

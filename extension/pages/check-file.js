@@ -80,11 +80,15 @@ function show(file, check, client, band) {
   const view = describe({ phase: "done", result: r }, band);
   const verdict = displayVerdict(r, band);
   $("verdict-tag").className = `tag ${view.tone}`;
-  $("verdict-tag").textContent = verdict === "UNCERTAIN" ? "UNSURE" : verdict === "NO_FACE" ? "No face" : verdict;
+  const detectorText = verdict === "UNCERTAIN" ? "UNSURE" : verdict === "NO_FACE" ? "No face" : String(verdict);
+  // a declared AI-generated file is called that; the detector's verdict follows it, never hidden
+  $("verdict-tag").textContent = view.tone === "declared" ? view.label : detectorText;
   const conf = confidenceOf(r, verdict) ?? 0; // a number wherever it is shown: p_fake is one
-  $("confidence").textContent = typeof r.p_fake === "number"
-    ? `${verdict === "REAL" || verdict === "FAKE" ? `confidence ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
-    : "";
+  $("confidence").textContent = (view.tone === "declared" ? `The detector: ${detectorText}${typeof r.p_fake === "number" ? " · " : ""}` : "")
+    + (typeof r.p_fake === "number"
+      ? `${verdict === "REAL" || verdict === "FAKE" ? `confidence ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
+      : "");
+  showCredentials(view);
   document.body.dataset.verdict = String(verdict);
   document.body.dataset.label = view.label;
 
@@ -119,6 +123,27 @@ function show(file, check, client, band) {
     drawing = requestAnimationFrame(draw);
   };
   drawing = requestAnimationFrame(draw);
+}
+
+/**
+ * The file's Content Credentials: the "CR" mark beside the verdict when they are intact (a camera's
+ * or an editor's), and what they say.
+ * @param {import("../shared/verdict.js").View} view
+ */
+function showCredentials(view) {
+  const c = view.credentials;
+  const mark = $("cr-mark");
+  mark.hidden = !view.mark;
+  mark.setAttribute("aria-label", c && view.mark ? `Content Credentials: ${c.lines[0]}` : "");
+  mark.title = mark.getAttribute("aria-label");
+  $("credentials-summary").textContent = c?.summary ?? "";
+  $("credentials-summary").dataset.kind = c?.kind ?? "";
+  $("credentials-lines").replaceChildren(...(c?.lines ?? []).map((line) => {
+    const li = document.createElement("li");
+    li.textContent = line;
+    return li;
+  }));
+  document.body.dataset.credentials = c?.kind ?? "";
 }
 
 /** Face boxes (in source pixels, at sampled times) drawn over the media as it plays. */

@@ -77,7 +77,8 @@ async function recent() {
   for (const item of items.slice(0, 8)) {
     /** @type {Partial<import("../shared/messages.js").Update>} */
     const update = item.phase === "done"
-      ? { phase: "done", result: { verdict: item.verdict, p_fake: item.p_fake, threshold: item.threshold, error: item.error?.message ?? null } }
+      ? { phase: "done", result: { verdict: item.verdict, p_fake: item.p_fake, threshold: item.threshold,
+        provenance: item.provenance ?? null, error: item.error?.message ?? null } }
       : { phase: item.phase, error: item.error };
     const view = describe(update, uncertainBand);
     const li = document.createElement("li");

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import credentials
 import media
 import pytest
 from fakeweb import HOSTS, write_fragmented
@@ -40,7 +41,7 @@ def out_dir() -> Path:
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("clips")
-    return {
+    out = {
         "face1": media.write_clip(d / "face1.mp4", media.face_frames(20, size=(480, 270))),
         "face2": media.write_clip(d / "face2.mp4", media.two_face_frames(10)),
         "noface": media.write_clip(d / "noface.mp4", media.no_face_frames(10)),
@@ -51,6 +52,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         **{f"t-dl-{i}": media.write_clip(d / f"t-dl-{i}.mp4", media.face_frames(20, size=(400 + 40 * i, 240)))
            for i in (1, 2, 3)},
     }
+    # a clip whose Content Credentials declare it AI-generated (test_credentials.py), and that clip
+    # changed after signing
+    generator = credentials.CA.make("Test Other CA").signer("Example AI Inc", "Imagine Video signer")
+    out["ai-declared"] = credentials.sign(out["face3"], d / "ai-declared.mp4", generator, credentials.ai_generated())
+    out["ai-tampered"] = credentials.tamper(out["ai-declared"], d / "ai-tampered.mp4")
+    return out
 
 
 def _there_and_back(frames):
