@@ -20,6 +20,7 @@ import mmap
 import os
 import select
 import signal
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,12 @@ EDIT_ACTIONS = frozenset({
     "c2pa.resized", "c2pa.placed", "c2pa.removed", "c2pa.redacted",
 })
 UNTRUSTED = "signingCredential.untrusted"
-# Every embedded manifest store is a JUMBF box labelled "c2pa": no such bytes, no credentials.
+# Where a manifest store lives: MP4/MOV keep it in a top-level box of this uuid, JPEG in APP11
+# segments, PNG in a caBX chunk; and any store is a JUMBF box labelled "c2pa" (MARKER).
+C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+PNG = b"\x89PNG\r\n\x1a\n"
 MARKER = b"c2pa"
+MAX_HEADERS = 100_000  # boxes, segments or chunks read before the label search takes over
 # Reading a 3 MB MP4's credentials takes ~6 ms; hashing a 100 MB video a few hundred. A reader
 # still busy after this is stuck on a hostile file.
 READ_TIMEOUT_S = 10.0
@@ -112,12 +117,75 @@ def _settings(trust_anchors: str | None) -> dict:
 
 
 def has_marker(path: str | os.PathLike) -> bool:
-    """Whether the file's bytes contain a C2PA label anywhere (mapped, not read into memory)."""
+    """Whether the file may carry an embedded manifest store, cheaply: MP4/MOV (and other ISO BMFF),
+    JPEG and PNG keep it in a place of their own (a top-level `uuid` box, APP11 segments, a `caBX`
+    chunk), found by reading box, segment or chunk headers only; any other file, or one whose
+    structure does not parse, is searched for the store's JUMBF label (mapped, not read into memory)."""
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(16)
+        walk = _bmff if head[4:8] == b"ftyp" else _jpeg if head[:2] == b"\xff\xd8" else _png if head[:8] == PNG else None
+        if walk is not None:
+            try:
+                return walk(f, size)
+            except (_Unparsed, struct.error):
+                pass  # let the label search decide
+        if size == 0:
             return False
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             return m.find(MARKER) != -1
+
+
+class _Unparsed(Exception):
+    """A container whose headers do not add up (or go on too long): search its bytes instead."""
+
+
+def _bmff(f, size: int) -> bool:
+    offset = 0
+    for _ in range(MAX_HEADERS):
+        if offset >= size:
+            return False
+        f.seek(offset)
+        box, kind = struct.unpack(">I4s", f.read(8))
+        if box == 1:
+            box = struct.unpack(">Q", f.read(8))[0]
+        elif box == 0:
+            box = size - offset
+        if box < 8:
+            raise _Unparsed
+        if kind == b"uuid" and f.read(16) == C2PA_UUID:
+            return True
+        offset += box
+    raise _Unparsed
+
+
+def _jpeg(f, size: int) -> bool:
+    offset = 2
+    for _ in range(MAX_HEADERS):
+        f.seek(offset)
+        marker = f.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            raise _Unparsed
+        if marker[1] in (0xD9, 0xDA):  # end of image, start of scan: the metadata segments are behind us
+            return False
+        length = struct.unpack(">H", f.read(2))[0]
+        if marker[1] == 0xEB and b"jumb" in f.read(min(length, 64)):  # APP11 carrying JUMBF
+            return True
+        offset += 2 + length
+    raise _Unparsed
+
+
+def _png(f, size: int) -> bool:
+    offset = len(PNG)
+    for _ in range(MAX_HEADERS):
+        f.seek(offset)
+        length, kind = struct.unpack(">I4s", f.read(8))
+        if kind == b"caBX":
+            return True
+        if kind == b"IEND":
+            return False
+        offset += 12 + length
+    raise _Unparsed
 
 
 def read_provenance(path: str | os.PathLike, trust_anchors: str | None = None,
