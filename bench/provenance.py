@@ -4,11 +4,12 @@
     python -m bench.provenance --runs 50
 
 Times `model.provenance.read_provenance` as the inference worker calls it (inside `check()`, before
-decoding), in a process that has loaded and warmed the default model like the worker, because the
-forked reader's cost grows with the process it is forked from. Files: a generated H.264 clip of
+decoding), in a process that has loaded and warmed the default model like the worker. Files: a generated H.264 clip of
 a few MB and a JPEG, each without credentials and signed (an AI-generated declaration, ES256 under
 a throwaway test CA made here, as tests/credentials.py does). Prints the median and the 90th
-percentile in ms; nothing is written but the clips, in a temporary folder.
+percentile in ms, the same reads in-process (what the reader process's isolation costs), and the
+first read's cost, which starts the reader process; nothing is written but the clips, in a
+temporary folder.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=30, help="timed reads per file (after one warm-up read)")
     args = ap.parse_args(argv)
 
-    from model import load_model, warm_up
+    from model import load_model, provenance, warm_up
     from model.provenance import _read_summary, read_provenance
 
     loaded = load_model()
@@ -67,12 +68,20 @@ def main(argv: list[str] | None = None) -> int:
           f"Python {platform.python_version()}, model {loaded.name} loaded (resident {rss_mb():.0f} MB)")
     with tempfile.TemporaryDirectory() as d:
         files = _files(Path(d))
+        starts = []
+        for _ in range(5):
+            provenance._READER.close()
+            t0 = time.perf_counter()
+            read_provenance(files["JPEG with credentials"])
+            starts.append((time.perf_counter() - t0) * 1000)
+        print(f"first read with credentials (starts the reader process): median {statistics.median(starts):.0f} ms "
+              f"of 5 ({min(starts):.0f}-{max(starts):.0f})")
         print(f"{'file':<28}{'size':>9}{'median ms':>11}{'p90 ms':>9}  result")
         for name, path in files.items():
             p = read_provenance(path)  # warm-up
             what = "none" if p is None else f"{p.state}, ai_generated={p.ai_generated}"
             _row(name, path, lambda path=path: read_provenance(path), args.runs, what)
-            if p is not None:  # the same read without the forked child: what the isolation costs
+            if p is not None:  # the same read in this process: what the reader process costs
                 _row("  (in-process, unisolated)", path, lambda path=path: _read_summary(path, None), args.runs, "")
     return 0
 

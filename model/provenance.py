@@ -6,21 +6,26 @@ for a file without one, else a `Provenance`: `valid` (intact and signed by a tru
 supplied), `untrusted-signer` (intact, signer not on a trust list: nothing is downloaded, so without
 anchors this is the best a correct file gets) or `invalid` (changed after signing, or unreadable).
 
-The native reader runs in a forked child with a time and memory budget: a hostile manifest that
-crashes or hangs it ends as `invalid`, never as a crash or a hang of the caller. A file whose bytes
-hold no C2PA label at all (nearly every file) is answered without the native reader or a fork.
+The native reader runs in a process of its own (Python and the C2PA library only, started on the
+first file that needs it and kept) with a deadline and a memory budget: a hostile manifest that
+crashes or hangs it ends as `invalid`, never as a crash or a hang of the caller. A file whose
+container headers show no manifest store (nearly every file) never reaches the native reader.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
-import faulthandler
 import json
 import logging
 import mmap
 import os
 import select
 import signal
+import socket
 import struct
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +53,10 @@ MAX_HEADERS = 100_000  # boxes, segments or chunks read before the label search 
 # Reading a 3 MB MP4's credentials takes ~6 ms; hashing a 100 MB video a few hundred. A reader
 # still busy after this is stuck on a hostile file.
 READ_TIMEOUT_S = 10.0
-# address space the reader may add to the process it was forked from (a huge or recursive
-# manifest ends as invalid, not as the worker swapping)
+# address space the reader process may add to what it maps once started (a huge or recursive
+# manifest ends as invalid, not as the machine swapping)
 READ_MEMORY_BYTES = 1024 * 2**20
+ANSWER_BYTES = 2**20  # the JSON of one summary (its texts and lists are capped below)
 # what a manifest may put in a result: its strings and lists are the file author's, not ours
 MAX_TEXT = 200
 MAX_ACTIONS = 20
@@ -198,16 +204,17 @@ def read_provenance(path: str | os.PathLike, trust_anchors: str | None = None,
     except (OSError, ValueError) as e:
         log.warning("provenance: cannot read the file: %s", type(e).__name__)
         return None
-    d = _read_forked(path, trust_anchors, timeout_s) if hasattr(os, "fork") else _read_summary(path, trust_anchors)
+    d = _READER.read(path, trust_anchors, timeout_s)
     return None if d is None else Provenance.from_dict(d)
 
 
-# --- the reader proper (runs in the forked child) --------------------------------------------------
-def _read_summary(path: str | os.PathLike, trust_anchors: str | None) -> dict | None:
+# --- the reader proper (runs in the reader process) --------------------------------------------------
+def _read_summary(file, trust_anchors: str | None) -> dict | None:
+    """file: a path or a binary file open for reading."""
     import c2pa
 
     try:
-        with open(path, "rb") as f:
+        with open(file, "rb") if isinstance(file, (str, os.PathLike)) else contextlib.nullcontext(file) as f:
             ctx = c2pa.Context.from_dict(_settings(trust_anchors))
             reader = c2pa.Reader.try_create(f, context=ctx)
             if reader is None:
@@ -267,56 +274,111 @@ def summarise(store: dict) -> dict | None:
     }
 
 
-# --- isolation: a forked child with a deadline and a memory budget ---------------------------------
-def _read_forked(path: str | os.PathLike, trust_anchors: str | None, timeout_s: float) -> dict | None:
-    import c2pa  # noqa: F401  (loaded once here, so each child starts with the library mapped)
+# --- isolation: a reader process of its own, with a deadline and a memory budget -------------------
+class _ReaderProcess:
+    """One long-lived process that holds only Python and the C2PA library (`python -P
+    model/provenance.py FD`: the package, and torch with it, is not imported), fed open file
+    descriptors over a Unix socket. A crash, an overrun deadline or an allocation past its budget
+    costs that file's credentials (`invalid`) and this process; the next read starts a new one.
+    It ends when its parent does (its socket closes)."""
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: read, answer, exit without running the parent's cleanup
-        status = 0
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        self.anchors: str | None = None  # what the running reader was started with
+        self.lock = threading.Lock()
+
+    def read(self, path: str | os.PathLike, trust_anchors: str | None, timeout_s: float) -> dict | None:
+        with self.lock, open(path, "rb") as f:
+            if self.proc is None or self.proc.poll() is not None or self.anchors != trust_anchors:
+                self._start(trust_anchors)
+            deadline = time.monotonic() + timeout_s
+            try:
+                socket.send_fds(self.sock, [b"read"], [f.fileno()])
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                        self.close()
+                        log.warning("provenance: the reader overran %.0f s; stopped", timeout_s)
+                        return {"state": "invalid", "errors": [TIMEOUT]}
+                    answer = self.sock.recv(ANSWER_BYTES)
+                    return json.loads(answer)  # b"": the reader died
+            except (OSError, ValueError):
+                self.close()
+                log.warning("provenance: the reader died on a file")
+                return {"state": "invalid", "errors": [CRASHED]}
+
+    def _start(self, trust_anchors: str | None) -> None:
+        self.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            os.close(r)
-            faulthandler.disable()  # a reader that dies says so once, in the parent's log, not with its stack
-            _limit_memory(READ_MEMORY_BYTES)
-            out = json.dumps(_read_summary(path, trust_anchors)).encode()
-        except BaseException:
-            out, status = json.dumps({"state": "invalid", "errors": [UNREADABLE]}).encode(), 1
-        try:
-            while out:
-                out = out[os.write(w, out):]
+            self.proc = subprocess.Popen(_reader_command(theirs.fileno()), pass_fds=[theirs.fileno()],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)  # what a manifest makes it say stays out of logs
         finally:
-            os._exit(status)
-    os.close(w)
-    chunks, deadline, ended = [], time.monotonic() + timeout_s, False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                break
-            chunk = os.read(r, 65536)
-            if not chunk:
-                ended = True
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(r)
-        if not ended:
+            theirs.close()
+        self.sock, self.anchors = ours, trust_anchors
+        with contextlib.suppress(OSError):  # a reader that died at once is found out by the read
+            self.proc.stdin.write((trust_anchors or "").encode())
+            self.proc.stdin.close()
+
+    def close(self) -> None:
+        """End the reader process (it holds no state but the trust anchors)."""
+        if self.sock is not None:
+            self.sock.close()
+        if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _, code = os.waitpid(pid, 0)
-    if not ended:
-        log.warning("provenance: the reader overran %.0f s; stopped", timeout_s)
-        return {"state": "invalid", "errors": [TIMEOUT]}
+                self.proc.kill()
+            self.proc.wait()
+        self.proc = self.sock = None
+
+
+def _reader_command(fd: int) -> list[str]:
+    return [sys.executable, "-P", str(Path(__file__).resolve()), str(fd)]
+
+
+_READER = _ReaderProcess()
+atexit.register(_READER.close)
+
+
+def _serve(fd: int) -> None:
+    """The reader process: the trust anchors (PEM) on stdin, then one file descriptor to read at a
+    time on the socket, each answered with the summary's JSON."""
+    import c2pa  # noqa: F401  (before the budget: the library's own mapping is not the file's)
+
+    _die_with_parent()
+    trust_anchors = sys.stdin.buffer.read().decode("ascii", "replace") or None
+    sock = socket.socket(fileno=fd)
+    _limit_memory(READ_MEMORY_BYTES)
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 64, 1)
+        except OSError:
+            return
+        if not msg or not fds:
+            return  # the parent is gone
+        try:
+            with os.fdopen(fds[0], "rb") as f:
+                answer = _read_summary(f, trust_anchors)
+        except Exception as e:  # anything the library raised that _read_summary did not expect
+            log.debug("provenance: %s", type(e).__name__)
+            answer = {"state": "invalid", "errors": [UNREADABLE]}
+        sock.send(json.dumps(answer).encode())
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the process that started us ends, even mid-read (a killed worker must
+    not leave a reader spinning on a hostile file)."""
     try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
-        log.warning("provenance: the reader died (status %s)", code)
-        return {"state": "invalid", "errors": [CRASHED]}
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the socket's end still stops an idle reader
 
 
 def _limit_memory(extra: int) -> None:
-    """Cap this (forked) process's address space at what it maps now plus `extra`."""
+    """Cap this process's address space at what it maps now plus `extra`."""
     try:
         import resource
 
@@ -340,3 +402,7 @@ def describe(p: Provenance | None) -> str | None:
     what = "AI-generated (declared)" if p.ai_generated else ("edited" if p.edited else "created")
     tool = f" with {p.claim_generator}" if p.claim_generator else ""
     return f"Content Credentials: {what}{tool}, {signed}"
+
+
+if __name__ == "__main__":  # the reader process (_ReaderProcess)
+    _serve(int(sys.argv[1]))

@@ -118,19 +118,32 @@ def test_malformed_manifests_end_invalid_or_none_never_in_a_crash(c2pa_files, tm
     assert time.monotonic() - t0 < len(cases) * provenance.READ_TIMEOUT_S
 
 
-def test_a_reader_that_hangs_is_stopped_at_its_deadline(c2pa_files, monkeypatch):
-    """Fault injection: the forked reader sleeps as a native library stuck on a hostile file would."""
-    monkeypatch.setattr(provenance, "_read_summary", lambda *a: time.sleep(60))
+@pytest.fixture
+def reader_fault(monkeypatch):
+    """Fault injection at the reader process's boundary: `use(code)` replaces the reader with a
+    Python process running `code` (a native library stuck on, or crashing on, a hostile file)."""
+    def use(code: str) -> None:
+        provenance._READER.close()
+        monkeypatch.setattr(provenance, "_reader_command", lambda fd: [sys.executable, "-c", code])
+
+    yield use
+    provenance._READER.close()  # the next read starts the real reader again
+
+
+def test_a_reader_that_hangs_is_stopped_at_its_deadline(c2pa_files, reader_fault):
+    reader_fault("import time; time.sleep(60)")
     t0 = time.monotonic()
     p = read_provenance(c2pa_files["ai.jpg"], timeout_s=0.5)
     assert p.state == "invalid" and p.errors == [provenance.TIMEOUT] and time.monotonic() - t0 < 5
+    assert provenance._READER.proc is None  # stopped, not left running
 
 
-def test_a_reader_that_crashes_fails_only_the_credentials(c2pa_files, monkeypatch):
-    """Fault injection: the forked reader aborts as a native library crashing would."""
-    monkeypatch.setattr(provenance, "_read_summary", lambda *a: os.abort())
+def test_a_reader_that_crashes_fails_only_the_credentials_and_is_replaced(c2pa_files, reader_fault, monkeypatch):
+    reader_fault("import os; os.abort()")
     p = read_provenance(c2pa_files["ai.jpg"])
     assert p.state == "invalid" and p.errors == [provenance.CRASHED]
+    monkeypatch.undo()  # the real reader again: the next file is read by a new one
+    assert read_provenance(c2pa_files["ai.jpg"]).state == "untrusted-signer"
 
 
 def test_what_a_manifest_puts_in_a_result_is_bounded(c2pa_files, tmp_path):
