@@ -76,7 +76,7 @@ class Provenance:
     """A file's Content Credentials, summarised. Field names are the CLI/API contract."""
 
     state: str  # one of STATES
-    ai_generated: bool = False  # an action declares trainedAlgorithmicMedia or kin
+    ai_generated: bool = False  # an action declares trainedAlgorithmicMedia or kin (its ingredients' included)
     edited: bool = False  # an action changed the content (EDIT_ACTIONS)
     signer: Signer | None = None
     claim_generator: str | None = None  # the tool that wrote the manifest
@@ -204,7 +204,11 @@ def read_provenance(path: str | os.PathLike, trust_anchors: str | None = None,
     except (OSError, ValueError) as e:
         log.warning("provenance: cannot read the file: %s", type(e).__name__)
         return None
-    d = _READER.read(path, trust_anchors, timeout_s)
+    try:
+        d = _READER.read(path, trust_anchors, timeout_s)
+    except OSError as e:  # not the file's doing (no process or descriptor to spare): say nothing, not "invalid"
+        log.warning("provenance: the reader could not start: %s", e.strerror or type(e).__name__)
+        return None
     return None if d is None else Provenance.from_dict(d)
 
 
@@ -245,16 +249,23 @@ def _agent(agent) -> str | None:
     return _text(agent)
 
 
+def _actions(manifest: dict) -> list[dict]:
+    out = []
+    for assertion in manifest.get("assertions") or []:
+        if isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions"):
+            out += [a for a in (assertion.get("data") or {}).get("actions") or [] if isinstance(a, dict)]
+    return out
+
+
 def summarise(store: dict) -> dict | None:
     """A manifest store (c2pa.Reader.json()) as a Provenance dict."""
     manifests = store.get("manifests") or {}
     active = manifests.get(store.get("active_manifest") or "")
     if not isinstance(active, dict):
         return {"state": "invalid", "errors": [UNREADABLE]}
-    actions = []
-    for assertion in active.get("assertions") or []:
-        if isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions"):
-            actions += [a for a in (assertion.get("data") or {}).get("actions") or [] if isinstance(a, dict)]
+    actions = _actions(active)
+    # an edit of a generated picture declares nothing itself: its ingredient's manifest, in the same store, does
+    declared = [a for m in manifests.values() if isinstance(m, dict) for a in _actions(m)]
     codes = [s.get("code") for s in store.get("validation_status") or [] if isinstance(s, dict)]
     state = {"Trusted": "valid", "Valid": "untrusted-signer"}.get(store.get("validation_state"), "invalid")
     sig = active.get("signature_info") or {}
@@ -262,7 +273,7 @@ def summarise(store: dict) -> dict | None:
     generator = _agent(gen[0]) if gen and isinstance(gen, list) else _text(active.get("claim_generator"))
     return {
         "state": state,
-        "ai_generated": any(_source_type(a.get("digitalSourceType")) in AI_SOURCE_TYPES for a in actions),
+        "ai_generated": any(_source_type(a.get("digitalSourceType")) in AI_SOURCE_TYPES for a in declared),
         "edited": any(a.get("action") in EDIT_ACTIONS for a in actions),
         "signer": {"issuer": _text(sig.get("issuer")), "common_name": _text(sig.get("common_name"))} if sig else None,
         "claim_generator": generator,

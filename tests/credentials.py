@@ -98,6 +98,21 @@ def sign(src: Path, dst: Path, signer_info: c2pa.C2paSignerInfo, manifest_json: 
     return dst
 
 
+def edit_of(src: Path, dst: Path, signer_info: c2pa.C2paSignerInfo, tool: str = "Photo Editor") -> Path:
+    """An editor's manifest over a signed file, which it names as its parent ingredient (the
+    file's own manifest goes into the store with it)."""
+    edits = manifest(tool, [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}},
+                            {"action": "c2pa.cropped", "softwareAgent": {"name": tool}}])
+    out = io.BytesIO()
+    with c2pa.Signer.from_info(signer_info) as signer, c2pa.Builder(edits) as builder:
+        with open(src, "rb") as parent:
+            builder.add_ingredient({"title": src.name, "relationship": "parentOf", "label": "parent"}, MIME[src.suffix], parent)
+        with open(src, "rb") as f:
+            builder.sign(signer, MIME[src.suffix], f, out)
+    dst.write_bytes(out.getvalue())
+    return dst
+
+
 def tamper(src: Path, dst: Path) -> Path:
     """src with one byte of its media data changed after signing (not its manifest): a JPEG's last
     scan, an MP4's last sample."""

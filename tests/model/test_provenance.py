@@ -42,6 +42,13 @@ def test_edited_credentials_say_edited_and_list_the_edits(c2pa_files):
     assert [a["action"] for a in p.actions] == ["c2pa.created", "c2pa.edited", "c2pa.cropped"]
 
 
+def test_an_edit_of_an_ai_generated_file_keeps_the_declaration_of_its_ingredient(c2pa_files, tmp_path):
+    editor = credentials.CA.make("Test Editor CA").signer("Example Software", "Editor")
+    p = read_provenance(credentials.edit_of(c2pa_files["ai.jpg"], tmp_path / "edited-ai.jpg", editor))
+    assert p.state == "untrusted-signer" and p.ai_generated and p.edited
+    assert p.signer.issuer == "Example Software" and [a["action"] for a in p.actions] == ["c2pa.opened", "c2pa.cropped"]
+
+
 def test_bytes_changed_after_signing_make_the_credentials_invalid(c2pa_files):
     p = read_provenance(c2pa_files["tampered.jpg"])
     assert p.state == "invalid" and "assertion.dataHash.mismatch" in p.errors
