@@ -146,7 +146,6 @@ def warm_up(loaded: LoadedModel) -> None:
     the first heatmap's backward pass (0.3-1.3 s, measured on 2 cores). Best-effort for the
     heatmap: a model that fails there fails its checks later with a reason."""
     importlib.import_module("av")  # the decoder's first import
-    importlib.import_module("c2pa")  # the Content Credentials reader's native library (~0.5 s)
     grey = np.full((64, 64, 3), 128, np.uint8)
     try:
         find_faces(Frames([grey], [0.0], 1, 0.0, 64, 64, kind="image"), detector=loaded.spec.crop.detector)
