@@ -26,7 +26,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,17 +302,13 @@ class _ReaderProcess:
         with self.lock, open(path, "rb") as f:
             if self.proc is None or self.proc.poll() is not None or self.anchors != trust_anchors:
                 self._start(trust_anchors)
-            deadline = time.monotonic() + timeout_s
             try:
                 socket.send_fds(self.sock, [b"read"], [f.fileno()])
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                        self.close()
-                        log.warning("provenance: the reader overran %.0f s; stopped", timeout_s)
-                        return {"state": "invalid", "errors": [TIMEOUT]}
-                    answer = self.sock.recv(ANSWER_BYTES)
-                    return json.loads(answer)  # b"": the reader died
+                if not select.select([self.sock], [], [], timeout_s)[0]:
+                    self.close()
+                    log.warning("provenance: the reader overran %.0f s; stopped", timeout_s)
+                    return {"state": "invalid", "errors": [TIMEOUT]}
+                return json.loads(self.sock.recv(ANSWER_BYTES))  # b"" (not JSON): the reader died
             except (OSError, ValueError):
                 self.close()
                 log.warning("provenance: the reader died on a file")
@@ -326,6 +321,9 @@ class _ReaderProcess:
             self.proc = subprocess.Popen(_reader_command(theirs.fileno()), pass_fds=[theirs.fileno()],
                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)  # what a manifest makes it say stays out of logs
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self.sock, self.anchors = ours, trust_anchors
