@@ -1,5 +1,5 @@
 """`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token,
-update-fetcher."""
+update-fetcher, scan (batch checks on Ray: server/scan.py, its own options)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("command", nargs="?", default="serve",
                    choices=["serve", "trust", "untrust", "rotate-token", "update-fetcher"],
                    help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token; "
-                        "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them")
+                        "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them; "
+                        "scan INPUT... --out FILE: check many files or URLs on Ray (`scan --help`)")
     p.add_argument("--version", action="store_true",
                    help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
     p.add_argument("--dry-run", action="store_true",
@@ -160,6 +161,12 @@ def version(config: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["scan"]:
+        from .scan import main as scan_main
+
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return scan_main(args[1:])
     a = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

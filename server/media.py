@@ -260,6 +260,29 @@ def decrypted(key: bytes, src: Path, fallback: Path) -> Iterator[str]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def in_memory(data: bytes, fallback_dir: Path = RAM_DIR) -> Iterator[str]:
+    """Plaintext bytes as a path a decoder can open, for the duration of the `with`: an anonymous
+    memory file (as in `decrypted`), else a 0600 file in fallback_dir deleted after."""
+    fd = _memory_file()
+    if fd is None:
+        fallback = fallback_dir / f"{APP_NAME}-{secrets.token_hex(16)}"
+        fd = os.open(fallback, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            yield str(fallback)
+        finally:
+            fallback.unlink(missing_ok=True)
+        return
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(data)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
 class MediaStore:
     """Encrypted media files in one 0700 directory, under a key that exists only in memory."""
 
