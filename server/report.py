@@ -59,9 +59,9 @@ class Assets:
         write_private(self.path, json.dumps(self.items).encode())
 
 
-def summarise(rows: list[dict], new_rows: list[dict], elapsed_s: float) -> dict:
-    """Counts per verdict and errors by kind over every row; throughput and seconds per clip by
-    stage (mean) over this run's rows."""
+def summarise(rows: list[dict], new_rows: list[dict], elapsed_s: float, ray_start_s: float = 0.0) -> dict:
+    """Counts per verdict and errors by kind over every row; throughput (start-up included) and
+    seconds per clip by stage (mean) over this run's rows."""
     verdicts = Counter(r["verdict"] for r in rows)
     errors = Counter(r.get("error_kind") for r in rows if r["verdict"] == "ERROR")
     stages: dict[str, float] = {}
@@ -70,13 +70,13 @@ def summarise(rows: list[dict], new_rows: list[dict], elapsed_s: float) -> dict:
         if xs:
             stages[s] = round(statistics.fmean(xs), 3)
     return {"inputs": len(rows), "new": len(new_rows), "verdicts": dict(verdicts), "errors": dict(errors),
-            "elapsed_s": round(elapsed_s, 1), "clips_per_s": round(len(new_rows) / elapsed_s, 3) if elapsed_s > 0 else None,
+            "elapsed_s": round(elapsed_s, 1), "ray_start_s": round(ray_start_s, 1), "clips_per_s": round(len(new_rows) / elapsed_s, 3) if elapsed_s > 0 else None,
             "seconds_per_clip": stages}
 
 
 def summary_text(s: dict) -> str:
     lines = [f"{s['inputs']} inputs answered ({s['new']} in this run, {s['elapsed_s']} s"
-             + (f", {s['clips_per_s']} clips/s)" if s["new"] else ")")]
+             + (f" of which {s['ray_start_s']} s starting Ray, {s['clips_per_s']} clips/s)" if s["new"] else ")")]
     lines.append("verdicts: " + (", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "none"))
     if s["errors"]:
         lines.append("errors:   " + ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))

@@ -397,6 +397,7 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
         todo = todo[:o.limit]
     assets = report.Assets(report.assets_path(o.out))
     t0 = time.perf_counter()
+    ray_start_s = 0.0
     new_rows: list[dict] = []
     interrupted = False
     if todo:
@@ -407,6 +408,7 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
         own_ray = not ray.is_initialized()  # a caller's Ray (tests, a notebook) is used and left running
         if own_ray:
             start_ray(o.address, o.num_cpus)
+        ray_start_s = time.perf_counter() - t0
         try:
             ds = build_dataset(todo, o, spec.crop, Config())
             os.close(os.open(o.out, os.O_WRONLY | os.O_CREAT, 0o600))  # what you checked: owner only
@@ -434,7 +436,7 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
             if own_ray:
                 ray.shutdown()
     elapsed = time.perf_counter() - t0
-    summary = report.summarise(list(done.values()), new_rows, elapsed)
+    summary = report.summarise(list(done.values()), new_rows, elapsed, ray_start_s)
     if o.report:
         report.write_html(report.html_path(o.out), list(done.values()), assets, summary)
     return summary

@@ -18,7 +18,10 @@ from server.report import assets_path, html_path
 CLI_FIELDS = {"file", "verdict", "p_fake", "confidence", "faces", "faces_not_scored", "frames_analysed",
               "frames_with_face", "model", "mode", "threshold", "uncertain_band", "width", "height", "duration",
               "timings_ms", "error"}
-SAME_AS_CLI = ("verdict", "p_fake", "confidence", "frames_analysed", "frames_with_face", "width", "height", "error")
+SAME_AS_CLI = ("verdict", "frames_analysed", "frames_with_face", "width", "height", "error")
+# A model actor runs torch on one thread and batches face tracks: sums run in another order than
+# in the CLI, which can move the sixth decimal of P(fake) (measured: 1e-6 on 2 of 50 real clips).
+P_TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,9 @@ def test_a_folder_scan_answers_every_input_like_the_cli_and_bad_files_become_err
     for p in files:
         mine, theirs = got[str(p)], cli[str(p)]
         assert {k: mine[k] for k in SAME_AS_CLI} == {k: theirs[k] for k in SAME_AS_CLI}, p.name
-        assert [f["p_fake"] for f in mine["faces"]] == [f["p_fake"] for f in theirs["faces"]]
+        for k in ("p_fake", "confidence"):
+            assert mine[k] == (None if theirs[k] is None else pytest.approx(theirs[k], abs=P_TOLERANCE)), (p.name, k)
+        assert [f["p_fake"] for f in mine["faces"]] == pytest.approx([f["p_fake"] for f in theirs["faces"]], abs=P_TOLERANCE)
     assert summary["errors"] == {"not_media": 2, "not_found": 1} and summary["verdicts"]["NO_FACE"] == 1
     report = html_path(out).read_text()
     assert "<svg" in report and "gone.mp4" in report and "truncated.mp4" in report
@@ -120,7 +125,8 @@ def test_a_url_list_is_fetched_with_allow_private_fetch_and_refused_without(
     got = rows(allowed)
     face = got[f"{media_server}/face.mp4"]
     cli = next(iter(cli_check([media_dir / "face.mp4"], tiny_checkpoint).values()))
-    assert (face["verdict"], face["p_fake"], face["file"]) == (cli["verdict"], cli["p_fake"], f"{media_server}/face.mp4")
+    assert (face["verdict"], face["file"]) == (cli["verdict"], f"{media_server}/face.mp4")
+    assert face["p_fake"] == pytest.approx(cli["p_fake"], abs=P_TOLERANCE)
     assert "fetch" in face["timings_ms"]
     assert got[f"{media_server}/notes.mp4"]["error_kind"] == "not_media"
     assert not list(RAM_DIR.glob("deepfake-check-scan-*"))  # the downloads were deleted at once
