@@ -98,7 +98,7 @@ def _histogram_svg(ps: list[float], threshold: float | None) -> str:
         for i, c in enumerate(counts))
     line = (f'<line x1="{threshold * w:.1f}" y1="0" x2="{threshold * w:.1f}" y2="{h}" stroke="#333" stroke-dasharray="4"/>'
             if threshold is not None else "")
-    labels = "".join(f'<text x="{x * w:.0f}" y="{h + 14}" font-size="11" text-anchor="middle">{x:.1f}</text>'
+    labels = "".join(f'<text x="{x * w:.0f}" y="{h + 14}" font-size="11" text-anchor="middle">{x:g}</text>'
                      for x in (0, 0.25, 0.5, 0.75, 1.0))
     return f'<svg viewBox="-10 0 {w + 20} {h + 20}" width="{w + 20}" height="{h + 20}" role="img">{bars}{line}{labels}</svg>'
 
@@ -126,6 +126,7 @@ def write_html(path: Path, rows: list[dict], assets: Assets, summary: dict) -> N
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <style>
 body {{ font: 14px system-ui, sans-serif; margin: 2em; color: #222; }} code {{ word-break: break-all; }}
+pre {{ white-space: pre-wrap; }}
 .cards {{ display: flex; flex-wrap: wrap; gap: 1em; }} .card {{ width: 480px; border: 1px solid #ccc; padding: .6em; }}
 .imgs img {{ height: 160px; margin-right: .4em; }} .FAKE {{ color: #c0392b; }} .REAL {{ color: #1e8449; }}
 .UNCERTAIN {{ color: #b9770e; }} table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .2em .5em; }}

@@ -350,14 +350,33 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     import ray
 
     env = {"env_vars": dict(WORKER_ENV)}
-    if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=True,
-                 runtime_env=env)
+    if address is None:  # "local": a new Ray of our own, even when a `ray start`ed one runs here
+        # Ray binds its ports on every interface; its token (on by default for a local Ray) is what
+        # keeps other hosts out: owner-only here (Ray writes ~/.ray/auth_token world-readable, as
+        # its session files)
+        _private_ray_token()
+        umask = os.umask(0o077)
+        try:
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
+                     runtime_env=env)
+        finally:
+            os.umask(umask)
+        _private_ray_token()
     else:
         env["working_dir"] = str(ROOT)
         env["excludes"] = [".git", ".venv", "node_modules", "extension", "tests", "docs", "dist", "*.mp4"]
         env["env_vars"].pop("PYTHONPATH")
         ray.init(address=address, logging_level="WARNING", runtime_env=env)
+
+
+def _private_ray_token() -> None:
+    token = Path.home() / ".ray" / "auth_token"
+    for p in (token.parent, token):
+        try:
+            if p.exists() and not p.is_symlink() and p.stat().st_uid == os.getuid():
+                os.chmod(p, 0o700 if p.is_dir() else 0o600)
+        except OSError:
+            pass
 
 
 def build_dataset(todo: list[Item], o: ScanOptions, crop, config: Config):
@@ -427,7 +446,8 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
                         break
                 for it in [] if interrupted else [it for it in todo if it.input not in done]:
                     # their worker died (a decoder crash, say): say so, never lose them silently
-                    parsed = error_row(it.input, "crashed", "The process checking this input died; it was not checked.")
+                    parsed = error_row(it.input, "crashed", "The worker checking this input died or failed; it was not "
+                                                            "checked (Ray's log says why).")
                     f.write(json.dumps(parsed) + "\n")
                     new_rows.append(parsed)
                     done[it.input] = parsed
