@@ -55,6 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="requests a minute per token before 429 rate_limited (default %(default)s)")
     p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
                    help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
+    p.add_argument("--backend", choices=["local", "ray"], default=d.backend,
+                   help="where checks run: local (one worker process, the default) or ray (a Ray Serve deployment: "
+                        "an embedded Ray on this machine, or a cluster with --ray-address)")
+    p.add_argument("--ray-address", default=d.ray_address,
+                   help="--backend ray: the cluster (auto, or ray://HOST:10001); default: an embedded local Ray")
+    p.add_argument("--replicas", type=int, default=d.replicas,
+                   help="--backend ray: model replicas, each loads the model once (default %(default)s)")
+    p.add_argument("--gpus-per-replica", type=float, default=d.gpus_per_replica,
+                   help="--backend ray: GPUs per replica (default %(default)s: CPU)")
     p.add_argument("--cookies-from-browser", type=_browser_spec, default=d.cookies_from_browser,
                    metavar="BROWSER[+KEYRING][:PROFILE]",
                    help="fetch posts behind a login with your browser's cookies, for the sites you turn on in the "
@@ -84,6 +93,7 @@ def config_from(a: argparse.Namespace) -> Config:
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size, rate_limit_per_min=a.rate_limit,
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
         fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
+        backend=a.backend, ray_address=a.ray_address, replicas=max(1, a.replicas), gpus_per_replica=a.gpus_per_replica,
     )
 
 
@@ -109,7 +119,8 @@ def serve(config: Config, rotate_cert: bool) -> int:
         info, code = app[WORKER].info, app[PAIRING].code
         print(
             f"Deepfake Check server {base}\n"
-            f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}\n"
+            f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}"
+            + (f", {config.replicas} Ray Serve replica(s)" if config.backend == "ray" else "") + "\n"
             f"  fetcher:      {fetcher_line(app[FETCHER].describe(app[FETCHER].report))}\n"
             + (f"  cookies:      from {parse_browser_spec(config.cookies_from_browser)[0]}, for the sites turned on in "
                "the extension's options\n" if config.cookies_from_browser else "") +
