@@ -51,6 +51,7 @@ BATCH_SIZE = 4  # files per call of a model actor: their face tracks of equal le
 HEATMAP_VERDICTS = ("FAKE", "UNCERTAIN")  # a heatmap costs a backward pass: only for suspicious clips
 THUMB_WIDTH = 240
 
+
 # --- inputs ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Item:
