@@ -89,6 +89,17 @@ class Detector:
             return Failure("internal", f"The stored media could not be read ({e}).")
 
 
+def _deployment_error() -> str | None:
+    """The last line of why the replicas failed to start (their constructor's exception), if Serve
+    kept it."""
+    try:
+        message = serve.status().applications[APP].deployments["Detector"].message
+    except Exception:
+        return None
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else None
+
+
 class RayServeWorker:
     """InferenceWorker's interface on a Ray Serve deployment. Blocking; the job service calls run()
     from up to `concurrency` threads at once (one check per replica)."""
@@ -109,6 +120,8 @@ class RayServeWorker:
 
         from .raycluster import start_ray
 
+        if self.weights and os.sep in self.weights and not os.path.exists(self.weights):
+            raise ModelUnavailable(f"{self.weights}: no such file.")  # said at once, not after Ray's start-up
         if not ray.is_initialized():
             start_ray(self.address)
             self._own_ray = True
@@ -121,8 +134,9 @@ class RayServeWorker:
                                     name=APP, route_prefix=None)
             info, choices, _ = self.handle.describe.remote().result(timeout_s=START_TIMEOUT_S)
         except Exception as e:  # the replicas could not load the model: their error says why
+            why = _deployment_error() or f"{type(e).__name__}: {str(e)[-300:]}"
             self.stop()
-            raise ModelUnavailable(f"The model did not load on Ray Serve ({type(e).__name__}: {str(e)[-500:]})") from e
+            raise ModelUnavailable(f"The model did not load on Ray Serve: {why}") from e
         self.info, self.frame_choices = info, choices
         return self.info
 
