@@ -15,6 +15,7 @@ from server import scan
 from server.media import RAM_DIR
 from server.report import assets_path, html_path
 
+pytestmark = pytest.mark.slow
 CLI_FIELDS = {"file", "verdict", "p_fake", "confidence", "faces", "faces_not_scored", "frames_analysed",
               "frames_with_face", "model", "mode", "threshold", "uncertain_band", "width", "height", "duration",
               "timings_ms", "error"}
