@@ -19,6 +19,7 @@ from pathlib import Path
 # read when ray is imported: Ray's core otherwise takes the server's SIGTERM for a crash (a stack
 # dump, then abort); here it is a graceful stop (aiohttp's handler)
 os.environ["RAY_DISABLE_FAILURE_SIGNAL_HANDLER"] = "1"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # Ray sends nothing anywhere (also set by raycluster.start_ray)
 
 from ray import serve  # noqa: E402
 
