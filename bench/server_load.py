@@ -97,7 +97,8 @@ def serve_child(cfg: dict) -> None:
     logging.basicConfig(level=logging.WARNING)
     config = Config(port=cfg["port"], weights=cfg["weights"], device="cpu", allow_private_fetch=True,
                     config_dir=Path(cfg["config_dir"]), data_dir=Path(cfg["data_dir"]), plain_dir=Path(cfg["plain_dir"]),
-                    rate_limit_per_min=1_000_000, queue_size=cfg["queue_size"])
+                    rate_limit_per_min=1_000_000, queue_size=cfg["queue_size"], backend=cfg.get("backend", "local"),
+                    replicas=cfg.get("replicas", 1))
     sys.exit(serve(config, False))
 
 
@@ -251,6 +252,9 @@ def main() -> int:
     ap.add_argument("--queue-size", type=int, default=16)
     ap.add_argument("--hits-alone", type=int, default=400, help="cache hits in the hits-only phase (half that with 1 client)")
     ap.add_argument("--weights", help="model (default: the registered default, else a same-architecture stand-in)")
+    ap.add_argument("--backend", choices=["local", "ray"], default="local",
+                    help="where the server runs its checks: its worker process, or Ray Serve (embedded Ray)")
+    ap.add_argument("--replicas", type=int, default=1, help="--backend ray: Ray Serve replicas")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
@@ -280,7 +284,7 @@ def main() -> int:
         so.bind(("127.0.0.1", 0))
         port = so.getsockname()[1]
     cfg = {"port": port, "weights": weights, "config_dir": str(tmp / "config"), "data_dir": str(tmp / "data"),
-           "plain_dir": str(plain), "queue_size": a.queue_size}
+           "plain_dir": str(plain), "queue_size": a.queue_size, "backend": a.backend, "replicas": a.replicas}
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "bench.server_load", "_serve", json.dumps(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     say = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from .faces import (
 )
 from .network import preprocess
 from .provenance import read_provenance
-from .spec import FAKE
+from .spec import FAKE, CropSpec
 from .verdict import FaceResult, UnscoredFace, Verdict, decide, video_p_fake
 from .video import FRAME_CHOICES, Frames, MediaError, read_frames
 from .weights import LoadedModel, load_model
@@ -57,6 +58,148 @@ def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
     return float(probs[FAKE])
 
 
+@dataclass
+class Prepared:
+    """A file after the CPU stages (decode, detect, crop): the verdict so far (final when NO_FACE or
+    ERROR) and the crops of the faces to score. `frames` holds the decoded images for the caller
+    (a thumbnail, say); `without_frames()` is what crosses to another process (the crops are small)."""
+
+    verdict: Verdict
+    face_crops: list[FaceCrops] = field(default_factory=list)
+    face_boxes: list[list[dict]] = field(default_factory=list)  # per face crop, in the source's pixels
+    frames: Frames | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.face_crops)
+
+    def without_frames(self) -> Prepared:
+        return replace(self, frames=None)
+
+
+def prepare(
+    path: str | os.PathLike | Frames,
+    frames: int = 20,
+    crop: CropSpec | None = None,
+    detector: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    trust_anchors: str | None = None,
+) -> Prepared:
+    """The CPU stages of `check`: read the file's Content Credentials (`verdict.provenance`, judged
+    against `trust_anchors`, PEM text; none for captured frames), decode, detect and track faces,
+    crop the ones to score with `crop` (the model's crop spec: `LoadedModel.spec.crop` or
+    `read_spec(...).crop`). Never raises for bad input: NO_FACE and ERROR come back as a final
+    verdict. `score` finishes the job."""
+    if frames not in FRAME_CHOICES:
+        raise ValueError(f"frames must be one of {FRAME_CHOICES}, not {frames}")
+    crop = crop or CropSpec()
+    detector = detector or crop.detector
+    name = "frames" if isinstance(path, Frames) else os.fspath(path)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    v = Verdict(file=name, verdict="ERROR", timings_ms=timings)
+    out = Prepared(v)
+    if not isinstance(path, Frames):  # frames captured from a page carry no credentials
+        with _timed(timings, "provenance"):
+            v.provenance = read_provenance(path, trust_anchors)
+    try:
+        with _timed(timings, "decode", on_stage):
+            fr = path if isinstance(path, Frames) else read_frames(path, frames)
+        out.frames = fr
+        v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
+        with _timed(timings, "detect", on_stage):
+            detections, tracks = find_faces(fr, detector=detector)
+        v.frames_with_face = sum(1 for d in detections if d)
+        reasons = unscored_reasons(tracks)
+        scored = [t for t, r in zip(tracks, reasons, strict=True) if r is None]
+        v.faces_not_scored = [UnscoredFace(frames=len(t.boxes), size_px=round(t.size / fr.scale), reason=r,
+                                           boxes=_boxes(t, fr)) for t, r in zip(tracks, reasons, strict=True) if r]
+        if not scored:
+            raise NoFaceError(SMALL_FACES_MESSAGE)
+        with _timed(timings, "crop", on_stage):
+            out.face_crops = crop_tracks(fr, scored, crop)
+        out.face_boxes = [_boxes(fc.track, fr) for fc in out.face_crops]
+    except NoFaceError as e:
+        v.verdict, v.error = "NO_FACE", str(e) or NO_FACE_MESSAGE
+    except MediaError as e:
+        v.verdict, v.error = "ERROR", str(e)
+    except (MemoryError, ValueError, OSError, RuntimeError) as e:
+        # a decoder or library failure on hostile input: report it, keep serving the next file
+        log.warning("check failed: %s: %s", type(e).__name__, e)
+        v.verdict, v.error = "ERROR", f"Could not process this file ({type(e).__name__})."
+    timings["total"] = round((time.perf_counter() - t_start) * 1000, 1)
+    return out
+
+
+def score_tracks(loaded: LoadedModel, crops: list[np.ndarray]) -> list[float]:
+    """Raw P(fake) of several face tracks (of one file or many), batching the tracks of equal shape
+    into one forward pass each; the same numbers as `score_crops` track by track."""
+    out: list[float | None] = [None] * len(crops)
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(crops):
+        groups.setdefault(c.shape, []).append(i)
+    for idx in groups.values():
+        if len(idx) == 1:
+            out[idx[0]] = score_crops(loaded, crops[idx[0]])
+            continue
+        x = preprocess(np.stack([crops[i] for i in idx]), loaded.spec, loaded.device)
+        with torch.inference_mode():
+            if loaded.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.float16):
+                    _, logits = loaded.net(x)
+            else:
+                _, logits = loaded.net(x)
+            probs = torch.softmax(logits.float(), dim=1)
+        for i, p in zip(idx, probs[:, FAKE].tolist(), strict=True):
+            out[i] = float(p)
+    return out  # type: ignore[return-value]
+
+
+def score(
+    prepared: Prepared,
+    model: LoadedModel,
+    threshold: float | None = None,
+    uncertain_band: float | None = None,
+    want_heatmap: bool | tuple[str, ...] = False,
+    on_stage: Callable[[str], None] | None = None,
+    raw_scores: list[float] | None = None,
+) -> Verdict:
+    """The model stage of `check` on a `prepare`d file: P(fake) per face, the verdict, the heatmap
+    (want_heatmap: True, or the verdicts that get one, e.g. ("FAKE", "UNCERTAIN")).
+    `raw_scores`: the faces' scores already computed (`score_tracks` over a batch of files); their
+    share of that batch's time is the caller's to put in timings_ms["model"]. Returns (and fills)
+    prepared.verdict; never raises for bad input."""
+    loaded = model
+    v = prepared.verdict
+    v.model, v.mode = loaded.name, loaded.spec.mode
+    v.threshold = loaded.threshold if threshold is None else threshold
+    v.uncertain_band = loaded.uncertain_band if uncertain_band is None else uncertain_band
+    if not prepared.needs_model:
+        return v
+    timings = v.timings_ms
+    t_start = time.perf_counter()
+    face_crops = prepared.face_crops
+    try:
+        with _timed(timings, "model", on_stage):
+            raw = raw_scores if raw_scores is not None else [score_crops(loaded, fc.crops) for fc in face_crops]
+            scores = [loaded.calibrated(p) for p in raw]
+        v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=boxes)
+                   for p, fc, boxes in zip(scores, face_crops, prepared.face_boxes, strict=True)]
+        p = video_p_fake(scores)
+        v.p_fake = round(p, 6)
+        v.verdict, conf = decide(p, v.threshold, v.uncertain_band)
+        v.confidence = round(conf, 6)
+        if want_heatmap is True or (want_heatmap and v.verdict in want_heatmap):
+            with _timed(timings, "heatmap"):
+                worst = face_crops[int(np.argmax(scores))]
+                v.heatmap_png, _ = heatmap(loaded.net, preprocess(worst.crops, loaded.spec, loaded.device), worst.crops)
+    except (MemoryError, ValueError, OSError, RuntimeError) as e:
+        log.warning("check failed: %s: %s", type(e).__name__, e)
+        v.verdict, v.error = "ERROR", f"Could not process this file ({type(e).__name__})."
+    timings["total"] = round(timings.get("total", 0.0) + (time.perf_counter() - t_start) * 1000, 1)
+    return v
+
+
 def check(
     path: str | os.PathLike | Frames,
     frames: int = 20,
@@ -78,60 +221,14 @@ def check(
     starts (progress for a UI). A file's Content Credentials (C2PA) are read first, beside the
     detector and whatever it finds (`provenance`); `trust_anchors` is the PEM text of the CA
     certificates whose signers count as trusted (`provenance.load_trust_anchors`).
+    The same as `score(prepare(...))`, which a batch pipeline runs apart.
     """
     if frames not in FRAME_CHOICES:
         raise ValueError(f"frames must be one of {FRAME_CHOICES}, not {frames}")
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    if threshold is None:
-        threshold = loaded.threshold
-    if uncertain_band is None:
-        uncertain_band = loaded.uncertain_band
-    detector = detector or loaded.spec.crop.detector
-    name = "frames" if isinstance(path, Frames) else os.fspath(path)
-    timings: dict[str, float] = {}
-    t_start = time.perf_counter()
-    v = Verdict(file=name, verdict="ERROR", model=loaded.name, mode=loaded.spec.mode,
-                threshold=threshold, uncertain_band=uncertain_band, timings_ms=timings)
-    if not isinstance(path, Frames):  # frames captured from a page carry no credentials
-        with _timed(timings, "provenance"):
-            v.provenance = read_provenance(path, trust_anchors)
-    try:
-        with _timed(timings, "decode", on_stage):
-            fr = path if isinstance(path, Frames) else read_frames(path, frames)
-        v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
-        with _timed(timings, "detect", on_stage):
-            detections, tracks = find_faces(fr, detector=detector)
-        v.frames_with_face = sum(1 for d in detections if d)
-        reasons = unscored_reasons(tracks)
-        scored = [t for t, r in zip(tracks, reasons, strict=True) if r is None]
-        v.faces_not_scored = [UnscoredFace(frames=len(t.boxes), size_px=round(t.size / fr.scale), reason=r,
-                                           boxes=_boxes(t, fr)) for t, r in zip(tracks, reasons, strict=True) if r]
-        if not scored:
-            raise NoFaceError(SMALL_FACES_MESSAGE)
-        with _timed(timings, "crop", on_stage):
-            face_crops: list[FaceCrops] = crop_tracks(fr, scored, loaded.spec.crop)
-        with _timed(timings, "model", on_stage):
-            scores = [loaded.calibrated(score_crops(loaded, fc.crops)) for fc in face_crops]
-        v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=_boxes(fc.track, fr))
-                   for p, fc in zip(scores, face_crops, strict=True)]
-        p = video_p_fake(scores)
-        v.p_fake = round(p, 6)
-        v.verdict, conf = decide(p, threshold, uncertain_band)
-        v.confidence = round(conf, 6)
-        if want_heatmap:
-            with _timed(timings, "heatmap"):
-                worst = face_crops[int(np.argmax(scores))]
-                v.heatmap_png, _ = heatmap(loaded.net, preprocess(worst.crops, loaded.spec, loaded.device), worst.crops)
-    except NoFaceError as e:
-        v.verdict, v.error = "NO_FACE", str(e) or NO_FACE_MESSAGE
-    except MediaError as e:
-        v.verdict, v.error = "ERROR", str(e)
-    except (MemoryError, ValueError, OSError, RuntimeError) as e:
-        # a decoder or library failure on hostile input: report it, keep serving the next file
-        log.warning("check failed: %s: %s", type(e).__name__, e)
-        v.verdict, v.error = "ERROR", f"Could not process this file ({type(e).__name__})."
-    timings["total"] = round((time.perf_counter() - t_start) * 1000, 1)
-    return v
+    prepared = prepare(path, frames, loaded.spec.crop, detector, on_stage, trust_anchors)
+    prepared.frames = None  # the decoded images can go before the model runs
+    return score(prepared, loaded, threshold, uncertain_band, want_heatmap, on_stage)
 
 
 def _boxes(track, fr: Frames) -> list[dict]:

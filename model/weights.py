@@ -246,6 +246,13 @@ def load_model(name_or_path: str | os.PathLike | None = None, device: str | None
         return loaded
 
 
+def read_spec(name_or_path: str | os.PathLike | None = None) -> ModelSpec:
+    """A model's spec (its crop spec: how `check.prepare` cuts its input) without building the
+    network: for the CPU stages of a pipeline whose model runs elsewhere."""
+    path, _ = resolve(name_or_path)
+    return spec_and_state(path)[0]
+
+
 def register(entry: RegistryEntry, default: bool = False) -> None:
     global DEFAULT_MODEL
     if entry.backbone not in BACKBONES:

@@ -1,5 +1,5 @@
 """`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token,
-update-fetcher."""
+update-fetcher, scan (batch checks on Ray: server/scan.py, its own options)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("command", nargs="?", default="serve",
                    choices=["serve", "trust", "untrust", "rotate-token", "update-fetcher"],
                    help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token; "
-                        "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them")
+                        "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them; "
+                        "scan INPUT... --out FILE: check many files or URLs on Ray (`scan --help`)")
     p.add_argument("--version", action="store_true",
                    help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
     p.add_argument("--dry-run", action="store_true",
@@ -54,6 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="requests a minute per token before 429 rate_limited (default %(default)s)")
     p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
                    help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
+    p.add_argument("--backend", choices=["local", "ray"], default=d.backend,
+                   help="where checks run: local (one worker process, the default) or ray (a Ray Serve deployment: "
+                        "an embedded Ray on this machine, or a cluster with --ray-address)")
+    p.add_argument("--ray-address", default=d.ray_address,
+                   help="--backend ray: the cluster (auto, or ray://HOST:10001); default: an embedded local Ray")
+    p.add_argument("--replicas", type=int, default=d.replicas,
+                   help="--backend ray: model replicas, each loads the model once (default %(default)s)")
+    p.add_argument("--gpus-per-replica", type=float, default=d.gpus_per_replica,
+                   help="--backend ray: GPUs per replica (default %(default)s: CPU)")
     p.add_argument("--cookies-from-browser", type=_browser_spec, default=d.cookies_from_browser,
                    metavar="BROWSER[+KEYRING][:PROFILE]",
                    help="fetch posts behind a login with your browser's cookies, for the sites you turn on in the "
@@ -87,6 +97,7 @@ def config_from(a: argparse.Namespace) -> Config:
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
         fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
         c2pa_trust_anchors=a.c2pa_trust_anchors,
+        backend=a.backend, ray_address=a.ray_address, replicas=max(1, a.replicas), gpus_per_replica=a.gpus_per_replica,
     )
 
 
@@ -112,7 +123,8 @@ def serve(config: Config, rotate_cert: bool) -> int:
         info, code = app[WORKER].info, app[PAIRING].code
         print(
             f"Deepfake Check server {base}\n"
-            f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}\n"
+            f"  model:        {info.get('name')} ({info.get('backbone')}, {info.get('mode')}) on {info.get('device')}"
+            + (f", {config.replicas} Ray Serve replica(s)" if config.backend == "ray" else "") + "\n"
             f"  fetcher:      {fetcher_line(app[FETCHER].describe(app[FETCHER].report))}\n"
             + (f"  cookies:      from {parse_browser_spec(config.cookies_from_browser)[0]}, for the sites turned on in "
                "the extension's options\n" if config.cookies_from_browser else "") +
@@ -165,6 +177,12 @@ def version(config: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["scan"]:
+        from .scan import main as scan_main
+
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return scan_main(args[1:])
     a = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

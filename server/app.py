@@ -95,8 +95,15 @@ def _worker_ctx(shared: InferenceWorker | None):
             app[WORKER] = shared
             yield
             return
-        worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None,
-                                 trust_anchors=config.c2pa_trust_anchors)
+        if config.backend == "ray":
+            from .rayserve import RayServeWorker
+
+            worker = RayServeWorker(config.weights, config.device, config.ray_address, config.replicas,
+                                    config.gpus_per_replica, max_queued=config.queue_size,
+                                    trust_anchors=config.c2pa_trust_anchors)
+        else:
+            worker = InferenceWorker(config.weights, config.device, app[PLAIN_DIR], config.worker_memory_mb or None,
+                                     trust_anchors=config.c2pa_trust_anchors)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, worker.start)
         app[WORKER] = worker

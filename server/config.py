@@ -52,6 +52,12 @@ class Config:
     # BROWSER[+KEYRING][:PROFILE]: checks that ask for it fetch with the post's site's cookies from
     # this browser (--cookies-from-browser; None: every fetch is anonymous)
     cookies_from_browser: str | None = None
+    # where checks run: "local" (the inference worker process, server/worker.py) or "ray" (a Ray
+    # Serve deployment, server/rayserve.py: an embedded Ray, or the cluster at ray_address)
+    backend: str = "local"
+    ray_address: str | None = None
+    replicas: int = 1
+    gpus_per_replica: float = 0.0
     # the inference worker's resident memory: a check that pushes it past this fails (too_large) and
     # the worker restarts (the model alone takes ~1-1.5 GB; 0: no cap)
     worker_memory_mb: int = 4096

@@ -1,4 +1,5 @@
-"""Checks as jobs: the queue in front of the one inference worker, downloads, the result cache.
+"""Checks as jobs: the queue in front of the inference worker (one check at a time; with
+--backend ray, one per Ray Serve replica), downloads, the result cache.
 
 A check by URL: (cache hit? done) -> downloading (fetch.py, at most N at once) -> encrypted into
 the media store -> (cache hit by sha256? done) -> queued -> detecting (worker) -> done/failed.
@@ -178,9 +179,11 @@ class JobService:
         self._downloads = asyncio.Semaphore(config.max_downloads)
         self._tasks: set[asyncio.Task] = set()
         self._db = ThreadPoolExecutor(1, thread_name_prefix="cache")
-        self._infer = ThreadPoolExecutor(1, thread_name_prefix="infer")
-        self._consumer: asyncio.Task | None = None
-        self._running: _Work | None = None
+        # one check per worker process, or one per Ray Serve replica (server/rayserve.py)
+        self.concurrency = max(1, getattr(worker, "concurrency", 1))
+        self._infer = ThreadPoolExecutor(self.concurrency, thread_name_prefix="infer")
+        self._consumers: list[asyncio.Task] = []
+        self._running: set[int] = set()  # ids of the checks being analysed
         self.closing = False
         # a file's Content Credentials are judged against these anchors: other anchors, other results
         anchors = worker.trust_anchors
@@ -190,7 +193,8 @@ class JobService:
     async def start(self) -> None:
         if self.config.frames not in self.worker.frame_choices:
             raise ValueError(f"--frames must be one of {'/'.join(map(str, self.worker.frame_choices))}.")
-        self._consumer = asyncio.create_task(self._consume(), name="inference-consumer")
+        self._consumers = [asyncio.create_task(self._consume(), name=f"inference-consumer-{i}")
+                           for i in range(self.concurrency)]
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop taking work; downloads and queued checks fail, the running check may finish."""
@@ -202,12 +206,13 @@ class JobService:
             w = self._queue.get_nowait()
             self.store.delete(w.media)
             self._fail(w.check, "internal", "The server shut down before this check ran.")
-        if self._consumer:
+        if self._consumers:
             deadline = time.monotonic() + grace_s
-            while self._running is not None and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)  # let the running check finish
-            self._consumer.cancel()  # a check still running now is marked failed
-            await asyncio.gather(self._consumer, return_exceptions=True)
+            while self._running and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # let the running checks finish
+            for t in self._consumers:
+                t.cancel()  # a check still running now is marked failed
+            await asyncio.gather(*self._consumers, return_exceptions=True)
         self._infer.shutdown(wait=False)  # the owner of the worker ends a run that is still going
         for c in self.checks.values():
             if not c.finished:
@@ -426,7 +431,7 @@ class JobService:
         loop = asyncio.get_running_loop()
         while True:
             w = await self._queue.get()
-            self._running = w
+            self._running.add(id(w))
             try:
                 self._set(w.check, "detecting")
 
@@ -448,7 +453,7 @@ class JobService:
                 self._fail(w.check, "internal", "Something went wrong during the analysis.")
             finally:
                 self.store.delete(w.media)
-                self._running = None
+                self._running.discard(id(w))
 
     async def _complete(self, w: _Work, verdict: dict, heatmap: bytes | None) -> None:
         c = w.check

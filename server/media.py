@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import secrets
@@ -188,28 +189,30 @@ class EncryptedWriter:
         self.path.unlink(missing_ok=True)
 
 
-def decrypt_records(key: bytes, src: Path):
-    """Yield the plaintext chunks of an encrypted file; CorruptMedia on any tampering or wrong key."""
+def decrypt_records(key: bytes, src: Path | bytes):
+    """Yield the plaintext chunks of an encrypted file (or of its bytes, read into memory: what a Ray
+    Serve replica receives); CorruptMedia on any tampering or wrong key."""
     aes = AESGCM(key)
-    with open(src, "rb") as f:
+    name = "media" if isinstance(src, bytes) else src.name
+    with io.BufferedReader(io.BytesIO(src)) if isinstance(src, bytes) else open(src, "rb") as f:
         if f.read(4) != MAGIC:
-            raise CorruptMedia(f"{src.name}: not an encrypted media file")
+            raise CorruptMedia(f"{name}: not an encrypted media file")
         prefix = f.read(8)
         counter = 0
         while True:
             hdr = f.read(4)
             if len(hdr) < 4:
-                raise CorruptMedia(f"{src.name}: truncated")
+                raise CorruptMedia(f"{name}: truncated")
             (n,) = struct.unpack(">I", hdr)
             ct = f.read(n)
             if len(ct) != n or n < TAG or n > CHUNK + TAG:
-                raise CorruptMedia(f"{src.name}: truncated")
+                raise CorruptMedia(f"{name}: truncated")
             nonce = prefix + struct.pack(">I", counter)
             final = not f.peek(1)  # nothing after this record: it must be the final one
             try:
                 yield aes.decrypt(nonce, ct, _aad(counter, final))
             except Exception as e:  # cryptography's InvalidTag
-                raise CorruptMedia(f"{src.name}: does not decrypt (wrong key or damaged)") from e
+                raise CorruptMedia(f"{name}: does not decrypt (wrong key or damaged)") from e
             if final:
                 return
             counter += 1
@@ -255,6 +258,29 @@ def decrypted(key: bytes, src: Path, fallback: Path) -> Iterator[str]:
         with os.fdopen(fd, "wb", closefd=False) as out:
             for chunk in decrypt_records(key, src):
                 out.write(chunk)
+        yield f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def in_memory(data: bytes, fallback_dir: Path = RAM_DIR) -> Iterator[str]:
+    """Plaintext bytes as a path a decoder can open, for the duration of the `with`: an anonymous
+    memory file (as in `decrypted`), else a 0600 file in fallback_dir deleted after."""
+    fd = _memory_file()
+    if fd is None:
+        fallback = fallback_dir / f"{APP_NAME}-{secrets.token_hex(16)}"
+        fd = os.open(fallback, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            yield str(fallback)
+        finally:
+            fallback.unlink(missing_ok=True)
+        return
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(data)
         yield f"/proc/self/fd/{fd}"
     finally:
         os.close(fd)
