@@ -55,6 +55,7 @@ class Detector:
 
         from model import load_model, warm_up
 
+        _replica_server_on_loopback()
         torch.set_num_threads(cpu_threads())
         os.environ.setdefault("DEEPFAKE_CHECK_DETECT_THREADS", str(cpu_threads()))  # read by model.faces
         self.anchors = _trust_anchors(*trust_anchors) if trust_anchors else None  # PEM text
@@ -95,6 +96,27 @@ class Detector:
             return Failure("not_media", str(e))
         except (CorruptMedia, ValueError) as e:
             return Failure("internal", f"The stored media could not be read ({e}).")
+
+
+def _replica_server_on_loopback() -> None:
+    """On an embedded local Ray (its node address is loopback: raycluster.start_ray), make the gRPC
+    server Serve starts in this replica once its constructor returns (for the handle's requests)
+    listen on loopback as the rest of that Ray does: Ray 2.60 binds it on [::], every interface,
+    with no setting to change it. On a cluster, left as it is (other nodes must reach it).
+    tests/server/test_ray_backend.py checks what the replica listens on."""
+    import ipaddress
+
+    import ray
+    from ray.serve._private import replica
+
+    if not ipaddress.ip_address(ray.util.get_node_ip_address()).is_loopback:
+        return
+    bind = replica.add_port_to_grpc_server
+
+    def on_loopback(server, address: str):
+        return bind(server, address.replace("[::]:", "127.0.0.1:", 1))
+
+    replica.add_port_to_grpc_server = on_loopback
 
 
 def _trust_anchors(name: str, pem: bytes) -> str:

@@ -6,6 +6,7 @@ server's --c2pa-trust-anchors."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import aiohttp
 import media
 import pytest
 import pytest_asyncio
-from server_support import start_server, wait_until
+from server_support import listening_sockets, start_server, wait_until
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -73,6 +74,13 @@ def test_the_banner_says_checks_run_on_ray_serve(server):
     assert "1 Ray Serve replica(s)" in server.banner and "tiny" in server.banner
     status, body = server.api("GET", "/v1/model")
     assert status == 200 and body["name"] == "tiny"
+
+
+def test_the_server_and_its_embedded_ray_listen_on_loopback_only(server):
+    sockets = listening_sockets(server.proc.pid)
+    names = {name for _, _, name in sockets}
+    assert {"gcs_server", "raylet"} <= names and any("Serve" in n for n in names), sockets
+    assert [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback] == []
 
 
 @pytest.mark.asyncio

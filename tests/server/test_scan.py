@@ -3,12 +3,15 @@ folders with bad files, agreement with `python -m model check`, resume, URL list
 HTTP server. The tiny untrained model: verdicts are compared with the CLI's, never asserted."""
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import pytest
+from server_support import listening_sockets
 from testenv import ROOT
 
 from server import scan
@@ -160,3 +163,14 @@ def test_scan_takes_c2pa_trust_anchors_and_refuses_a_file_without_certificates(t
     assert scan.main([str(tmp_path), "--out", str(tmp_path / "r.jsonl"), "--weights", str(tiny_checkpoint),
                       "--c2pa-trust-anchors", str(bad)]) == 2
     assert "holds no PEM certificate" in capsys.readouterr().err
+
+
+def test_the_embedded_ray_listens_on_loopback_only(local_ray):
+    @local_ray.remote
+    def pid() -> int:
+        return os.getpid()
+
+    local_ray.get(pid.remote())  # a worker process up, listening as it does
+    sockets = listening_sockets(os.getpid())
+    assert {"gcs_server", "raylet"} <= {name for _, _, name in sockets}, sockets
+    assert [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback] == []
