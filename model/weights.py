@@ -265,6 +265,21 @@ def register(entry: RegistryEntry, default: bool = False) -> None:
 # ---- the shipped models ----------------------------------------------------------------------------
 register(
     RegistryEntry(
+        name="dfc-mobilenetv2-video",
+        file="dfc-mobilenetv2-video.pt",
+        sha256="740d43203141b2d674802ec1d289a44a51dbdc09a7e7417be737ce04769073d5",
+        backbone="mobilenet_v2",
+        mode="temporal",
+        frames=20,
+        input_size=112,
+        class_order=("FAKE", "REAL"),
+        card="dfc-mobilenetv2-video.md",
+    ),
+    default=True,
+)
+# the previous default (face stills only), kept loadable by name for comparison
+register(
+    RegistryEntry(
         name="dfc-mobilenetv2-sbi",
         file="dfc-mobilenetv2-sbi.pt",
         sha256="6decd7797d7b2b742907e27eda101f05c5ecb1b961186d096d297a81cba3c451",
@@ -275,5 +290,4 @@ register(
         class_order=("FAKE", "REAL"),
         card="dfc-mobilenetv2-sbi.md",
     ),
-    default=True,
 )

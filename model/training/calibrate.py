@@ -36,14 +36,23 @@ log = logging.getLogger(__name__)
 
 
 def fit_platt(raw: list[float], labels: list[int], l2: float = 1e-2, iters: int = 100) -> tuple[float, float]:
-    """(a, b) of p' = sigmoid(a * logit(p) + b), by weighted logistic regression (Newton steps),
-    each class weighing half; a small L2 pull towards the identity (a=1, b=0) keeps a tiny set sane."""
+    """(a, b) of p' = sigmoid(a * logit(p) + b), by weighted logistic regression (damped Newton steps),
+    each class weighing half; a small L2 pull towards the identity (a=1, b=0) keeps a tiny set sane.
+    Each step is halved until the loss falls: a full Newton step from the identity can overshoot
+    far when many scores sit at the network's ceiling (seen: a=201 instead of 0.51)."""
     p = np.clip(np.asarray(raw, float), 1e-6, 1 - 1e-6)
     x = np.log(p / (1 - p))
     y = np.asarray(labels, float)
     w = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
-    theta = np.array([1.0, 0.0])
-    prior = theta.copy()
+    prior = np.array([1.0, 0.0])
+
+    def loss(t: np.ndarray) -> float:
+        z = t[0] * x + t[1]
+        # -log sigmoid(z) = logaddexp(0, -z): stable for any z
+        return float(np.sum(w * (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))) + l2 / 2 * np.sum((t - prior) ** 2))
+
+    theta = prior.copy()
+    current = loss(theta)
     for _ in range(iters):
         z = theta[0] * x + theta[1]
         q = 1 / (1 + np.exp(-z))
@@ -51,8 +60,14 @@ def fit_platt(raw: list[float], labels: list[int], l2: float = 1e-2, iters: int 
         h = w * q * (1 - q)
         hess = np.array([[np.sum(h * x * x), np.sum(h * x)], [np.sum(h * x), np.sum(h)]]) + l2 * np.eye(2)
         step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.abs(step).max() < 1e-9:
+        scale = 1.0
+        while scale > 1e-6 and loss(theta - scale * step) > current:
+            scale /= 2
+        if scale <= 1e-6:
+            break
+        theta = theta - scale * step
+        current = loss(theta)
+        if np.abs(scale * step).max() < 1e-9:
             break
     if theta[0] <= 0:  # the map must keep the model's order
         raise ValueError(f"calibration fit reversed the scores (a={theta[0]:.3f}): the model does not separate cal")
@@ -63,7 +78,9 @@ def choose_cuts(real_scores: list[float], fpr: float, real_share: float) -> tupl
     """(REAL cut, FAKE cut): at most `fpr` of the reals at or above the FAKE cut, `real_share` at or below the REAL cut."""
     r = np.sort(np.asarray(real_scores, float))[::-1]
     k = int(math.floor(fpr * len(r)))
-    upper = float(np.nextafter(r[k], 1.0)) if k < len(r) else 0.0
+    # halfway between the highest real left below the cut and the lowest one above it, not one ulp
+    # above the former: the cuts are stored rounded, and a cut on a real's own score would flip it
+    upper = (float(r[k] + r[k - 1]) / 2 if k > 0 else float(np.nextafter(r[0], 1.0))) if k < len(r) else 0.0
     lower = float(np.quantile(r, real_share, method="higher"))
     return min(lower, upper), upper
 

@@ -76,6 +76,31 @@ def test_platt_fit_moves_a_shifted_score_back_to_one_half():
     assert a > 0 and mapped[:100].mean() < 0.5 < mapped[100:].mean()
 
 
+def test_platt_fit_stays_put_when_many_scores_sit_at_the_networks_ceiling():
+    # the scores the video model gave on cal (rounded): most fakes at its ceiling (0.993), reals over
+    # the whole range; a plain Newton step from the identity overshot to a=201, b=14 (every real
+    # above 0.5 became 1.0). The fit must land at the loss minimum, a mild map.
+    reals = np.array([0.113, 0.119, 0.14, 0.141, 0.141, 0.149, 0.151, 0.152, 0.152, 0.153, 0.168, 0.189, 0.195, 0.227,
+                      0.241, 0.245, 0.247, 0.268, 0.3, 0.301, 0.316, 0.351, 0.377, 0.497, 0.58, 0.612, 0.683, 0.685,
+                      0.705, 0.73, 0.741, 0.77, 0.837, 0.863, 0.886, 0.905, 0.947, 0.953, 0.978, 0.982, 0.99, 0.993])
+    fakes = np.r_[[0.104, 0.123, 0.141, 0.161, 0.174, 0.182, 0.197, 0.238, 0.249, 0.306, 0.309, 0.33, 0.341, 0.354,
+                   0.394, 0.403, 0.461, 0.523, 0.542, 0.603, 0.707, 0.793, 0.814, 0.824, 0.85, 0.871, 0.887, 0.9,
+                   0.907, 0.929, 0.941, 0.962, 0.965, 0.968, 0.97, 0.98, 0.981, 0.982, 0.984, 0.986, 0.988],
+                  [0.952, 0.953, 0.971, 0.985, 0.989, 0.99] * 2, [0.991] * 4, [0.992] * 5, [0.993] * 31]
+    raw, labels = np.r_[reals, fakes], [0] * len(reals) + [1] * len(fakes)
+    a, b = fit_platt(raw.tolist(), labels)
+    x = np.log(raw / (1 - raw))
+    y = np.asarray(labels, float)
+    w = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+
+    def loss(a, b):
+        z = a * x + b
+        return np.sum(w * (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))) + 5e-3 * ((a - 1) ** 2 + b ** 2)
+
+    grid = min(loss(ga, gb) for ga in np.linspace(0.05, 3, 60) for gb in np.linspace(-3, 3, 61))
+    assert 0 < a < 3 and abs(b) < 3 and loss(a, b) <= grid + 1e-6
+
+
 def test_the_split_file_puts_no_group_on_two_sides():
     seen: dict[tuple[str, str], str] = {}
     for row in csv.DictReader(r for r in open(SPLITS_FILE) if not r.startswith("#")):
