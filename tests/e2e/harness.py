@@ -1,9 +1,11 @@
 """Starting the real server and a real Chromium with the unpacked extension, for the e2e tests."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
+import urllib.request
 import weakref
 from pathlib import Path
 
@@ -230,3 +232,18 @@ def badge_text(page, video_css: str) -> str:
 def sw_record(context, key: str) -> dict | None:
     """The service worker's record of a check (storage.session), by its URL or capture key."""
     return sw_eval(context, "async (key) => (await chrome.storage.session.get('check:' + key))['check:' + key] ?? null", key)
+
+
+def upload_as_curl(server, path) -> dict:
+    """The server's own answer for a file (cached when the page uploaded the same bytes)."""
+    boundary = "deepfake-check-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+            f"Content-Type: video/mp4\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(server.base + "/v1/checks/upload", data=body, method="POST", headers={
+        "Authorization": f"Bearer {server.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req, context=server.ssl_context(), timeout=60) as r:
+        check = json.loads(r.read())
+    while check.get("status") not in ("done", "failed"):
+        time.sleep(0.5)
+        _, check = server.api("GET", f"/v1/checks/{check['id']}")
+    return check

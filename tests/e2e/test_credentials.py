@@ -3,12 +3,10 @@ gets the "AI-generated (declared)" badge and a panel that names the signer and k
 verdict; the check-a-file page says the same, and calls out a clip changed after signing."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
-from harness import MENU_CLICK, badge, badge_text, expected_label, extension_url, sw_eval, wait_badge
+from harness import MENU_CLICK, badge, badge_text, expected_label, extension_url, sw_eval, upload_as_curl, wait_badge
 
 pytestmark = pytest.mark.browser
 
@@ -23,21 +21,6 @@ def wait_until(condition, timeout: float = 10) -> None:
 def badge_point(page, css):
     box = page.locator(css).bounding_box()
     return box["x"] + 20, box["y"] + 14
-
-
-def server_result(server, path) -> dict:
-    """The server's own result for a file the page uploaded (a cache hit: the same bytes)."""
-    boundary = "deepfake-check-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: video/mp4\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(server.base + "/v1/checks/upload", data=body, method="POST", headers={
-        "Authorization": f"Bearer {server.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, context=server.ssl_context(), timeout=60) as r:
-        check = json.loads(r.read())
-    while check.get("status") not in ("done", "failed"):
-        time.sleep(0.5)
-        _, check = server.api("GET", f"/v1/checks/{check['id']}")
-    return check["result"]
 
 
 def test_badge_and_panel_of_a_declared_ai_generated_clip(paired, server, fixture_web, out_dir):
@@ -70,7 +53,7 @@ def test_file_page_shows_the_declaration_and_calls_out_a_changed_file(paired, se
     page.goto(extension_url(paired, "pages/check-file.html"))
     page.set_input_files("#file", str(clips["ai-declared"]))
     page.wait_for_selector("body[data-credentials=ai]", timeout=120_000)
-    truth = server_result(server, clips["ai-declared"])
+    truth = upload_as_curl(server, clips["ai-declared"])["result"]
     assert page.inner_text("#verdict-tag").endswith("AI-generated (declared)")
     verdict = {"UNCERTAIN": "UNSURE", "NO_FACE": "No face"}.get(truth["verdict"], truth["verdict"])
     assert page.inner_text("#confidence").startswith(f"The detector: {verdict}")

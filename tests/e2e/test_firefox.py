@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 from firefox import MENU_CLICK, Firefox, firefox_profile, server_trust
-from harness import expected_label
-from test_menu_and_pages import upload_as_curl
+from harness import expected_label, upload_as_curl
 
 pytestmark = pytest.mark.browser
 

@@ -1,29 +1,12 @@
 """Right-click checks, the check-a-file page and the popup, in the paired browser."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
-from harness import MENU_CLICK, badge, expected_label, extension_url, sw_eval, wait_badge
+from harness import MENU_CLICK, badge, expected_label, extension_url, sw_eval, upload_as_curl, wait_badge
 
 pytestmark = pytest.mark.browser
-
-
-def upload_as_curl(server, path) -> dict:
-    """The server's own answer for a file (cached when the page uploaded the same bytes)."""
-    boundary = "deepfake-check-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
-            f"Content-Type: video/mp4\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    req = urllib.request.Request(server.base + "/v1/checks/upload", data=body, method="POST", headers={
-        "Authorization": f"Bearer {server.token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(req, context=server.ssl_context(), timeout=60) as r:
-        check = json.loads(r.read())
-    while check.get("status") not in ("done", "failed"):
-        time.sleep(0.5)
-        _, check = server.api("GET", f"/v1/checks/{check['id']}")
-    return check
 
 
 def test_right_click_checks_the_video_that_was_right_clicked(paired, server, fixture_web, out_dir):
