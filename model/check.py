@@ -45,17 +45,20 @@ def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = N
         timings[stage] = round((time.perf_counter() - t0) * 1000, 1)
 
 
-def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
-    """P(fake) for one face track's crops."""
-    x = preprocess(crops, loaded.spec, loaded.device)
+def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float]:
+    """Raw P(fake) of each track in a preprocessed batch."""
     with torch.inference_mode():
         if loaded.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
                 _, logits = loaded.net(x)
         else:
             _, logits = loaded.net(x)
-        probs = torch.softmax(logits.float(), dim=1)[0]
-    return float(probs[FAKE])
+        return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
+
+
+def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
+    """P(fake) for one face track's crops."""
+    return float(_p_fake(loaded, preprocess(crops, loaded.spec, loaded.device))[0])
 
 
 @dataclass
@@ -143,14 +146,7 @@ def score_tracks(loaded: LoadedModel, crops: list[np.ndarray]) -> list[float]:
             out[idx[0]] = score_crops(loaded, crops[idx[0]])
             continue
         x = preprocess(np.stack([crops[i] for i in idx]), loaded.spec, loaded.device)
-        with torch.inference_mode():
-            if loaded.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.float16):
-                    _, logits = loaded.net(x)
-            else:
-                _, logits = loaded.net(x)
-            probs = torch.softmax(logits.float(), dim=1)
-        for i, p in zip(idx, probs[:, FAKE].tolist(), strict=True):
+        for i, p in zip(idx, _p_fake(loaded, x), strict=True):
             out[i] = float(p)
     return out  # type: ignore[return-value]
 
