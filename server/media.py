@@ -22,7 +22,7 @@ import stat
 import struct
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -254,13 +254,8 @@ def decrypted(key: bytes, src: Path, fallback: Path) -> Iterator[str]:
         finally:
             fallback.unlink(missing_ok=True)
         return
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as out:
-            for chunk in decrypt_records(key, src):
-                out.write(chunk)
-        yield f"/proc/self/fd/{fd}"
-    finally:
-        os.close(fd)
+    with _filled_memory_file(fd, decrypt_records(key, src)) as path:
+        yield path
 
 
 @contextlib.contextmanager
@@ -278,9 +273,17 @@ def in_memory(data: bytes, fallback_dir: Path = RAM_DIR) -> Iterator[str]:
         finally:
             fallback.unlink(missing_ok=True)
         return
+    with _filled_memory_file(fd, [data]) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def _filled_memory_file(fd: int, chunks: Iterable[bytes]) -> Iterator[str]:
+    """The anonymous memory file `fd` holding `chunks`, as a path, closed (and freed) after."""
     try:
         with os.fdopen(fd, "wb", closefd=False) as out:
-            out.write(data)
+            for chunk in chunks:
+                out.write(chunk)
         yield f"/proc/self/fd/{fd}"
     finally:
         os.close(fd)
