@@ -65,7 +65,7 @@ const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–"
 const MIN_VIDEO_SIZE = 48; // px: smaller videos (avatars, icons) get no badge; a right-clicked link or image always does
 
 export class Badges {
-  /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits(), stopWatching(element)} */
+  /** hooks: {heatmap(path) → Promise<dataUrl|null>, openLimits(), stopWatching(element), feedback(view) → HTMLElement|null} */
   constructor(hooks, doc = document) {
     this.hooks = hooks;
     this.doc = doc;
@@ -191,6 +191,8 @@ export class Badges {
       if (t.length) parts.push(h("p", {}, `Last ${t.length}: ${t.map((x) => x.label).join(", ")}`));
       if (view.live.state === "live") parts.push(h("p", {}, stop = h("button", { class: "stop" }, "Stop watching")));
     }
+    const feedback = this.hooks.feedback?.(view); // "Is this right?" (content/feedback.js)
+    if (feedback) parts.push(feedback);
     parts.push(h("p", {}, limits), h("p", { class: "muted" }, view.url ?? ""));
     panel.replaceChildren(...parts);
     close.addEventListener("click", (e) => {

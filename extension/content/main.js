@@ -12,6 +12,7 @@ import { describe } from "../shared/verdict.js";
 import { adapterFor, generic } from "../sites/index.js";
 import { Badges } from "./badge.js";
 import { CaptureError, captureFrames, DEFAULT_FRAMES, isLive, toBase64 } from "./capture.js";
+import { feedbackSection } from "./feedback.js";
 import { watchVideos } from "./finder.js";
 
 const DEBOUNCE_MS = 500; // a video must stay visible this long before it is checked (fast scrolling checks nothing)
@@ -47,6 +48,7 @@ const badges = new Badges({
   heatmap: async (path) => (await send({ type: MSG.HEATMAP, path }))?.dataUrl ?? null,
   openLimits: () => send({ type: MSG.OPEN_LIMITS }),
   stopWatching: (el) => stopWatching(el, "stopped"),
+  feedback: (view) => feedbackSection(view, send, settings.uncertainBand),
 });
 
 /** The settings for this frame, asked for once (and again when the service worker says they changed). */

@@ -3,6 +3,7 @@
 // boxes drawn over it. An extension page, so it may use the server client directly (it runs with
 // the extension's origin, like the service worker; a File cannot travel through messages anyway).
 import { Client, ServerError } from "../background/client.js";
+import { feedbackControl } from "../shared/feedback.js";
 import { getConnection, getSettings } from "../shared/settings.js";
 import { confidenceOf, describe, displayVerdict } from "../shared/verdict.js";
 import { showStatus } from "./status-view.js";
@@ -110,6 +111,11 @@ function show(file, check, client, band) {
   }));
   $("frames").textContent = `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`;
   $("model").textContent = `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`;
+  // "Is this right?": the answer goes to the server's history; the file itself is there to keep
+  $("feedback").replaceChildren(feedbackControl(document, { verdict: String(verdict) }, {
+    answer: (label, note) => client.feedback(check.id, label, note),
+    keep: (keep) => (keep ? client.keepClip(check.id, { file }) : client.dropClip(check.id)),
+  }, { label: null, note: null, kept: false }));
   $("result").hidden = false;
   $("heatmap-box").hidden = true;
   if (r.heatmap_url) {
