@@ -77,7 +77,7 @@ function row(e) {
     el("td", {}, el("span", { class: `tag ${view.tone}` }, view.label.replace(/ \d+%$/, "")),
       e.calibration === "personal" ? el("span", { class: "muted", title: "decided by your personal calibration" }, " (personal)") : ""),
     el("td", {}, e.p_fake == null ? "—" : e.p_fake.toFixed(2)), el("td", {}, e.model ?? "?"),
-    el("td", { class: "answer" }, answer), el("td", { class: "note" }, e.feedback?.note ?? ""), el("td", {}, keep), el("td", {}, del));
+    el("td", { class: "answer" }, answer), el("td", { class: "answer-note" }, e.feedback?.note ?? ""), el("td", {}, keep), el("td", {}, del));
   return tr;
 }
 
