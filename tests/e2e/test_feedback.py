@@ -81,6 +81,8 @@ def test_no_its_real_in_the_badge_panel_is_saved_and_shown_in_the_history_page(p
 
     history = paired.new_page()
     history.goto(extension_url(paired, "pages/history.html"))
+    history.wait_for_selector("body[data-loaded]")
+    history.select_option("#feedback", "REAL")  # the user's "it's real" answers: a page, however long the history
     history.wait_for_selector(f'tr[data-id="{check_id}"][data-answer="REAL"]', timeout=20_000)
     assert history.locator(f'tr[data-id="{check_id}"] select').input_value() == "REAL"
     history.screenshot(path=str(out_dir / "history-page.png"), full_page=True)
@@ -113,6 +115,8 @@ def test_firefox_no_its_real_in_the_badge_panel_is_saved_and_shown_in_the_histor
     assert entry["feedback"]["label"] == "REAL", entry
 
     history = ff.new_page(ff.ext_url("pages/history.html"))
+    ff.wait_for(history, "() => document.body.dataset.loaded")
+    ff.eval(history, "() => { const s = document.querySelector('#feedback'); s.value = 'REAL'; s.dispatchEvent(new Event('change')); }")
     ff.wait_for(history, "(id) => document.querySelector(`tr[data-id=\"${id}\"]`)?.dataset.answer === 'REAL'", check_id)
     ff.call("screenshot", page=history, path=str(out_dir / "firefox-history-page.png"), fullPage=True)
     ff.call("close", page=history)
