@@ -25,7 +25,7 @@ from .faces import (
     find_faces,
     unscored_reasons,
 )
-from .network import preprocess
+from .network import autocast_for, preprocess
 from .provenance import read_provenance
 from .spec import FAKE, CropSpec
 from .verdict import FaceResult, UnscoredFace, Verdict, decide, video_p_fake
@@ -47,13 +47,9 @@ def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = N
 
 def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float]:
     """Raw P(fake) of each track in a preprocessed batch."""
-    with torch.inference_mode():
-        if loaded.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                _, logits = loaded.net(x)
-        else:
-            _, logits = loaded.net(x)
-        return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
+    with torch.inference_mode(), autocast_for(loaded.spec, loaded.device):
+        _, logits = loaded.net(x)
+    return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
 
 
 def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
