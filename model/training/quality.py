@@ -61,7 +61,7 @@ class Item:
 
 
 def collect(split: str, video_dir: Path | None, data_dir: Path | None, synth_dir: Path | None,
-            splits: Splits | None = None) -> list[Item]:
+            splits: Splits | None = None, meso_dir: Path | None = None) -> list[Item]:
     """The labelled files of one split, from every input that is present."""
     splits = splits or Splits()
     items: list[Item] = []
@@ -78,11 +78,53 @@ def collect(split: str, video_dir: Path | None, data_dir: Path | None, synth_dir
             group = fake_dev_group(f.name)
             if splits.of("fake-dev", group) == split:
                 items.append(Item(str(f), "FAKE", "talking-head", "Audio2Head", group, "fake-dev"))
+    if meso_dir is not None and meso_dir.is_dir():
+        items += meso_items(meso_dir, split, splits)
     if synth_dir is not None and (synth_dir / "labels.csv").exists():
         for r in csv.DictReader(open(synth_dir / "labels.csv", newline="")):
             if splits.of("synthetic", r["group"]) == split:
                 items.append(Item(str(synth_dir / r["file"]), "FAKE", "synthetic", r["method"], r["group"], "synthetic"))
     return items
+
+
+MESO_VAL_DIR = Path.home() / ".cache" / "deepfake-check" / "data" / "meso-val"  # ../shared/data/train/meso-val.tar
+MESO_PREFIX = "meso-val:"
+MESO_FRAMES = 20
+
+
+def meso_items(meso_dir: Path, split: str, splits: Splits) -> list[Item]:
+    """The MesoNet validation part's videos of a split (face crops of internet videos, ~60 per video,
+    `{df,real}/<video>_<frame>.jpg`), each a clip of its frames: many different people and the
+    compression of real uploads. Their path is `meso-val:<dir>/<label dir>/<video>` (see load_input)."""
+    videos: dict[tuple[str, str], int] = {}
+    for sub in ("real", "df"):
+        for f in (meso_dir / sub).glob("*.jpg") if (meso_dir / sub).is_dir() else []:
+            video = f.stem.rsplit("_", 1)[0]
+            videos[(sub, video)] = videos.get((sub, video), 0) + 1
+    out = []
+    for (sub, video), _ in sorted(videos.items()):
+        if splits.of("meso-val", video) == split:  # prepare.py's group for these crops: the video's name
+            label = "REAL" if sub == "real" else "FAKE"
+            out.append(Item(f"{MESO_PREFIX}{meso_dir}/{sub}/{video}", label, "real" if label == "REAL" else "face-swap",
+                            "MesoNet Deepfake (frames)", f"meso-{sub}-{video}", "meso-val"))
+    return out
+
+
+def load_input(path: str):
+    """What `check` takes for an item: its file, or for a MesoNet video the Frames of its crops."""
+    if not path.startswith(MESO_PREFIX):
+        return path
+    import cv2
+
+    from model.video import frames_from_images
+
+    folder, video = path[len(MESO_PREFIX):].rsplit("/", 1)
+    files = sorted(Path(folder).glob(f"{video}_*.jpg"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+    pick = [files[int(round(i))] for i in np.linspace(0, len(files) - 1, min(MESO_FRAMES, len(files)))]
+    imgs = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in pick]
+    h, w = imgs[0].shape[:2]
+    imgs = [im if im.shape[:2] == (h, w) else cv2.resize(im, (w, h)) for im in imgs]
+    return frames_from_images(imgs, [i / 25.0 for i in range(len(imgs))])
 
 
 @dataclass
@@ -107,7 +149,7 @@ def run_model(loaded: LoadedModel, items: list[Item], frames: int, cache_file: P
             if it.path in done:
                 continue
             t0 = time.perf_counter()
-            v = check(it.path, frames=frames, model=loaded)
+            v = check(load_input(it.path), frames=frames, model=loaded)
             r = Result(it.path, v.verdict, v.p_fake, round(time.perf_counter() - t0, 3), v.error)
             done[it.path] = r
             if out is not None:
