@@ -61,12 +61,13 @@ def calibrate(config: Config, dry_run: bool, undo: bool) -> int:
     except NotEnoughAnswers as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"Model {latest.model} ({latest.model_sha256[:12]}), {cuts.answers} answers "
+    print(f"Model {latest.model} ({latest.model_sha256[:12]}), {cuts.answers} answered videos "
           f"({cuts.reals} real, {cuts.fakes} fake):\n"
-          f"  model's cuts:    REAL below {cuts.model_threshold - cuts.model_band:.3f}, "
+          f"  model's cuts:    REAL up to {cuts.model_threshold - cuts.model_band:.3f}, "
           f"FAKE from {cuts.model_threshold + cuts.model_band:.3f}\n"
-          f"  personal cuts:   REAL below {cuts.threshold - cuts.uncertain_band:.3f}, "
-          f"FAKE from {cuts.threshold + cuts.uncertain_band:.3f}\n\n"
+          f"  personal cuts:   REAL up to {cuts.threshold - cuts.uncertain_band:.3f}, "
+          f"FAKE from {cuts.threshold + cuts.uncertain_band:.3f}"
+          + ("" if cuts.fake_cut_fitted else f" (too few real videos, {cuts.reals}, to move the FAKE cut)") + "\n\n"
           "On your own answers (how many of your real / fake videos each set of cuts calls REAL, UNCERTAIN, FAKE):\n"
           + _table(cuts.before, cuts.after))
     if dry_run:

@@ -1,10 +1,13 @@
 """Personal calibration: the FAKE/REAL cuts refitted on the user's own answers (opt-in).
 
-The model's checkpoint keeps its own cuts, untouched. `fit` runs the training calibration's cut
-step (the same code, from `model`) over the calibrated P(fake) of the checks the user answered,
-blends the cuts it finds with the model's own (the model's calibration counts as MODEL_WEIGHT answers
-of real videos), and never lets the FAKE cut fall below the model's: a user's real videos can make
-FAKE rarer, never more frequent. It refuses to fit on fewer than MIN_ANSWERS scored answers.
+The model's checkpoint keeps its own cuts, untouched. `fit` runs the calibration's own cut code
+(model/calibration.py, the same functions the training calibration uses) over the calibrated P(fake)
+of the videos the user answered: the FAKE cut as the conformal bound over the user's real videos
+(each video weighs one, however many checks of it were answered), the REAL cut by their share. It
+blends those with the model's own cuts (the model's calibration counts as MODEL_WEIGHT real videos)
+and never lets the FAKE cut fall below the model's: a user's real videos can make FAKE rarer, never
+more frequent. With too few real videos for the bound, the FAKE cut stays the model's. It refuses to
+fit on fewer than MIN_ANSWERS answered videos.
 
 The result lives in the server's data folder (personal-calibration.json, 0600) and names the model it
 was fitted for: the server applies it to that model's checks only, says so in every result
@@ -19,16 +22,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model import decide
+from model import conformal_fake_cut, decide, real_cut, threshold_and_band
 
 from .history import Entry
 from .private import write_private
 
-MIN_ANSWERS = 20  # scored answers (a verdict with a P(fake)) of one model's checks
+MIN_ANSWERS = 20  # answered videos with a P(fake), of one model's checks
 MODEL_WEIGHT = 50  # the model's own calibration weighs as much as this many of the user's real videos
-# the training calibration's targets (model/training/calibrate.py's defaults): at most FPR of the
-# real videos called FAKE, REAL_SHARE of them called REAL
-FPR = 0.05
+# the training calibration's targets: at most ALPHA of the real videos at or above the FAKE cut,
+# REAL_SHARE of them at or below the REAL cut
+ALPHA = 0.05
 REAL_SHARE = 0.8
 RELOAD_EVERY_S = 1.0
 VERDICTS = ("REAL", "UNCERTAIN", "FAKE")
@@ -36,8 +39,8 @@ VERDICTS = ("REAL", "UNCERTAIN", "FAKE")
 
 class NotEnoughAnswers(Exception):
     def __init__(self, have: int):
-        super().__init__(f"Personal calibration needs at least {MIN_ANSWERS} answers on checks with a verdict "
-                         f"by this model; there are {have}.")
+        super().__init__(f"Personal calibration needs answers on at least {MIN_ANSWERS} videos checked by this "
+                         f"model (with a P(fake); a video answered twice counts once); there are {have}.")
         self.have = have
 
 
@@ -51,10 +54,11 @@ class PersonalCuts:
     uncertain_band: float
     model_threshold: float
     model_band: float
-    answers: int
+    answers: int  # answered videos (a video answered on several checks counts once)
     reals: int
     fakes: int
     date: str
+    fake_cut_fitted: bool = False  # False: too few real videos for the bound, the FAKE cut is the model's
     before: dict = field(default_factory=dict)  # the user's answers under the model's cuts (summary())
     after: dict = field(default_factory=dict)  # ... and under these
 
@@ -79,45 +83,47 @@ def summary(entries: list[Entry], threshold: float, band: float) -> dict:
     return out
 
 
+def video_of(e: Entry) -> str:
+    """The video an entry is about: its content hash, else its address's digest, else the check itself."""
+    return e.content_sha256 or e.url_digest or e.id
+
+
 def scored(entries: list[Entry]) -> list[Entry]:
-    """The answers a calibration can use: a verdict with a P(fake)."""
-    return [e for e in entries if e.label in ("REAL", "FAKE") and e.p_fake is not None]
-
-
-def verdict_cuts(real_scores: list[float], fpr: float, real_share: float) -> tuple[float, float]:
-    """(REAL cut, FAKE cut) on the real videos' calibrated scores, by the training calibration's own
-    code. The one adapter onto model/training/calibrate.py until the cut code moves to the inference
-    side (model/calibration.py); tests/test_layout.py allows this one import and no other."""
-    from model.training.calibrate import choose_cuts
-
-    return choose_cuts(real_scores, fpr, real_share)
+    """The answers a calibration can use, one per video (the latest answer and score of each): a label
+    and a P(fake) (a check that could not judge has none)."""
+    latest: dict[str, Entry] = {}
+    for e in sorted(entries, key=lambda e: (e.answered or e.created, e.created)):
+        if e.label in ("REAL", "FAKE") and e.p_fake is not None:
+            latest[video_of(e)] = e
+    return list(latest.values())
 
 
 def fit(entries: list[Entry], model_threshold: float, model_band: float, model: str | None,
         model_sha256: str, today: dt.date | None = None) -> PersonalCuts:
     """The personal cuts for one model from the user's answers on its checks (NotEnoughAnswers below
-    MIN_ANSWERS). Blended with the model's cuts; the FAKE cut is never below the model's."""
+    MIN_ANSWERS videos). Blended with the model's cuts; the FAKE cut is never below the model's."""
     usable = scored(entries)
     if len(usable) < MIN_ANSWERS:
         raise NotEnoughAnswers(len(usable))
-    reals = [e.p_fake for e in usable if e.label == "REAL"]
+    reals = [e for e in usable if e.label == "REAL"]
+    scores, videos = [e.p_fake for e in reals], [video_of(e) for e in reals]
     model_real, model_fake = model_threshold - model_band, model_threshold + model_band
+    real, fake = model_real, model_fake
+    fitted = bool(reals) and (1 - ALPHA) * (len(reals) + 1) <= len(reals)  # enough real videos for the bound
     if reals:
-        real_cut, fake_cut = verdict_cuts(reals, FPR, REAL_SHARE)
         w = len(reals) / (len(reals) + MODEL_WEIGHT)
-        real_cut = w * real_cut + (1 - w) * model_real
-        fake_cut = w * fake_cut + (1 - w) * model_fake
-    else:  # nothing said about real videos: nothing moves
-        real_cut, fake_cut = model_real, model_fake
-    fake_cut = max(fake_cut, model_fake)  # the user's reals can only raise it
-    real_cut = min(real_cut, fake_cut)
-    threshold, band = round((real_cut + fake_cut) / 2, 6), round((fake_cut - real_cut) / 2, 6)
+        real = w * real_cut(scores, videos, REAL_SHARE) + (1 - w) * model_real
+        if fitted:
+            fake = w * conformal_fake_cut(scores, videos, ALPHA) + (1 - w) * model_fake
+    fake = max(fake, model_fake)  # the user's reals can only raise it
+    threshold, band = threshold_and_band(real, fake)
+    threshold, band = round(threshold, 6), round(band, 6)
     if threshold + band < model_fake:  # rounding must not undo the guarantee
         band = round(model_fake - threshold, 6) + 1e-6
     return PersonalCuts(
         model=model, model_sha256=model_sha256, threshold=threshold, uncertain_band=band,
         model_threshold=model_threshold, model_band=model_band, answers=len(usable), reals=len(reals),
-        fakes=len(usable) - len(reals), date=(today or dt.date.today()).isoformat(),
+        fakes=len(usable) - len(reals), date=(today or dt.date.today()).isoformat(), fake_cut_fitted=fitted,
         before=summary(usable, model_threshold, model_band), after=summary(usable, threshold, band))
 
 

@@ -36,19 +36,12 @@ def test_inference_core_never_imports_training_code():
     assert offenders == []
 
 
-# The one exception, until the verdict-cut code moves from model/training/calibrate.py to the
-# inference side: the personal calibration's adapter onto the training calibration's cut code.
-ALLOWED = {("server/personal.py", "model.training.calibrate")}
-
-
 def test_server_uses_only_the_public_api_of_model():
     import model
 
     offenders = []
     for p in (ROOT / "server").glob("*.py"):
         for m, names in _imports(p):
-            if (str(p.relative_to(ROOT)), m) in ALLOWED:
-                continue
             if m.startswith("model."):
                 offenders.append(f"{p.relative_to(ROOT)}: {m}")
             elif m == "model":

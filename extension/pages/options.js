@@ -146,10 +146,11 @@ async function calibration(action) {
   const p = c.personal;
   out.dataset.state = c.calibration;
   out.textContent = p
-    ? `On: your personal cuts for ${p.model ?? "this model"} (REAL below ${(p.threshold - p.uncertain_band).toFixed(3)}, FAKE from `
+    ? `On: your personal cuts for ${p.model ?? "this model"} (REAL up to ${(p.threshold - p.uncertain_band).toFixed(3)}, FAKE from `
       + `${(p.threshold + p.uncertain_band).toFixed(3)}; the model's: FAKE from ${(p.model_threshold + p.model_band).toFixed(3)}), `
-      + `fitted on ${p.answers} answers on ${p.date}.`
-    : `Off: the model's own cuts. ${c.usable_answers} of the ${c.min_answers} answers needed on this model's checks.`;
+      + `fitted on ${p.answers} answered videos on ${p.date}`
+      + `${p.fake_cut_fitted ? "" : `; too few real videos (${p.reals}) to move the FAKE cut`}.`
+    : `Off: the model's own cuts. ${c.usable_answers} of the ${c.min_answers} answered videos needed on this model's checks.`;
   $("calibration-refit").disabled = c.usable_answers < c.min_answers;
   $("calibration-undo").disabled = !p;
   const table = $("calibration-table");

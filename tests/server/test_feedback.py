@@ -316,38 +316,42 @@ async def test_a_history_written_by_a_newer_version_is_refused_not_damaged(tmp_p
 
 
 # --- personal calibration -------------------------------------------------------------------------------
-async def answered_checks(client, auth, path, n: int, label: str) -> list[str]:
-    ids = []
-    for _ in range(n):
-        check = await upload(client, auth, path)
-        assert (await answer(client, auth, check["id"], label))[0] == 200
-        ids.append(check["id"])
-    return ids
+def add_answered(app, worker, scores_and_labels, start: int = 0) -> None:
+    """Answered checks of the running model in the app's history, each of its own video."""
+    history = app[HISTORY]
+    for i, (p, label) in enumerate(scores_and_labels, start):
+        entry_id = f"answered{i:08d}"
+        history.add(Entry(id=entry_id, created=1000.0 + i, source="upload", verdict="UNCERTAIN", p_fake=p,
+                          model_sha256=worker.info["sha256"], content_sha256=hashlib.sha256(entry_id.encode()).hexdigest()))
+        history.answer(entry_id, label, None)
 
 
-async def test_personal_calibration_is_refused_below_20_answers(api, media_dir):
+async def test_personal_calibration_is_refused_below_20_answered_videos(api, worker, media_dir):
     client, app, auth = api
-    await answered_checks(client, auth, media_dir / "face.mp4", MIN_ANSWERS - 1, "REAL")
-    await answered_checks(client, auth, media_dir / "noface.mp4", 3, "REAL")  # no P(fake): they do not count
+    add_answered(app, worker, [(0.3, "REAL")] * (MIN_ANSWERS - 1))
+    for _ in range(3):  # one more video, answered on three checks: it counts once, and without a score not at all
+        check = await upload(client, auth, media_dir / "noface.mp4")
+        assert (await answer(client, auth, check["id"], "REAL"))[0] == 200
     r = await client.post("/v1/calibration", headers=auth)
     body = await r.json()
-    assert r.status == 409 and body["error"] == "not_enough_answers" and "19" in body["message"]
+    assert r.status == 409 and body["error"] == "not_enough_answers" and "there are 19" in body["message"]
     state = await (await client.get("/v1/calibration", headers=auth)).json()
     assert (state["calibration"], state["usable_answers"], state["min_answers"]) == ("model", 19, 20)
     assert not app[CONFIG].personal_calibration_path.exists()
 
 
-async def test_results_name_the_personal_cuts_after_a_refit_and_the_models_after_undo(api, media_dir):
+async def test_results_name_the_personal_cuts_after_a_refit_and_the_models_after_undo(api, worker, media_dir):
     client, app, auth = api
-    await answered_checks(client, auth, media_dir / "face.mp4", MIN_ANSWERS, "REAL")
+    add_answered(app, worker, [(0.5 + 0.01 * i, "REAL") for i in range(MIN_ANSWERS)])
     r = await client.post("/v1/calibration", headers=auth)
     state = await r.json()
     assert r.status == 200 and state["calibration"] == "personal"
     cuts, model = state["personal"], state["model"]
-    assert cuts["threshold"] + cuts["uncertain_band"] >= model["threshold"] + model["uncertain_band"]
+    assert cuts["threshold"] + cuts["uncertain_band"] > model["threshold"] + model["uncertain_band"]
     assert (cuts["answers"], cuts["reals"], sum(cuts["before"]["real"].values())) == (20, 20, 20)
     check = await upload(client, auth, media_dir / "face.mp4")
     result = check["result"]
+    assert result["p_fake"] is not None, result  # a verdict the cuts decide
     assert (result["calibration"], result["threshold"], result["uncertain_band"]) == (
         "personal", cuts["threshold"], cuts["uncertain_band"])
     assert (await (await client.get(f"/v1/history/{check['id']}", headers=auth)).json())["calibration"] == "personal"

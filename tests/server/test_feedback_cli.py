@@ -82,7 +82,7 @@ def test_export_writes_the_kept_clips_with_their_labels_and_prepare_reads_them(c
 def test_calibrate_refuses_fewer_than_20_answers_and_writes_nothing(config):
     add_answers(config, [(0.3 + 0.01 * i, "REAL") for i in range(MIN_ANSWERS - 1)])
     r = run("server", "feedback", "calibrate", *dirs(config))
-    assert r.returncode == 2 and f"at least {MIN_ANSWERS} answers" in r.stderr and "there are 19" in r.stderr
+    assert r.returncode == 2 and f"at least {MIN_ANSWERS} videos" in r.stderr and "there are 19" in r.stderr
     assert not config.personal_calibration_path.exists()
 
 
@@ -93,7 +93,7 @@ def test_calibrate_shows_before_and_after_on_the_answers_writes_the_cuts_and_und
     add_answers(config, reals + fakes)
     r = run("server", "feedback", "calibrate", "--dry-run", *dirs(config))
     assert r.returncode == 0, r.stderr
-    assert "25 answers (20 real, 5 fake)" in r.stdout and "nothing written" in r.stdout
+    assert "25 answered videos (20 real, 5 fake)" in r.stdout and "nothing written" in r.stdout
     assert not config.personal_calibration_path.exists()
     r = run("server", "feedback", "calibrate", *dirs(config))
     assert r.returncode == 0, r.stderr

@@ -51,15 +51,31 @@ def test_answers_without_a_score_do_not_count_towards_the_20():
     assert e.value.have == MIN_ANSWERS - 1
 
 
-def test_many_real_videos_scoring_high_raise_the_fake_cut_towards_the_training_calibrations_cut():
-    from server.personal import verdict_cuts
+def test_many_real_videos_scoring_high_raise_the_fake_cut_by_the_calibrations_own_conformal_cut():
+    from model import conformal_fake_cut
 
     reals = [0.55 + 0.4 * i / 999 for i in range(1000)]  # the user's real videos score 0.55-0.95
     fitted = fit(answers([(p, "REAL") for p in reals]), 0.5, 0.1, "m", SHA)
-    _, own_fake_cut = verdict_cuts(reals, 0.05, 0.8)
+    own = conformal_fake_cut(reals, [f"{i:016d}" for i in range(1000)], 0.05)
     w = 1000 / (1000 + MODEL_WEIGHT)
-    assert fitted.threshold + fitted.uncertain_band == pytest.approx(w * own_fake_cut + (1 - w) * 0.6, abs=2e-6)
+    assert fitted.threshold + fitted.uncertain_band == pytest.approx(w * own + (1 - w) * 0.6, abs=2e-6)
     assert fitted.before["real"]["FAKE"] > fitted.after["real"]["FAKE"]
+
+
+def test_a_video_answered_on_several_checks_counts_once():
+    same = [Entry(id=f"same{i:012d}", created=100.0 + i, source="upload", verdict="FAKE", p_fake=0.7, label="REAL",
+                  model_sha256=SHA, content_sha256="c" * 64) for i in range(5)]  # one clip, five checks
+    with pytest.raises(NotEnoughAnswers) as e:
+        fit(answers([(0.2, "REAL")] * (MIN_ANSWERS - 2)) + same, 0.5, 0.1, "m", SHA)
+    assert e.value.have == MIN_ANSWERS - 1
+    assert fit(answers([(0.2, "REAL")] * (MIN_ANSWERS - 1)) + same, 0.5, 0.1, "m", SHA).answers == MIN_ANSWERS
+
+
+def test_too_few_real_videos_for_the_conformal_bound_leave_the_fake_cut_as_the_models():
+    # five real videos, all scored FAKE by the model: too few people to bound a share of them
+    fitted = fit(answers([(0.9, "REAL")] * 5 + [(0.95, "FAKE")] * 15), 0.5, 0.1, "m", SHA)
+    assert fitted.threshold + fitted.uncertain_band == pytest.approx(0.6, abs=2e-6) and not fitted.fake_cut_fitted
+    assert fitted.threshold - fitted.uncertain_band > 0.4  # the REAL cut moved towards where they score
 
 
 def test_personal_cuts_apply_only_to_the_model_they_were_fitted_for(tmp_path):
