@@ -46,12 +46,12 @@ log = logging.getLogger(__name__)
 # defect -> levels (variants.degrade); "frames": the face kept in only this many of 20 frames;
 # "compress": CRF of a real re-encoded stream
 SWEEPS: dict[str, list[float]] = {
-    "small": [52, 60, 72, 96],
-    "dark": [0.12, 0.25, 0.45],
-    "blur": [1.5, 3.0, 5.0],
-    "cover": [0.4, 0.6, 0.8],
-    "frames": [1, 2, 4],
-    "compress": [36, 42, 48],
+    "small": [56, 72],
+    "dark": [0.15, 0.35],
+    "blur": [2.0, 4.0],
+    "cover": [0.6],
+    "frames": [2],
+    "compress": [42, 48],
 }
 # measure (evidence field) -> which end is poor: "low" (small, dark, blurred, covered, compressed, brief)
 MEASURES = {"face_px": "low", "brightness": "low", "sharpness": "low", "detector_score": "low",
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", help="the model (default: the default model)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--split", default="cal", choices=["train", "cal"], help="never test")
-    ap.add_argument("--per-class", type=int, default=40, help="reals and fakes given each defect")
+    ap.add_argument("--per-class", type=int, default=15, help="reals and fakes given each defect")
     ap.add_argument("--floor", type=float, default=FLOOR)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--video-dir", type=Path, default=DEFAULT_VIDEO_DIR)
