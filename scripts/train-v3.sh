@@ -18,5 +18,5 @@ export OMP_WAIT_POLICY=PASSIVE
 exec nice -n 10 .venv/bin/python -m model.training.train \
   --source video="$P/video" --source fake-dev="$P/fake-dev" --source utkface="$P/utkface" \
   --source meso-train="$P/meso-train" --source meso-val="$P/meso-val,grouped" \
-  --recipe lite0-blend --name dfc-lite0-v3 --init "$init" --threads 2 --workers 1 --out "$OUT" --resume \
+  --recipe lite0-blend --name dfc-lite0-v3 --init "$init" --threads 2 --workers 1 --val-synth-limit 60 --out "$OUT" --resume \
   >> "$OUT/train.log" 2>&1
