@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="unfinished checks before 503 busy (default %(default)s)")
     p.add_argument("--rate-limit", type=int, default=d.rate_limit_per_min, metavar="PER_MIN",
                    help="requests a minute per token before 429 rate_limited (default %(default)s)")
+    p.add_argument("--auth-failures", type=int, default=d.auth_failures_per_min, metavar="PER_MIN",
+                   help="wrong tokens a minute per client before 429 rate_limited for its requests with a token "
+                        "(default %(default)s)")
     p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
                    help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
     p.add_argument("--backend", choices=["local", "ray"], default=d.backend,
@@ -94,6 +97,7 @@ def config_from(a: argparse.Namespace) -> Config:
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size, rate_limit_per_min=a.rate_limit,
+        auth_failures_per_min=a.auth_failures,
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
         fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
         c2pa_trust_anchors=a.c2pa_trust_anchors,

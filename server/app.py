@@ -44,7 +44,7 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
             error_middleware,
             host_middleware,
             cors_middleware(tuple(config.allow_origins), paired, pairing),
-            token_middleware(tokens, paired),
+            token_middleware(tokens, paired, RateLimiter(config.auth_failures_per_min)),
             rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),
         ],
         client_max_size=1024 * 1024,  # JSON bodies; uploads are streamed and limited on their own

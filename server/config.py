@@ -72,7 +72,10 @@ class Config:
     sweep_every_s: float = 60.0
     retry_after_s: int = 10
     # access control
-    rate_limit_per_min: int = 600
+    rate_limit_per_min: int = 600  # per token, however its header is spelled
+    # wrong tokens per client address (on loopback, every local program shares one): past it, that
+    # client's requests carrying a token get 429 until the limit refills, right token or not
+    auth_failures_per_min: int = 30
     pair_attempts_per_min: int = 10
 
     def __post_init__(self):
