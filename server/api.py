@@ -300,6 +300,11 @@ async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) 
                 elif (info.width, info.height) != size:
                     raise ApiError(400, "bad_request", f"Frame {form.count + 1} is {info.width}x{info.height}; "
                                                        f"the frames must all be {size[0]}x{size[1]} like the first.")
+                if (form.count + 1) * info.width * info.height > config.max_frames_pixels:
+                    raise ApiError(413, "too_large", f"The frames hold too many pixels together: {form.count + 1} of "
+                                                     f"{info.width}x{info.height} are over "
+                                                     f"{config.max_frames_pixels / 1e6:.0f} megapixels. Send smaller "
+                                                     "frames (1280 px on the longer side is plenty).")
                 writer = writer or store.writer()
                 writer.write(pack(data))
                 if writer.size > config.max_upload_bytes:

@@ -40,6 +40,10 @@ class Config:
     max_frames: int = 100
     max_frame_mb: int = 4
     max_frame_side: int = 4096  # pixels, the longer side
+    # pixels of all the frames of one request together: what the worker decodes costs time and memory
+    # by the pixel, not by the byte (100 solid-colour 4096x4096 PNGs are 5.6 MB). The extension sends
+    # at most 100 frames of at most 1280 px on the longer side (extension/content/capture.js)
+    max_frames_pixels: int = 100 * 1280 * 1280
     log_urls: bool = False
     # jobs
     queue_size: int = 16  # unfinished checks (downloading + waiting + running) before 503

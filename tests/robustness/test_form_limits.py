@@ -128,6 +128,53 @@ async def test_a_body_of_tiny_pieces_is_refused_at_once_and_health_keeps_answeri
     assert max(stalls) < 2.0, max(stalls)
 
 
+def _png(side: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), (120, 90, 60)).save(buf, "PNG")  # solid colour: 16 MP in 50 KB
+    return buf.getvalue()
+
+
+async def _post_frames(live, frame: bytes, n: int) -> tuple[int, dict, float]:
+    fd = aiohttp.FormData(default_to_multipart=True)
+    for i in range(n):
+        fd.add_field("frame", frame, filename=f"f{i}.png", content_type="image/png")
+    fd.add_field("times", json.dumps([i * 0.1 for i in range(n)]))
+    auth = {"Authorization": f"Bearer {live.stored_token}"}
+    async with aiohttp.ClientSession() as s:
+        t0 = time.monotonic()
+        async with s.post(f"{live.base}/v1/checks/frames", data=fd, headers=auth, ssl=live.ssl_context()) as r:
+            return r.status, await r.json(), time.monotonic() - t0
+
+
+async def test_frames_over_the_pixel_budget_are_refused_before_the_worker_decodes_any(live_server):
+    """Before: 100 PNGs of 4096x4096 (5.6 MB) cost 27.6 s of the worker's time and ~700 MB."""
+    status, body, took = await _post_frames(live_server, _png(4096), 100)
+    assert status == 413 and body["error"] == "too_large" and "too many pixels together" in body["message"], body
+    assert took < 20  # refused from the headers, without decoding: well under a second when idle
+    assert live_server.leftover_media() == []
+    print(f"refused in {took * 1000:.0f} ms")
+
+
+async def test_frames_at_the_pixel_budget_are_checked(live_server):
+    """100 frames of 1280x1280: the most the extension can send (its frames are at most 1280 px long)."""
+    status, body, _ = await _post_frames(live_server, _png(1280), 100)
+    assert status == 202, body
+    auth = {"Authorization": f"Bearer {live_server.stored_token}"}
+    async with aiohttp.ClientSession() as s:
+        for _ in range(1800):
+            async with s.get(f"{live_server.base}/v1/checks/{body['id']}", headers=auth, ssl=live_server.ssl_context()) as r:
+                check = await r.json()
+            if check["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.1)
+    assert check["status"] == "done" and check["result"]["frames_analysed"] > 0, check
+    print(f"worker: decode {check['result']['timings_ms']['decode']:.0f} ms, total {check['result']['timings_ms']['total']:.0f} ms")
+
+
 async def test_the_server_still_analyses_a_clip_after_the_attacks(live_server, tmp_path):
     from robust_support import fresh_face_clip
 
