@@ -137,6 +137,10 @@ async def upload_check(request: web.Request) -> web.Response:
     if sniffed is None or media.size == 0:
         store.delete(media)
         raise _unsupported()
+    if media.problem:  # sniffed from its first bytes, but its container does not hold together
+        store.delete(media)
+        raise ApiError(415, "unsupported_media", f"This is not a whole, well-formed {_format_name(sniffed[1])} file: "
+                                                 f"{media.problem}.")
     try:
         frames = jobs.validate_frames(int(frames_raw) if frames_raw and frames_raw != "null" else None)
     except (ValueError, ApiError):
@@ -331,6 +335,11 @@ async def _read_part(part: BodyPartReader, limit: int, too_large: ApiError) -> b
         if len(buf) > limit:
             raise too_large
     return bytes(buf)
+
+
+def _format_name(ext: str) -> str:
+    return {".jpg": "JPEG", ".mov": "QuickTime", ".ogv": "Ogg", ".mpg": "MPEG", ".wmv": "ASF/WMV",
+            ".ts": "MPEG-TS"}.get(ext, ext[1:].upper())
 
 
 def _unsupported() -> ApiError:

@@ -404,6 +404,11 @@ class JobService:
                 self.store.delete(media)
                 self._fail(c, "not_media", "The URL gave a file that is not a video or image.")
                 return
+            if media.problem:
+                self.store.delete(media)
+                self._fail(c, "not_media", f"The URL gave a file that is not a whole, well-formed video or image: "
+                                           f"{media.problem}.")
+                return
             sha_key = self._key(c.frames, "sha", media.sha256)
             cached = await self._db_call(self.cache.get, sha_key)
             if cached is not None:

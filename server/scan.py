@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .containers import problem_of
 from .media import RAM_DIR, SNIFF_BYTES, sniff
 from .raycluster import start_ray
 
@@ -202,6 +203,9 @@ def fetch_stage(row: dict, settings: FetchSettings) -> dict:
             data = fetched.path.read_bytes()
             if sniff(data[:SNIFF_BYTES], len(data)) is None:  # as the server says of such a URL
                 out["item"] = Item(item.input, "error", "not_media", "The URL gave a file that is not a video or image.")
+            elif problem := problem_of(data):
+                out["item"] = Item(item.input, "error", "not_media", "The URL gave a file that is not a whole, "
+                                                                     f"well-formed video or image: {problem}.")
             else:
                 out["data"] = data
         except FetchError as e:
