@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import ipaddress
 import json
 import logging
@@ -436,11 +437,40 @@ def parse_browser_spec(spec: str) -> tuple[str, str | None, str | None, None]:
     return browser, m["profile"], keyring.upper() if keyring else None, None
 
 
+def registrable_domain(host: str) -> str | None:
+    """The site a host belongs to: its registrable domain by the Public Suffix List (the pinned
+    publicsuffixlist package and the list it bundles; nothing is fetched), e.g. instagram.com for
+    www.instagram.com, foo.github.io for a.foo.github.io; an IP address is its own site. None for a
+    host that is itself a public suffix (com, co.uk, github.io) or has no suffix the list knows of
+    (localhost)."""
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    return _public_suffixes().privatesuffix(host)
+
+
+@functools.cache
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()  # the copy of the list inside the package
+
+
 def same_site(cookie_domain: str, host: str) -> bool:
-    """Is a cookie of cookie_domain one of host's own site's: the host itself, a domain above it
-    (the cookie a browser would send it) or a host below it (e.g. www. of the post's address)?"""
+    """Is a cookie of cookie_domain one of host's own site's: the host itself, a domain above it up
+    to its registrable domain (the cookie a browser would send it) or a host below it (e.g. www. of
+    the post's address)? A public suffix (com, co.uk) is no site: a cookie set for it would go to
+    every site under it, and a browser never sends one."""
     d, h = cookie_domain.lstrip(".").lower(), host.lower()
-    return bool(d) and (d == h or h.endswith("." + d) or d.endswith("." + h))
+    if not d or not (d == h or h.endswith("." + d) or d.endswith("." + h)):
+        return False
+    site = registrable_domain(h)
+    if site is None:  # the host is a public suffix itself, or unknown to the list: that host only
+        return d == h
+    return d == site or d.endswith("." + site)
 
 
 def keep_site_cookies(jar, host: str) -> int:
