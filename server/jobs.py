@@ -43,8 +43,9 @@ RESULTS_IN_MEMORY = 512
 # However much of the deadline a download used, the analysis gets at least this long: a slow
 # first check (cold caches, a loaded machine) must not be killed for the download's sake.
 MIN_ANALYSIS_S = 60.0
-# bumped when a result gains what older cached results lack (2: Content Credentials, `provenance`)
-RESULT_FORMAT = 2
+# bumped when a result gains what older cached results lack (2: Content Credentials, `provenance`;
+# 3: `ai_generated` only for intact credentials, `ai_generated_claimed`)
+RESULT_FORMAT = 3
 # query parameters that only say where a link was shared from: the same video either way
 TRACKING_PARAMS = {"fbclid", "gclid", "igshid", "si", "feature", "ref", "ref_src", "ref_url", "s", "t"}
 
