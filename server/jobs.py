@@ -170,8 +170,12 @@ class _Work:
 
 
 class JobService:
-    def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache):
+    def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache,
+                 download_dir: Path | None = None):
+        """download_dir: a 0700 folder for downloads' plaintext (the app gives its RAM folder's);
+        None: config.fetch_dir."""
         self.config, self.store, self.worker, self.cache = config, store, worker, cache
+        self.download_dir = download_dir or config.fetch_dir
         self.checks: dict[str, Check] = {}
         self.in_flight: dict[str, Check] = {}  # url cache key -> its running check
         self.heatmaps: OrderedDict[str, bytes] = OrderedDict()  # by cache key, newest last
@@ -387,7 +391,7 @@ class JobService:
                     pct = round(100.0 * done / total, 1) if total else None
                     self._set(c, "downloading", {"bytes": done, "total": total, "percent": pct})
 
-                dest = Path(tempfile.mkdtemp(dir=self.config.fetch_dir))  # 0700
+                dest = Path(tempfile.mkdtemp(dir=self.download_dir))  # 0700
                 try:
                     fetched = await fetch(
                         url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,

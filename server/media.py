@@ -377,6 +377,8 @@ def sweep(dirs: list[Path], max_age_s: float, now: float | None = None) -> int:
         if not d.is_dir():
             continue
         for p in d.iterdir():
+            if p in dirs:  # a swept dir inside another (the downloads in the RAM folder) stays
+                continue
             try:
                 age = now - p.lstat().st_mtime
             except FileNotFoundError:

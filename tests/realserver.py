@@ -44,9 +44,12 @@ def plain_dir(config: Config) -> Path | None:
 
 
 def leftover_media(config: Config) -> list[Path]:
-    """Everything left in the encrypted store, the download dir and the decrypted-file dir."""
-    dirs = (config.media_dir, config.fetch_dir, plain_dir(config))
-    return [p for d in dirs if d is not None and d.exists() for p in d.iterdir()]
+    """Everything left in the encrypted store, the download dirs (the run's RAM folder's `downloads`,
+    and <data dir>/fetch where they were once) and the decrypted-file dir."""
+    plain = plain_dir(config)
+    downloads = plain / "downloads" if plain is not None else None
+    dirs = (config.media_dir, config.fetch_dir, plain, downloads)
+    return [p for d in dirs if d is not None and d.exists() for p in d.iterdir() if p != downloads]
 
 
 @dataclass

@@ -174,3 +174,25 @@ def test_the_embedded_ray_listens_on_loopback_only(local_ray):
     sockets = listening_sockets(os.getpid())
     assert {"gcs_server", "raylet"} <= {name for _, _, name in sockets}, sockets
     assert [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback] == []
+
+
+def test_a_killed_scans_download_folder_is_removed_by_the_next_scan_and_a_running_ones_kept(
+        local_ray, media_server, tiny_checkpoint, tmp_path):
+    """A scan killed mid-download leaves its folder (in RAM) with a partial download in plaintext;
+    the next scan removes it, leaves a running scan's alone, and removes its own at the end."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    parent = scan.scan_dir().parent
+    killed = parent / f"{scan.SCAN_DIR_PREFIX}{int(dead.stdout)}-0123456789ab"
+    running = parent / f"{scan.SCAN_DIR_PREFIX}{os.getpid()}-ba9876543210"
+    for d in (killed, running):
+        (d / "tmpdownload").mkdir(parents=True, mode=0o700)
+        (d / "tmpdownload" / "media.mp4.part").write_bytes(b"\0" * 1024)
+    try:
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{media_server}/face.mp4\n")
+        run_scan(local_ray, [urls], tmp_path / "out.jsonl", tiny_checkpoint, allow_private_fetch=True, report=False)
+        assert not killed.exists() and running.exists()
+        assert sorted(parent.glob(f"{scan.SCAN_DIR_PREFIX}*")) == [running]  # this scan's own folder is gone
+    finally:
+        shutil.rmtree(killed, ignore_errors=True)
+        shutil.rmtree(running, ignore_errors=True)
