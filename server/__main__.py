@@ -23,6 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
     p.add_argument("--dry-run", action="store_true",
                    help="update-fetcher: say what would be installed and check the fetcher as it is; change nothing")
+    p.add_argument("--allow-index", action="store_true",
+                   help="update-fetcher: take the files from whatever index pip is configured with (another index, "
+                        "a folder of wheels), not only from PyPI")
     p.add_argument("--port", type=int, default=d.port, help="port on 127.0.0.1 (default %(default)s)")
     p.add_argument("--host-only", default=d.host, choices=["127.0.0.1", "::1"],
                    help="loopback address to listen on (default %(default)s)")
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "update-fetcher":
         from .update import update_fetcher
 
-        return update_fetcher(dry_run=a.dry_run)
+        return update_fetcher(dry_run=a.dry_run, allow_index=a.allow_index)
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":
