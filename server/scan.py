@@ -36,7 +36,7 @@ from .config import Config
 from .containers import problem_of
 from .media import RAM_DIR, SNIFF_BYTES, sniff
 from .private import own_dir
-from .raycluster import start_ray
+from .raycluster import start_ray, stop_ray
 
 log = logging.getLogger(__name__)
 
@@ -477,7 +477,7 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
         finally:
             assets.save()
             if own_ray:
-                ray.shutdown()  # its fetch tasks end, and their fetch children with them
+                stop_ray()  # its fetch tasks end, and their fetch children with them
             shutil.rmtree(downloads, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     summary = report.summarise(list(done.values()), new_rows, elapsed, ray_start_s)

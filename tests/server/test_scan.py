@@ -33,7 +33,7 @@ def local_ray():
     ray = pytest.importorskip("ray")
     scan.start_ray(None, num_cpus=2)
     yield ray
-    ray.shutdown()
+    scan.stop_ray()
 
 
 def run_scan(local_ray, inputs, out, tiny_checkpoint, **kw) -> dict:
@@ -196,3 +196,29 @@ def test_a_killed_scans_download_folder_is_removed_by_the_next_scan_and_a_runnin
     finally:
         shutil.rmtree(killed, ignore_errors=True)
         shutil.rmtree(running, ignore_errors=True)
+
+
+def test_the_embedded_ray_serves_no_metrics_and_keeps_its_files_private(local_ray):
+    """Before: three Prometheus endpoints (the autoscaler's, the dashboard process's, the agent's)
+    answered anyone on this machine without Ray's token, and /tmp/ray's session folders were 0777."""
+    import stat
+    import urllib.request
+
+    @local_ray.remote
+    def pid() -> int:
+        return os.getpid()
+
+    local_ray.get(pid.remote())
+    answered = []
+    for address, port, name in listening_sockets(os.getpid()):
+        try:
+            with urllib.request.urlopen(f"http://{address}:{port}/metrics", timeout=5) as r:
+                answered.append((port, name, r.status))
+        except Exception:  # refused, 401 (Ray's token), or no HTTP at all (gRPC): BadStatusLine and kin
+            pass
+    assert answered == []
+    session = local_ray._private.worker._global_node.get_session_dir_path()
+    private = os.path.dirname(os.path.dirname(session))  # Ray's temp dir is inside it
+    st = os.stat(private)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid(), (private, oct(st.st_mode))
+    assert os.path.basename(private).startswith("dfc-ray-")
