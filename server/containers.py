@@ -138,6 +138,11 @@ def _iso(ext: str) -> Parser:
         if len(h) < 8:
             return TRUNCATED
         size, kind, header = _be(h[:4]), h[4:8], 8
+        if h == bytes(8):  # zeros after the last box (some muxers pad): allowed if nothing else follows
+            while rest := (yield ANY):
+                if rest.count(0) != len(rest):
+                    return "where a box should start there is none (another file, or junk, inside it?)"
+            break
         if not kind.isalnum():
             return "where a box should start there is none (another file, or junk, inside it?)"
         if size == 1:
@@ -481,6 +486,9 @@ def _asf(_ext: str) -> Parser:
         if len(h) < 24:
             return TRUNCATED
         size = _le(h[16:24])
+        if size == 0 and count:  # a Data object written as a broadcast: it runs to the end
+            yield ("skip", TO_THE_END)
+            return None
         if size < 24:
             return "an ASF object declares an impossible size"
         if (yield ("skip", size - 24)) < size - 24:

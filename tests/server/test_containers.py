@@ -93,6 +93,12 @@ def test_a_zip_behind_the_first_boxes_of_an_mp4_is_found(files):
     assert "where a box should start there is none" in problem_of(data)
 
 
+def test_zeros_after_the_last_box_are_padding_but_anything_after_them_is_not(files):
+    padded = files["mp4"] + bytes(4096)
+    assert problem_of(padded) is None and streamed(padded, 777) is None
+    assert problem_of(padded + zip_file()) is not None
+
+
 def test_an_mp4_without_its_moov_box_is_found():
     data = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x00mdat" + bytes(600)
     assert "no moov box" in problem_of(data)
