@@ -149,8 +149,9 @@ def test_rows_carry_the_files_content_credentials_judged_against_the_trust_ancho
 
     got = {k.rsplit("/", 1)[1]: r["provenance"] for k, r in rows(out).items()}
     assert {k: p and (p["state"], p["ai_generated"]) for k, p in got.items()} == {
-        "ai.jpg": ("untrusted-signer", True), "trusted.jpg": ("valid", False), "tampered.jpg": ("invalid", True),
+        "ai.jpg": ("untrusted-signer", True), "trusted.jpg": ("valid", False), "tampered.jpg": ("invalid", False),
         "plain.jpg": None}
+    assert got["tampered.jpg"]["ai_generated_claimed"] is True  # a broken claim: kept as a claim only
     assert got["ai.jpg"]["signer"]["issuer"] == "Example AI Inc"
     cli = cli_check(sorted(folder.iterdir()), tiny_checkpoint, "--c2pa-trust-anchors", str(anchors))
     assert {k.rsplit("/", 1)[1]: v["provenance"] for k, v in cli.items()} == got
