@@ -106,7 +106,9 @@ class Config:
 
     @property
     def fetch_dir(self) -> Path:
-        return self.data_dir / "fetch"  # yt-dlp's plaintext, for the duration of one download
+        # where downloads once went (on disk): emptied at start; they now go to the run's RAM folder
+        # (app._downloads), which a killed run leaves in RAM only and the next start removes
+        return self.data_dir / "fetch"
 
     @property
     def plain_dir_record(self) -> Path:
