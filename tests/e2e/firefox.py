@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness import PICTURE_CORNER
 from testenv import ROOT
 
 FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
@@ -103,11 +104,11 @@ class Firefox:
         return self.call("badges", page=page)
 
     def badge(self, page: int, video_css: str) -> dict | None:
-        r = self.eval(page, "(sel) => { const r = document.querySelector(sel)?.getBoundingClientRect(); return r && {left: r.left, top: r.top}; }", video_css)
+        r = self.eval(page, PICTURE_CORNER, video_css)
         if r is None:
             return None
         for b in self.badges(page):
-            if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
+            if abs(b["left"] - r["left"]) < 3 and abs(b["top"] - r["top"]) < 3:
                 return {k: b.get(k, "") for k in ("label", "tone", "url", "open", "source", "trend", "title")}
         return None
 
