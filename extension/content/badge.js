@@ -38,7 +38,7 @@ const CSS = `
 .bar > i { display: block; height: 100%; width: 0; background: #56B4E9; transition: width .3s; }
 ${PANEL_CSS}`;
 
-const ICON = { busy: "…", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!", declared: "✦" };
+const ICON = { busy: "↻", real: "✓", fake: "⚠", unsure: "?", noface: "–", error: "!", declared: "✦" };
 const MIN_VIDEO_SIZE = 48; // px: smaller videos (avatars, icons) get no badge; a right-clicked link or image always does
 const INSET = 6; // px from the picture's corner
 const Z = { badge: "2147483646", open: "2147483647" }; // an open panel above every other badge
@@ -84,6 +84,7 @@ export function pictureRect(el) {
  * @property {ShadowRoot} root
  * @property {any} view
  * @property {boolean} open
+ * @property {string} [shown]  what the open panel was last filled with (it is refilled only when that changes)
  */
 
 export class Badges {
@@ -220,7 +221,14 @@ export class Badges {
       credentials: view.credentials?.kind ?? "" });
     const panel = /** @type {HTMLElement} */ (root.querySelector(".panel"));
     panel.hidden = !item.open;
-    if (item.open) this.#fillPanel(item, panel);
+    // Refilled only when what it says changes: a panel rebuilt under the pointer would swallow a click.
+    const key = JSON.stringify([view.label, view.tone, view.detail, view.note, view.url, view.mark, view.update?.phase,
+      view.update?.id, view.live?.state, trend.length]);
+    if (item.open && item.shown !== key) {
+      item.shown = key;
+      this.#fillPanel(item, panel);
+    }
+    if (!item.open) item.shown = undefined;
   }
 
   /** @param {Item} item @param {HTMLElement} panel */

@@ -13,6 +13,8 @@ export const MSG = Object.freeze({
   HEATMAP: "heatmap",
   OPEN_LIMITS: "open-limits",
   SETTINGS: "settings",
+  IN_VIEW: "in-view",
+  PAIR_STATE: "pair-state",
   CHECK_UPDATE: "check-update",
   SETTINGS_CHANGED: "settings-changed",
   MENU_TARGET: "menu-target",
@@ -157,11 +159,26 @@ export const MSG = Object.freeze({
  */
 /** @typedef {{ok: true, settings: ContentSettings}} SettingsAnswer */
 
-/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest} Request */
+/**
+ * The checks of the sender's frame that are in view now, nearest the middle of the viewport first
+ * (URLs or capture keys, as asked). Waiting checks go in this order, before those scrolled away.
+ * @typedef {{type: "in-view", urls: string[]}} InViewRequest
+ */
+/** @typedef {{ok: true}} InViewAnswer */
+
+/**
+ * From a server's /pair page (content/pair.js): is the extension already paired with this server,
+ * and connected to it? Then the page says so instead of offering a code that has been used.
+ * @typedef {{type: "pair-state"}} PairStateRequest
+ */
+/** @typedef {{ok: true, paired: boolean}} PairStateAnswer */
+
+/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest | InViewRequest | PairStateRequest} Request */
 /**
  * The answer each request type gets.
  * @typedef {{check: CheckAnswer, "check-frames": FramesCheckAnswer, status: StatusAnswer, pair: PairAnswer,
- *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer}} AnswerTo
+ *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer, "in-view": InViewAnswer,
+ *   "pair-state": PairStateAnswer}} AnswerTo
  */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------

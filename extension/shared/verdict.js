@@ -267,7 +267,7 @@ export const ERROR_TEXT = {
   private_address: { text: "This video's address is on your own computer or network, which your server does not download from.", next: CAPTURE_HINT, retry: false },
   no_url: { text: "This video has no address your server could download (it is streamed inside the page).", next: CAPTURE_HINT, retry: false },
   cross_origin: { text: "This video comes from another site that does not let pages read its picture, so its frames cannot be taken here.",
-    next: "Right-click → “Check this video for deepfakes” sends its address to your server instead, when it has one.", retry: false },
+    next: "Nothing was sent. When the video has an address your server can download, right-click → “Check this video for deepfakes” checks that instead.", retry: false },
   protected: { text: "The picture is black: the video is protected (DRM) or shows nothing yet. Nothing was sent.",
     next: "Play it and check again; protected videos cannot be checked.", retry: true },
   no_picture: { text: "This video has no picture to check yet.", next: "Play it, then check again.", retry: true },

@@ -122,6 +122,18 @@ class Firefox:
             time.sleep(0.25)
         raise AssertionError(f"no final badge on {video_css}: last {last}")
 
+    def in_badge(self, page: int, video_css: str, selector: str, fn: str):
+        """fn (JavaScript source taking the element) on selector inside the closed shadow root of the
+        badge on a video; None when there is no such badge or element."""
+        at = self.eval(page, PICTURE_CORNER, video_css)
+        return at and self.call("inBadge", page=page, at=at, selector=selector, fn=fn)
+
+    def click_badge(self, page: int, video_css: str) -> None:
+        """The user's click on the badge of a video (a trusted event, at the badge's place)."""
+        r = self.in_badge(page, video_css, ".badge", "(el) => { const r = el.getBoundingClientRect(); return {x: (r.left + r.right) / 2, y: (r.top + r.bottom) / 2}; }")
+        assert r, f"no badge on {video_css}"
+        self.call("mouse", page=page, x=r["x"], y=r["y"])
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:

@@ -33,9 +33,10 @@ class Server(RealServer):
         return body
 
 
-def start_server(tmp: Path, weights: Path | str, extra: list[str] = ()) -> Server:
-    """The real server on CPU, allowed to fetch from the fixture web (on loopback)."""
-    return Server.start(tmp, "--weights", str(weights), "--device", "cpu", "--allow-private-fetch", *extra)
+def start_server(tmp: Path, weights: Path | str, extra: list[str] = (), port: int | None = None) -> Server:
+    """The real server on CPU, allowed to fetch from the fixture web (on loopback). port: restart
+    one where it listened before (same tmp: same token, certificate and pairing)."""
+    return Server.start(tmp, "--weights", str(weights), "--device", "cpu", "--allow-private-fetch", *extra, port=port)
 
 
 def browser_args(fixture_web, *spkis: str) -> list[str]:
