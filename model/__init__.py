@@ -12,11 +12,15 @@ Public API (what the server and the CLI use):
     read_spec(name_or_path): a model's spec (crop size, detector) without loading it
     available_models(), Verdict, MediaError, NoFaceError, CheckpointError
     load_trust_anchors(path) -> PEM text for check(trust_anchors=...); Provenance, TrustAnchorsError
+    decide(p_fake, threshold, band) -> (verdict, confidence): the verdict rule, for cuts other than the model's
+    conformal_fake_cut, real_cut, threshold_and_band: the calibration's cuts (model/calibration.py), for a
+        user's personal calibration
 """
+from .calibration import conformal_fake_cut, real_cut, threshold_and_band
 from .check import Prepared, check, prepare, score, score_tracks, warm_up
 from .faces import NO_FACE_MESSAGE, NoFaceError
 from .provenance import Provenance, TrustAnchorsError, load_trust_anchors
-from .verdict import VERDICTS, Verdict
+from .verdict import VERDICTS, Verdict, decide
 from .video import FRAME_CHOICES, Frames, MediaError, decode_size, frames_from_images
 from .weights import CheckpointError, LoadedModel, NoDefaultModelError, available_models, load_model, read_spec
 
@@ -24,5 +28,6 @@ __all__ = [
     "check", "warm_up", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",
     "NoFaceError", "CheckpointError", "NoDefaultModelError", "FRAME_CHOICES", "NO_FACE_MESSAGE", "Frames",
     "frames_from_images", "decode_size", "prepare", "score", "score_tracks", "Prepared", "read_spec",
-    "Provenance", "TrustAnchorsError", "load_trust_anchors",
+    "Provenance", "TrustAnchorsError", "load_trust_anchors", "decide", "conformal_fake_cut", "real_cut",
+    "threshold_and_band",
 ]

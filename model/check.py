@@ -16,16 +16,16 @@ import numpy as np
 import torch
 
 from .cam import heatmap
+from .evidence import TrackEvidence, judge, measure, reason_text
 from .faces import (
     NO_FACE_MESSAGE,
-    SMALL_FACES_MESSAGE,
     FaceCrops,
     NoFaceError,
     crop_tracks,
     find_faces,
-    unscored_reasons,
+    unscored,
 )
-from .network import preprocess
+from .network import autocast_for, preprocess
 from .provenance import read_provenance
 from .spec import FAKE, CropSpec
 from .verdict import FaceResult, UnscoredFace, Verdict, decide, video_p_fake
@@ -47,13 +47,9 @@ def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = N
 
 def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float]:
     """Raw P(fake) of each track in a preprocessed batch."""
-    with torch.inference_mode():
-        if loaded.device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                _, logits = loaded.net(x)
-        else:
-            _, logits = loaded.net(x)
-        return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
+    with torch.inference_mode(), autocast_for(loaded.spec, loaded.device):
+        _, logits = loaded.net(x)
+    return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
 
 
 def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
@@ -70,7 +66,9 @@ class Prepared:
     verdict: Verdict
     face_crops: list[FaceCrops] = field(default_factory=list)
     face_boxes: list[list[dict]] = field(default_factory=list)  # per face crop, in the source's pixels
+    evidence: list[TrackEvidence] = field(default_factory=list)  # per face crop: how good it is as evidence
     frames: Frames | None = None
+    decode_scale: float = 1.0  # frames.scale, kept when the frames are dropped
 
     @property
     def needs_model(self) -> bool:
@@ -108,20 +106,24 @@ def prepare(
     try:
         with _timed(timings, "decode", on_stage):
             fr = path if isinstance(path, Frames) else read_frames(path, frames)
-        out.frames = fr
+        out.frames, out.decode_scale = fr, fr.scale
         v.frames_analysed, v.width, v.height, v.duration = len(fr.images), fr.width, fr.height, fr.duration
         with _timed(timings, "detect", on_stage):
             detections, tracks = find_faces(fr, detector=detector)
         v.frames_with_face = sum(1 for d in detections if d)
-        reasons = unscored_reasons(tracks)
+        reasons = unscored(tracks)
         scored = [t for t, r in zip(tracks, reasons, strict=True) if r is None]
-        v.faces_not_scored = [UnscoredFace(frames=len(t.boxes), size_px=round(t.size / fr.scale), reason=r,
+        v.faces_not_scored = [UnscoredFace(frames=len(t.boxes), size_px=round(t.size / fr.scale), reason=r[1], code=r[0],
                                            boxes=_boxes(t, fr)) for t, r in zip(tracks, reasons, strict=True) if r]
-        if not scored:
-            raise NoFaceError(SMALL_FACES_MESSAGE)
-        with _timed(timings, "crop", on_stage):
-            out.face_crops = crop_tracks(fr, scored, crop)
-        out.face_boxes = [_boxes(fc.track, fr) for fc in out.face_crops]
+        if not scored:  # faces, all too small: the check cannot judge them
+            v.verdict, v.reason = "UNCERTAIN", "face_too_small"
+            v.reason_text = reason_text(v.reason)
+        else:
+            with _timed(timings, "crop", on_stage):
+                out.face_crops = crop_tracks(fr, scored, crop)
+                bpp = fr.extra.get("bits_per_pixel")
+                out.evidence = [measure(fr.images, fc.track.boxes, len(fr.images), bpp) for fc in out.face_crops]
+            out.face_boxes = [_boxes(fc.track, fr) for fc in out.face_crops]
     except NoFaceError as e:
         v.verdict, v.error = "NO_FACE", str(e) or NO_FACE_MESSAGE
     except MediaError as e:
@@ -174,13 +176,34 @@ def score(
         return v
     timings = v.timings_ms
     t_start = time.perf_counter()
-    face_crops = prepared.face_crops
+    # faces too poor to judge (evidence.judge) are listed with their reason and not scored; when none is
+    # left, the check says it cannot judge rather than guess
+    cuts = loaded.abstain_cuts
+    evidence = prepared.evidence or [None] * len(prepared.face_crops)
+    codes = [judge(ev, cuts) if ev is not None else None for ev in evidence]
+    keep = [i for i, c in enumerate(codes) if c is None]
+    for i, c in enumerate(codes):
+        if c is not None:
+            fc = prepared.face_crops[i]
+            v.faces_not_scored.append(UnscoredFace(
+                frames=len(fc.frame_indices), size_px=round(evidence[i].face_px / _scale(prepared)),
+                reason=reason_text(c), code=c, boxes=prepared.face_boxes[i], evidence=evidence[i].to_dict()))
+    if not keep:
+        v.verdict, v.reason = "UNCERTAIN", codes[0]  # the main face's reason (tracks come heaviest first)
+        v.reason_text = reason_text(v.reason)
+        return v
+    face_crops = [prepared.face_crops[i] for i in keep]
+    face_boxes = [prepared.face_boxes[i] for i in keep]
+    face_evidence = [evidence[i] for i in keep]
+    if raw_scores is not None:
+        raw_scores = [raw_scores[i] for i in keep]
     try:
         with _timed(timings, "model", on_stage):
             raw = raw_scores if raw_scores is not None else [score_crops(loaded, fc.crops) for fc in face_crops]
             scores = [loaded.calibrated(p) for p in raw]
-        v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=boxes)
-                   for p, fc, boxes in zip(scores, face_crops, prepared.face_boxes, strict=True)]
+        v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=boxes,
+                              evidence=ev.to_dict() if ev is not None else None)
+                   for p, fc, boxes, ev in zip(scores, face_crops, face_boxes, face_evidence, strict=True)]
         p = video_p_fake(scores)
         v.p_fake = round(p, 6)
         v.verdict, conf = decide(p, v.threshold, v.uncertain_band)
@@ -225,6 +248,11 @@ def check(
     prepared = prepare(path, frames, loaded.spec.crop, detector, on_stage, trust_anchors)
     prepared.frames = None  # the decoded images can go before the model runs
     return score(prepared, loaded, threshold, uncertain_band, want_heatmap, on_stage)
+
+
+def _scale(prepared: Prepared) -> float:
+    """Decoded pixels per source pixel (the face sizes a result reports are the source's)."""
+    return prepared.frames.scale if prepared.frames is not None else prepared.decode_scale
 
 
 def _boxes(track, fr: Frames) -> list[dict]:

@@ -131,27 +131,33 @@ class FaceTrack:
         return int(np.median([min(b.width, b.height) for b in self.boxes.values()]))
 
 
-def unscored_reasons(tracks: list[FaceTrack]) -> list[str | None]:
-    """Per track, why the verdict must not rest on it, or None when it is scored.
+def unscored(tracks: list[FaceTrack]) -> list[tuple[str, str] | None]:
+    """Per track, (code, words) for why the verdict must not rest on it, or None when it is scored.
+    Codes are the API's (evidence.REASONS and evidence.SECONDARY_CODES).
 
     The main face is the heaviest (size x frames) track that is large enough to judge; other
     tracks are scored only when they are comparable to it (see MIN_SECONDARY_*).
     """
     big = [t for t in tracks if t.size >= MIN_FACE_PX]
     main = max(big, key=lambda t: t.weight) if big else None
-    reasons: list[str | None] = []
+    reasons: list[tuple[str, str] | None] = []
     for t in tracks:
         if t.size < MIN_FACE_PX:
-            reasons.append(f"too small to judge ({t.size} px, under {MIN_FACE_PX})")
+            reasons.append(("face_too_small", f"too small to judge ({t.size} px, under {MIN_FACE_PX})"))
         elif t is main:
             reasons.append(None)
         elif len(t.boxes) < MIN_SECONDARY_FRAMES * len(main.boxes):
-            reasons.append(f"seen in {len(t.boxes)} frames, the main face in {len(main.boxes)}")
+            reasons.append(("secondary_brief", f"seen in {len(t.boxes)} frames, the main face in {len(main.boxes)}"))
         elif t.size < MIN_SECONDARY_SIZE * main.size:
-            reasons.append(f"much smaller than the main face ({t.size} px vs {main.size})")
+            reasons.append(("secondary_small", f"much smaller than the main face ({t.size} px vs {main.size})"))
         else:
             reasons.append(None)
     return reasons
+
+
+def unscored_reasons(tracks: list[FaceTrack]) -> list[str | None]:
+    """Per track, in words, why the verdict must not rest on it, or None when it is scored (`unscored`)."""
+    return [r[1] if r else None for r in unscored(tracks)]
 
 
 @dataclass

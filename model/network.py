@@ -15,6 +15,8 @@ Three modes:
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,11 +24,24 @@ from torchvision import models
 
 from .spec import BACKBONE_NAMES, ModelSpec
 
+
+def _efficientnet_lite(variant: str) -> nn.Module:
+    """Google's EfficientNet-Lite trunk (no classifier, no pooling) as timm builds it: the `tf_`
+    variant pads like TensorFlow ("same"), as the ImageNet weights were trained. Built without
+    weights: a checkpoint carries every one (training starts from model.training.pretrained)."""
+    import timm
+
+    return timm.create_model(f"tf_{variant}", pretrained=False, num_classes=0, global_pool="")
+
+
 # name -> (constructor returning the convolutional trunk, feature channels)
 BACKBONES = {
     "resnext50_32x4d": (lambda: nn.Sequential(*list(models.resnext50_32x4d(weights=None).children())[:-2]), 2048),
     "mobilenet_v3_small": (lambda: models.mobilenet_v3_small(weights=None).features, 576),
     "mobilenet_v2": (lambda: models.mobilenet_v2(weights=None).features, 1280),
+    "efficientnet_lite0": (lambda: _efficientnet_lite("efficientnet_lite0"), 1280),
+    "efficientnet_lite1": (lambda: _efficientnet_lite("efficientnet_lite1"), 1280),
+    "efficientnet_lite2": (lambda: _efficientnet_lite("efficientnet_lite2"), 1280),
 }
 assert tuple(BACKBONES) == BACKBONE_NAMES
 
@@ -61,10 +76,11 @@ class DeepfakeDetector(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         if spec.mode == "legacy":
             self.lstm = nn.LSTM(channels, spec.hidden, 1, bias=False)
-        else:
+        elif spec.hidden:  # hidden=0: a per-frame model without the LSTM (mode "frames")
             self.lstm = nn.LSTM(channels, spec.hidden, 1, batch_first=True)
         self.dp = nn.Dropout(0.4)
-        self.linear1 = nn.Linear(spec.hidden, 2)
+        if spec.hidden:
+            self.linear1 = nn.Linear(spec.hidden, 2)
         if spec.frame_head:
             self.frame_head = nn.Linear(channels, 2)
 
@@ -94,6 +110,22 @@ class DeepfakeDetector(nn.Module):
     def frame_logits(self, feats: torch.Tensor) -> torch.Tensor:
         """Per-frame logits (batch, frames, 2) from the per-frame head."""
         return self.frame_head(self.dp(feats))
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 on this CPU (AVX-512 BF16 or AMX): where autocast to bf16 is fast. Elsewhere it
+    is emulated and many times slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def autocast_for(spec: ModelSpec, device: torch.device):
+    """The autocast context a model runs in: bf16 on a CPU that has it when the model was made for it,
+    fp16 on CUDA, otherwise none (fp32)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if spec.precision == "bf16" and device.type == "cpu" and cpu_has_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

@@ -14,8 +14,12 @@ FAKE, REAL = 0, 1
 CLASS_ORDER = ("FAKE", "REAL")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKBONE_NAMES = ("resnext50_32x4d", "mobilenet_v3_small", "mobilenet_v2")
+BACKBONE_NAMES = ("resnext50_32x4d", "mobilenet_v3_small", "mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1",
+                  "efficientnet_lite2")
 MODES = ("temporal", "frames", "legacy")
+# the numerics a model runs (and was calibrated) in on the CPU: "bf16" autocasts where the CPU has
+# native bfloat16 (AVX-512 BF16, AMX) and falls back to fp32 elsewhere
+PRECISIONS = ("fp32", "bf16")
 DETECTORS = ("yunet", "hog")
 
 
@@ -50,6 +54,7 @@ class ModelSpec:
     name: str = "custom"
     # a per-frame linear head beside the LSTM (trained jointly); mode "frames" scores a clip by it
     frame_head: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self):
         if self.crop.detector not in DETECTORS:
@@ -60,6 +65,10 @@ class ModelSpec:
             raise ValueError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
         if self.mode == "frames" and not self.frame_head:
             raise ValueError("mode 'frames' needs frame_head")
+        if self.hidden == 0 and self.mode != "frames":
+            raise ValueError("only mode 'frames' can do without the LSTM (hidden=0)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.channel_order not in ("RGB", "BGR"):
             raise ValueError(f"channel_order must be RGB or BGR, not {self.channel_order!r}")
         if tuple(self.class_order) != CLASS_ORDER:

@@ -19,6 +19,7 @@ class FaceResult:
     p_fake: float
     frames: int
     boxes: list[dict] = field(default_factory=list)  # [{"t": seconds, "box": [x, y, w, h]}]
+    evidence: dict | None = None  # evidence.TrackEvidence: how good the face is as evidence
 
 
 @dataclass
@@ -30,6 +31,9 @@ class UnscoredFace:
     size_px: int
     reason: str
     boxes: list[dict] = field(default_factory=list)
+    # a stable code for the reason (evidence.REASONS, evidence.SECONDARY_CODES)
+    code: str | None = None
+    evidence: dict | None = None
 
 
 @dataclass
@@ -53,6 +57,10 @@ class Verdict:
     duration: float | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # why a check could not judge (verdict UNCERTAIN, p_fake None): a stable code (evidence.REASONS) and
+    # a sentence with what would help
+    reason: str | None = None
+    reason_text: str | None = None
     # the file's Content Credentials (C2PA): None when it has none, and for captured frames
     provenance: Provenance | None = None
     heatmap_png: bytes | None = field(default=None, repr=False)

@@ -197,7 +197,7 @@ def _read_video(path: str, n: int) -> Frames:
         duration = _duration(container, stream)
         declared_frames = stream.frames or None
         index = _scan_index(container, stream)
-        stats: dict = {"indexed": index is not None}
+        stats: dict = {"indexed": index is not None, "bits_per_pixel": _bits_per_pixel(index, stream, width, height)}
         if index is not None:
             # the packets say how long the clip really is (a header may declare hours)
             duration = index.span
@@ -226,6 +226,17 @@ def _read_video(path: str, n: int) -> Frames:
     times = [t for t, _ in frames]
     images = [img for _, img in frames]
     return Frames(images, times, declared_frames, duration, width, height, extra=stats, scale=images[0].shape[1] / width)
+
+
+def _bits_per_pixel(index: PacketIndex | None, stream, width: int, height: int) -> float | None:
+    """The stream's bits per pixel per frame (H.264 at 720p: ~0.1 for a good upload, under 0.02 for a
+    starved one), from its packets, else from the declared bit rate and frame rate."""
+    if index is not None and index.size and index.frames:
+        return index.size * 8 / (len(index.frames) * width * height)
+    rate, fps = stream.bit_rate, stream.average_rate
+    if rate and fps and float(fps) > 0:
+        return float(rate) / (float(fps) * width * height)
+    return None
 
 
 def _duration(container, stream) -> float | None:
@@ -264,6 +275,7 @@ class PacketIndex:
     frames: list[float]
     keys: list[float]
     key_pts: list[int]  # the keyframes' timestamps in stream time base, to seek to exactly
+    size: int = 0  # bytes of all the stream's packets: how hard it is compressed
 
     @property
     def span(self) -> float:
@@ -294,12 +306,14 @@ def _scan_index(container, stream) -> PacketIndex | None:
         return None
     frames: list[float] = []
     keys: list[tuple[float, int]] = []
+    size = 0
     try:
         for packet in container.demux(stream):
             if packet.pts is None or packet.size == 0:
                 continue  # the demuxer's final empty packet, or a packet without a timestamp
             t = float((packet.pts - start) * tb)
             frames.append(t)
+            size += packet.size
             if packet.is_keyframe:
                 keys.append((t, packet.pts))
             if len(frames) > MAX_INDEX_PACKETS:
@@ -312,7 +326,7 @@ def _scan_index(container, stream) -> PacketIndex | None:
         return None
     frames.sort()
     keys.sort()
-    return PacketIndex(frames, [t for t, _ in keys], [p for _, p in keys])
+    return PacketIndex(frames, [t for t, _ in keys], [p for _, p in keys], size)
 
 
 @dataclass(frozen=True)

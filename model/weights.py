@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .calibration import platt
+from .evidence import Cuts
 from .network import BACKBONES, DeepfakeDetector, pick_device
 from .spec import LEGACY_SPEC, ModelSpec
 from .verdict import DEFAULT_THRESHOLD, DEFAULT_UNCERTAIN_BAND
@@ -188,12 +189,14 @@ class LoadedModel:
     def calibrated(self, p_fake: float) -> float:
         """The network's P(fake) mapped by the calibration's logistic fit (Platt scaling), so that it reads
         as a probability on video (0.5: as likely fake as real); unchanged without a calibration."""
-        platt = self.calibration.get("platt")
-        if not platt:
-            return p_fake
-        a, b = platt
-        p = min(max(p_fake, 1e-6), 1 - 1e-6)
-        return float(1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b))))
+        fit = self.calibration.get("platt")
+        return platt(p_fake, *fit) if fit else p_fake
+
+    @property
+    def abstain_cuts(self) -> Cuts:
+        """Below these a face is too poor to judge (evidence.Cuts), measured for this model; the
+        pipeline's size rule alone for a model without them."""
+        return Cuts.from_dict(self.calibration.get("abstain"))
 
     @property
     def threshold(self) -> float:

@@ -1,5 +1,6 @@
 """`python -m server`: the local HTTPS inference server. Subcommands: trust, untrust, rotate-token,
-update-fetcher, scan (batch checks on Ray: server/scan.py, its own options)."""
+update-fetcher, scan (batch checks on Ray: server/scan.py, its own options), feedback (personal
+calibration and export of your answers: server/feedback.py, its own options)."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=["serve", "trust", "untrust", "rotate-token", "update-fetcher"],
                    help="serve (default); trust / untrust the local CA in this user's browsers; rotate-token; "
                         "update-fetcher: update yt-dlp and its JavaScript challenge solver in place, then check them; "
-                        "scan INPUT... --out FILE: check many files or URLs on Ray (`scan --help`)")
+                        "scan INPUT... --out FILE: check many files or URLs on Ray (`scan --help`); "
+                        "feedback calibrate|export: your answers (`feedback --help`)")
     p.add_argument("--version", action="store_true",
                    help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
     p.add_argument("--dry-run", action="store_true",
@@ -183,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return scan_main(args[1:])
+    if args[:1] == ["feedback"]:
+        from .feedback import main as feedback_main
+
+        return feedback_main(args[1:])
     a = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

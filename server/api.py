@@ -100,13 +100,16 @@ async def create_check(request: web.Request) -> web.Response:
     use_cookies = body.get("use_cookies", False)
     if not isinstance(use_cookies, bool):
         raise ApiError(400, "bad_request", "use_cookies must be true or false.")
+    remember_url = body.get("remember_url", False)
+    if not isinstance(remember_url, bool):
+        raise ApiError(400, "bad_request", "remember_url must be true or false.")
     # a URL checked before (or being checked) is answered without a fetch, so without resolving
     # its host: a cache hit costs no DNS lookup
-    check = await jobs.known_url(url, frames)
+    check = await jobs.known_url(url, frames, remember_url)
     if check is None:
         if not config.allow_private_fetch and await resolves_to_private(url):
             raise ApiError(403, "private_address", "The URL points to a private or local network address; refused.")
-        check = jobs.submit_url(url, frames, use_cookies=use_cookies)
+        check = jobs.submit_url(url, frames, use_cookies=use_cookies, remember_url=remember_url)
     if check.status == "done" and check.cached:
         return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
@@ -196,13 +199,17 @@ async def frames_check(request: web.Request) -> web.Response:
         if form.media is None:
             raise ApiError(400, "bad_request", "No frames were sent: add at least one 'frame' part.")
         times = parse_times(form.fields.get("times", b""), form.count)
-        if "page_url" in form.fields:
-            _http_url(form.fields["page_url"].decode(errors="replace"), "page_url")  # for the record; never fetched
+        page_url = None
+        if "page_url" in form.fields:  # for the record (its host in the history); never fetched
+            page_url = _http_url(form.fields["page_url"].decode(errors="replace"), "page_url")
+        remember = form.fields.get("remember_url", b"false").decode(errors="replace").strip()
+        if remember not in ("true", "false"):
+            raise ApiError(400, "bad_request", "remember_url must be true or false.")
         frames = _form_frames(form.fields.get("frames"), jobs, request.app[WORKER].frame_choices)
     except ApiError:
         store.delete(form.media)
         raise
-    check = await jobs.submit_frames(form.media, times, frames)
+    check = await jobs.submit_frames(form.media, times, frames, page_url, remember == "true")
     if check.status == "done":
         return web.json_response(jobs.snapshot(check), status=200)
     return web.json_response({"id": check.id, "status": check.status}, status=202)
@@ -224,12 +231,12 @@ def _frames_too_large(mb: int) -> ApiError:
 class _FramesForm:
     media: StoredMedia | None = None  # the frames, encrypted in the store
     count: int = 0
-    fields: dict[str, bytes] = field(default_factory=dict)  # times, frames, page_url
+    fields: dict[str, bytes] = field(default_factory=dict)  # times, frames, page_url, remember_url
 
 
 async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) -> _FramesForm:
     form, writer, size = _FramesForm(), None, None
-    small = {"times": MAX_TIMES_BYTES, "frames": 16, "page_url": MAX_URL_LEN}
+    small = {"times": MAX_TIMES_BYTES, "frames": 16, "page_url": MAX_URL_LEN, "remember_url": 8}
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):

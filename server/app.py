@@ -1,6 +1,6 @@
 """create_app(config): wiring only. Resources with a lifetime live in cleanup_ctx, in start order:
-media dirs -> model worker -> job service (cache, queue) -> sweeper -> the fetcher's self-check (made
-when first asked for); they stop in reverse."""
+media dirs -> model worker -> job service (cache, history, personal cuts, queue) -> sweeper -> the
+fetcher's self-check (made when first asked for); they stop in reverse."""
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +10,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import api
+from . import api, feedback_api
 from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore
 from .config import Config
 from .fetch import FetcherMonitor
+from .history import History
 from .jobs import JobService, ResultCache
-from .keys import CONFIG, FETCHER, JOBS, PAIRED_ORIGIN, PAIRING, PLAIN_DIR, STORE, TOKENS, WORKER
+from .keys import CONFIG, FETCHER, HISTORY, JOBS, PAIRED_ORIGIN, PAIRING, PERSONAL, PLAIN_DIR, STORE, TOKENS, WORKER
 from .media import MediaStore, new_plain_dir, remove_plain_dir, sweep, wipe_dir
 from .middlewares import (
     add_response_headers,
@@ -25,6 +26,7 @@ from .middlewares import (
     rate_limit_middleware,
     token_middleware,
 )
+from .personal import PersonalCalibration
 from .private import private_dir
 from .worker import InferenceWorker
 
@@ -56,6 +58,7 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
     app[FETCHER] = FetcherMonitor(config.fetcher_max_age_days, config.cookies_from_browser)
     app.on_response_prepare.append(add_response_headers)
     app.add_routes(api.routes())
+    app.add_routes(feedback_api.routes())
     app.cleanup_ctx.extend([_media_ctx, _worker_ctx(worker), _jobs_ctx, _sweeper_ctx, _fetcher_ctx])
     return app
 
@@ -116,11 +119,14 @@ def _worker_ctx(shared: InferenceWorker | None):
 async def _jobs_ctx(app: web.Application):
     config = app[CONFIG]
     cache = ResultCache(config.cache_path, config.cache_ttl_s)
-    jobs = JobService(config, app[STORE], app[WORKER], cache)
+    history = History(config.cache_path, config.kept_dir, config.clip_key_path)  # the same SQLite file, its own table
+    personal = PersonalCalibration(config.personal_calibration_path)
+    jobs = JobService(config, app[STORE], app[WORKER], cache, history, personal)
     await jobs.start()
-    app[JOBS] = jobs
+    app[JOBS], app[HISTORY], app[PERSONAL] = jobs, history, personal
     yield
     await jobs.stop(SHUTDOWN_GRACE_S)
+    history.close()
     cache.close()
 
 

@@ -69,6 +69,10 @@ class Config:
     jobs_kept_max: int = 1000  # ... and at most this many of them (the newest): ~0.5 KB each, results shared
     heatmap_bytes_kept: int = 4 * 2**20  # heatmap PNGs of the newest checks, in all (~60 of ~65 KB)
     media_max_age_s: float = 30 * 60
+    # the history of checks (server/history.py): unanswered entries go after this long; answered
+    # ones are the user's labels and stay until deleted
+    history_kept_s: float = 30 * 24 * 3600
+    max_note_chars: int = 1000  # the note a user may add to an answer
     sweep_every_s: float = 60.0
     retry_after_s: int = 10
     # access control
@@ -108,6 +112,18 @@ class Config:
     @property
     def cache_path(self) -> Path:
         return self.data_dir / "cache.sqlite3"
+
+    @property
+    def kept_dir(self) -> Path:
+        return self.data_dir / "kept"  # clips the user kept for retraining, encrypted under clip_key_path
+
+    @property
+    def personal_calibration_path(self) -> Path:
+        return self.data_dir / "personal-calibration.json"
+
+    @property
+    def clip_key_path(self) -> Path:
+        return self.config_dir / "clips.key"  # apart from the clips: a copy of the data folder alone reads nothing
 
     @property
     def tls_dir(self) -> Path:

@@ -28,7 +28,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .config import Config
 from .errors import ApiError
 from .fetch import FetchError, fetch
+from .history import Entry, History
 from .media import MediaStore, StoredMedia
+from .personal import PersonalCalibration
 from .worker import InferenceWorker, WorkerFailed
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,12 @@ class Check:
     error: dict | None = None
     heatmap_key: str | None = None  # its heatmap in JobService.heatmaps, while that keeps it
     url_key: str | None = None
+    # for its history entry (server/history.py): the site's host, the keyed digest of the address,
+    # the address itself only when the user asked to keep it, the media's sha256 when it was here
+    site: str | None = None
+    url_digest: str | None = None
+    url: str | None = None
+    content_sha256: str | None = None
     listeners: list[asyncio.Queue] = field(default_factory=list)
 
     @property
@@ -169,8 +177,12 @@ class _Work:
 
 
 class JobService:
-    def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache):
+    def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache,
+                 history: History | None = None, personal: PersonalCalibration | None = None):
+        """history: where finished checks are recorded (None: nowhere); personal: the user's own cuts,
+        applied to every result shown (None: the model's)."""
         self.config, self.store, self.worker, self.cache = config, store, worker, cache
+        self.history, self.personal = history, personal
         self.checks: dict[str, Check] = {}
         self.in_flight: dict[str, Check] = {}  # url cache key -> its running check
         self.heatmaps: OrderedDict[str, bytes] = OrderedDict()  # by cache key, newest last
@@ -275,8 +287,43 @@ class JobService:
             self._heatmap_bytes -= len(self.heatmaps.popitem(last=False)[1])
 
     def snapshot(self, c: Check) -> dict:
-        """The check as the API shows it."""
-        return c.to_json(has_heatmap=self.heatmap(c) is not None)
+        """The check as the API shows it: its verdict by the personal cuts when there are some for this
+        model (the cached result keeps the model's own)."""
+        snap = c.to_json(has_heatmap=self.heatmap(c) is not None)
+        if snap["result"] is not None:
+            if self.personal is not None:
+                self.personal.apply(snap["result"], self.worker.info.get("sha256"))
+            else:
+                snap["result"]["calibration"] = "model"
+        return snap
+
+    def _where(self, c: Check, url: str | None, remember: bool) -> None:
+        """What the history may say about where a check's media came from: the host; for a URL check,
+        the address's keyed digest; the address itself only when the user asked."""
+        if not url:
+            return
+        c.site = (urlsplit(url).hostname or "").lower() or None
+        if c.source == "url" and self.history is not None:
+            c.url_digest = self.history.url_digest(canonical_url(url))
+        if remember:
+            c.url = url
+
+    async def _record(self, c: Check) -> None:
+        """The finished check into the history (before the caller says it is done: an answer may follow at once)."""
+        if self.history is None or c.result is None:
+            return
+        shown = self.snapshot(c)["result"]
+        info = self.worker.info
+        entry = Entry(
+            id=c.id, created=time.time(), source=c.source, verdict=shown["verdict"], calibration=shown["calibration"],
+            site=c.site, url=c.url, url_digest=c.url_digest, content_sha256=c.content_sha256,
+            p_fake=shown.get("p_fake"), confidence=shown.get("confidence"), model=shown.get("model"),
+            model_sha256=info.get("sha256"), model_threshold=c.result.get("threshold"),
+            model_band=c.result.get("uncertain_band"))
+        try:
+            await self._db_call(self.history.add, entry)
+        except Exception:  # the check itself is fine: a history that cannot be written must not fail it
+            log.exception("check %s: could not record it in the history", c.id)
 
     def _notify(self, c: Check) -> None:
         c.updated = time.time()
@@ -303,8 +350,9 @@ class JobService:
         self._notify(c)
         log.info("check %s failed: %s", c.id, code)
 
-    def _finish_cached(self, c: Check, result: dict, key: str) -> None:
+    async def _finish_cached(self, c: Check, result: dict, key: str) -> None:
         c.cached, c.result, c.heatmap_key = True, result, key
+        await self._record(c)
         self._set(c, "done")
 
     def _spawn(self, coro) -> None:
@@ -313,30 +361,36 @@ class JobService:
         t.add_done_callback(self._tasks.discard)
 
     # --- submitting ---
-    async def known_url(self, url: str, frames: int) -> Check | None:
+    async def known_url(self, url: str, frames: int, remember_url: bool = False) -> Check | None:
         """The check for a URL that needs no fetch: the one in flight, or a finished one from the
-        cache. None when the URL has to be fetched."""
+        cache. None when the URL has to be fetched. remember_url: its history entry keeps the address."""
         key = self._key(frames, "url", canonical_url(url))
         running = self.in_flight.get(key)
         if running is not None and not running.finished:
+            if remember_url:
+                running.url = url
             return running
         cached = await self._db_call(self.cache.get, key)
         if cached is not None:
             c = self._new("url", frames)
-            self._finish_cached(c, cached, key)
+            self._where(c, url, remember_url)
+            await self._finish_cached(c, cached, key)
             return c
         return None
 
-    def submit_url(self, url: str, frames: int, use_cookies: bool = False) -> Check:
+    def submit_url(self, url: str, frames: int, use_cookies: bool = False, remember_url: bool = False) -> Check:
         """Start fetching and checking a URL that `known_url` did not know. An identical request
         that started meanwhile (while the caller resolved the host) is shared, not repeated.
         use_cookies: fetch with the post's site's cookies from --cookies-from-browser, if set."""
         key = self._key(frames, "url", canonical_url(url))
         running = self.in_flight.get(key)
         if running is not None and not running.finished:
+            if remember_url:
+                running.url = url
             return running
         self.ensure_capacity()
         c = self._new("url", frames)
+        self._where(c, url, remember_url)
         c.url_key = key
         self.in_flight[key] = c
         self._spawn(self._run_url(c, url, use_cookies))
@@ -348,22 +402,27 @@ class JobService:
         """An uploaded file, cached by the sha256 of its bytes."""
         return await self._submit_stored("upload", media, ext, self._key(frames, "sha", media.sha256), frames)
 
-    async def submit_frames(self, media: StoredMedia, times: list[float], frames: int) -> Check:
-        """Frames captured in the browser, cached by the hash of their bytes and times."""
+    async def submit_frames(self, media: StoredMedia, times: list[float], frames: int,
+                            page_url: str | None = None, remember_url: bool = False) -> Check:
+        """Frames captured in the browser, cached by the hash of their bytes and times. page_url: the
+        page they played on (its host goes into the history; the address too with remember_url)."""
         from .frames import times_digest
 
         key = self._key(frames, "frames", f"{media.sha256}:{times_digest(times)}")
-        return await self._submit_stored("frames", media, ".frames", key, frames, times)
+        return await self._submit_stored("frames", media, ".frames", key, frames, times, page_url, remember_url)
 
     async def _submit_stored(self, source: str, media: StoredMedia, ext: str, key: str, frames: int,
-                             times: list[float] | None = None) -> Check:
+                             times: list[float] | None = None, page_url: str | None = None,
+                             remember_url: bool = False) -> Check:
         """Media already in the store: a cache hit is answered even when the queue is full; anything
         else needs room in it. The media is deleted unless a queued check now owns it."""
         cached = await self._db_call(self.cache.get, key)
         if cached is not None:
             self.store.delete(media)
             c = self._new(source, frames)
-            self._finish_cached(c, cached, key)
+            c.content_sha256 = media.sha256
+            self._where(c, page_url, remember_url)
+            await self._finish_cached(c, cached, key)
             return c
         try:
             self.ensure_capacity()
@@ -371,8 +430,24 @@ class JobService:
             self.store.delete(media)
             raise
         c = self._new(source, frames)
+        c.content_sha256 = media.sha256
+        self._where(c, page_url, remember_url)
         self._queue.put_nowait(_Work(c, media, ext, [key], None, max(MIN_ANALYSIS_S, self.config.deadline_s), times))
         return c
+
+    async def download(self, url: str, encrypt_into: MediaStore) -> StoredMedia:
+        """The video at url, fetched like a check's (the same limits, at most max_downloads at once)
+        and encrypted into `encrypt_into` at once: a kept clip (server/feedback_api.py). FetchError."""
+        async with self._downloads:
+            dest = Path(tempfile.mkdtemp(dir=self.config.fetch_dir))  # 0700
+            try:
+                fetched = await fetch(
+                    url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,
+                    allow_private=self.config.allow_private_fetch, timeout_s=self.config.deadline_s,
+                    verbose=self.config.log_urls)
+                return await asyncio.get_running_loop().run_in_executor(None, encrypt_into.encrypt_file, fetched.path)
+            finally:
+                shutil.rmtree(dest, ignore_errors=True)  # the plaintext download, at once
 
     # --- running ---
     async def _run_url(self, c: Check, url: str, use_cookies: bool = False) -> None:
@@ -405,12 +480,13 @@ class JobService:
                 self._fail(c, "not_media", "The URL gave a file that is not a video or image.")
                 return
             sha_key = self._key(c.frames, "sha", media.sha256)
+            c.content_sha256 = media.sha256
             cached = await self._db_call(self.cache.get, sha_key)
             if cached is not None:
                 self.store.delete(media)
                 await self._db_call(self.cache.put, [c.url_key], cached)
                 self.in_flight.pop(c.url_key, None)
-                self._finish_cached(c, cached, sha_key)
+                await self._finish_cached(c, cached, sha_key)
                 return
             self._set(c, "queued")
             timeout = max(MIN_ANALYSIS_S, self.config.deadline_s - fetch_s)
@@ -473,6 +549,7 @@ class JobService:
         c.result, c.heatmap_key = result, keys[0] if heatmap else None
         if c.url_key:
             self.in_flight.pop(c.url_key, None)
+        await self._record(c)
         self._set(c, "done")
         log.info("check %s done: %s", c.id, result["verdict"])
 
@@ -497,3 +574,5 @@ class JobService:
         for _, cid in finished[:max(0, len(finished) - self.config.jobs_kept_max)]:
             del self.checks[cid]
         await self._db_call(self.cache.purge)
+        if self.history is not None:
+            await self._db_call(self.history.purge, self.config.history_kept_s)

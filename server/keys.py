@@ -8,8 +8,10 @@ from aiohttp import web
 from .auth import PairedOrigin, Pairing, TokenStore
 from .config import Config
 from .fetch import FetcherMonitor
+from .history import History
 from .jobs import JobService
 from .media import MediaStore
+from .personal import PersonalCalibration
 from .worker import InferenceWorker
 
 CONFIG = web.AppKey("config", Config)
@@ -21,3 +23,5 @@ PLAIN_DIR = web.AppKey("plain_dir", Path)  # where the worker may decrypt (confi
 WORKER = web.AppKey("worker", InferenceWorker)
 JOBS = web.AppKey("jobs", JobService)
 FETCHER = web.AppKey("fetcher", FetcherMonitor)
+HISTORY = web.AppKey("history", History)  # checks and the user's answers (server/history.py)
+PERSONAL = web.AppKey("personal", PersonalCalibration)  # the user's own cuts, if any (server/personal.py)

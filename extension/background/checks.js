@@ -302,11 +302,11 @@ async function run(rec, reason) {
       if (rec.source === "frames") {
         const frames = captured.get(rec.url);
         if (!frames) throw new ServerError("capture_lost", "The captured frames were lost (the extension restarted): check the video again.");
-        created = await client.checkFrames(frames.frames, frames.times, rec.pageUrl, onBusy);
+        created = await client.checkFrames(frames.frames, frames.times, rec.pageUrl, onBusy, (await getSettings()).historyUrls);
         captured.delete(rec.url);
       } else {
         rec.cookies = await wantsLogin(rec.url);
-        created = await client.createCheck(rec.url, rec.pageUrl, onBusy, rec.cookies);
+        created = await client.createCheck(rec.url, rec.pageUrl, onBusy, rec.cookies, (await getSettings()).historyUrls);
       }
       if (created.status === "done" || created.status === "failed") check = created;
       else {

@@ -16,6 +16,18 @@ import { api } from "../shared/browser.js";
  * @property {boolean} [cached]
  */
 /** @typedef {(waitSeconds: number, error: ServerError) => void} OnBusy  told before each wait while the server is busy */
+/** @typedef {import("../shared/messages.js").HistoryEntry} HistoryEntry */
+/**
+ * GET /v1/calibration (docs/api.md): the cuts in use, and how the user's answers met this model's verdicts.
+ * @typedef {object} Calibration
+ * @property {{name: string | null, threshold: number, uncertain_band: number}} model  the model's own cuts
+ * @property {"model" | "personal"} calibration
+ * @property {any} personal  the personal cuts, with before/after on the answers, or null
+ * @property {number} min_answers
+ * @property {number} usable_answers
+ * @property {{answers: number, fake_verdicts: number, fake_marked_real: number, real_verdicts: number,
+ *   real_marked_fake: number, uncertain_answered: number}} answers
+ */
 /**
  * @typedef {object} RequestOptions
  * @property {string} [method]
@@ -197,13 +209,15 @@ export class Client {
   /**
    * @param {string} url @param {string | null} pageUrl @param {OnBusy} [onBusy]
    * @param {boolean} [useCookies]  fetch with the browser's login for url's site (the server's --cookies-from-browser)
+   * @param {boolean} [rememberUrl]  the history may keep the address (the options' choice; else only its host)
    * @returns {Promise<Check>}
    */
-  createCheck(url, pageUrl, onBusy, useCookies = false) {
-    /** @type {{url: string, page_url?: string, use_cookies?: boolean}} */
+  createCheck(url, pageUrl, onBusy, useCookies = false, rememberUrl = false) {
+    /** @type {{url: string, page_url?: string, use_cookies?: boolean, remember_url?: boolean}} */
     const json = { url };
     if (pageUrl && /^https?:/.test(pageUrl)) json.page_url = pageUrl;
     if (useCookies) json.use_cookies = true;
+    if (rememberUrl) json.remember_url = true;
     return this.jsonRetrying("/v1/checks", { method: "POST", json }, onBusy);
   }
 
@@ -214,14 +228,16 @@ export class Client {
    * @param {number[]} times  each frame's time in the video (seconds)
    * @param {string | null} pageUrl
    * @param {OnBusy} [onBusy]
+   * @param {boolean} [rememberUrl]  the history may keep the page's address (else only its host)
    * @returns {Promise<Check>}
    */
-  async checkFrames(frames, times, pageUrl, onBusy) {
+  async checkFrames(frames, times, pageUrl, onBusy, rememberUrl = false) {
     const make = () => {
       const form = new FormData();
       frames.forEach((f, i) => form.append("frame", f, `frame-${i}.jpg`));
       form.append("times", JSON.stringify(times));
       if (pageUrl && /^https?:/.test(pageUrl)) form.append("page_url", pageUrl);
+      if (rememberUrl) form.append("remember_url", "true");
       return form;
     };
     for (let attempt = 0; ; attempt++) {
@@ -262,6 +278,64 @@ export class Client {
         await new Promise((r) => setTimeout(r, wait * 1000));
       }
     }
+  }
+
+  // --- the user's answers and the history (docs/api.md) ---
+
+  /**
+   * @param {string} checkId @param {"REAL" | "FAKE" | null} label  null withdraws the answer
+   * @param {string | null} [note]
+   * @returns {Promise<HistoryEntry>}
+   */
+  feedback(checkId, label, note = null) {
+    return this.json("/v1/feedback", { method: "POST", json: { check_id: checkId, label, note } });
+  }
+
+  /**
+   * @param {{limit?: number, offset?: number, verdict?: string, feedback?: string}} [query]
+   * @returns {Promise<{items: HistoryEntry[], total: number, limit: number, offset: number, kept_days: number}>}
+   */
+  history(query = {}) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") q.set(k, String(v));
+    return this.json(`/v1/history${q.size ? `?${q}` : ""}`);
+  }
+
+  /** @param {string} [id]  one entry; none: the whole history @returns {Promise<{deleted: number}>} */
+  deleteHistory(id) {
+    return this.json(id ? `/v1/history/${encodeURIComponent(id)}` : "/v1/history", { method: "DELETE" });
+  }
+
+  /**
+   * Keep a check's clip for retraining: an upload's file (the same bytes), or a post the server
+   * fetches again (its address, or none when the history kept it).
+   * @param {string} id @param {{file?: File, url?: string}} what
+   * @returns {Promise<HistoryEntry>}
+   */
+  keepClip(id, { file, url } = {}) {
+    const path = `/v1/history/${encodeURIComponent(id)}/clip`;
+    if (file) {
+      const form = new FormData();
+      form.append("file", file, file.name || "upload");
+      return this.json(path, { method: "PUT", body: form, timeoutMs: UPLOAD_TIMEOUT_MS });
+    }
+    return this.json(path, { method: "PUT", json: url ? { url } : {}, timeoutMs: UPLOAD_TIMEOUT_MS });
+  }
+
+  /** @param {string} id @returns {Promise<HistoryEntry>} */
+  dropClip(id) {
+    return this.json(`/v1/history/${encodeURIComponent(id)}/clip`, { method: "DELETE" });
+  }
+
+  /**
+   * The cuts in use and the user's answers on this model's checks; "refit" fits personal cuts,
+   * "undo" removes them.
+   * @param {"get" | "refit" | "undo"} [action]
+   * @returns {Promise<Calibration>}
+   */
+  calibration(action = "get") {
+    const method = { get: "GET", refit: "POST", undo: "DELETE" }[action];
+    return this.json("/v1/calibration", { method, timeoutMs: 60_000 });
   }
 
   /** @param {string} path  a result's heatmap_url @returns {Promise<string>} a data: URL */

@@ -3,7 +3,7 @@
 // worker, Firefox as an event page (background.scripts); either may be stopped when idle, so every
 // listener is registered synchronously here and all state that matters is in storage.
 import { api } from "../shared/browser.js";
-import { MSG, validFrames, validTarget } from "../shared/messages.js";
+import { CHECK_ID, MSG, validFeedback, validFrames, validTarget } from "../shared/messages.js";
 import {
   autoCheckEnabled, CONTENT_SETTING_KEYS, closeStorageToContentScripts, DEFAULTS, getConnection, getSettings, normaliseServer, setSettings,
 } from "../shared/settings.js";
@@ -194,6 +194,34 @@ const handlers = {
     if (!page || page !== server || !token) return { ok: true, paired: false };
     const status = await probeStatus();
     return { ok: true, paired: status.state === "connected" };
+  },
+
+  // "Is this right?" in a badge's panel: the user's answer on a finished check (docs/api.md POST /v1/feedback).
+  async [MSG.FEEDBACK](msg) {
+    const answer = validFeedback(msg);
+    if (!answer) return refuse("bad_request", "Not a usable answer (REAL, FAKE or none, a note of at most 1000 characters).");
+    const s = await getConnection();
+    try {
+      return { ok: true, entry: await new Client(s.server, s.token).feedback(answer.checkId, answer.label, answer.note) };
+    } catch (e) {
+      return failure(e);
+    }
+  },
+
+  // "Keep this clip for retraining": the server fetches the post again, and keeps it only if it is
+  // the address that was checked (it compares it with the check's own).
+  async [MSG.KEEP_CLIP](msg) {
+    const target = validTarget({ url: msg.url });
+    if (typeof msg.checkId !== "string" || !CHECK_ID.test(msg.checkId) || !target) {
+      return refuse("bad_request", "Not a check and an http(s) address.");
+    }
+    const s = await getConnection();
+    const client = new Client(s.server, s.token);
+    try {
+      return { ok: true, entry: msg.keep ? await client.keepClip(msg.checkId, { url: target.url }) : await client.dropClip(msg.checkId) };
+    } catch (e) {
+      return failure(e);
+    }
   },
 };
 

@@ -76,6 +76,7 @@ export function pictureRect(el) {
  * @property {() => void} openLimits
  * @property {(el: Element) => void} [stopWatching]
  * @property {(el: Element) => void} [retry]  ask again for the check shown on el
+ * @property {(view: any) => HTMLElement | null} [feedback]  "Is this right?" for a finished check (content/feedback.js)
  */
 /**
  * @typedef {object} Item
@@ -244,6 +245,7 @@ export class Badges {
         retry: hooks.retry ? () => hooks.retry?.(el) : null,
         stopWatching: hooks.stopWatching ? () => hooks.stopWatching?.(el) : null,
         heatmap: (canvas, path) => this.#drawHeatmap(canvas, path),
+        feedback: () => hooks.feedback?.(view) ?? null,
       },
     }));
     if (focusedClose) /** @type {HTMLElement | null} */ (panel.querySelector(".close"))?.focus({ preventScroll: true });

@@ -13,6 +13,7 @@ import { composedClosest } from "../sites/dom.js";
 import { adapterFor, generic } from "../sites/index.js";
 import { Badges } from "./badge.js";
 import { CaptureError, captureFrames, DEFAULT_FRAMES, isLive, toBase64 } from "./capture.js";
+import { feedbackSection } from "./feedback.js";
 import { watchVideos } from "./finder.js";
 
 const DEBOUNCE_MS = 500; // a video must stay visible this long before it is checked (fast scrolling checks nothing)
@@ -75,6 +76,7 @@ const badges = new Badges({
     const url = urlOf.get(el);
     if (url) retry(url, "menu");
   },
+  feedback: (view) => feedbackSection(view, send, settings.uncertainBand),
 });
 
 /** The settings for this frame, asked for once (and again when the service worker says they changed). */

@@ -51,6 +51,7 @@ export function h(tag, attrs = {}, ...children) {
  * @property {(() => void) | null} retry  ask again (null: this badge has nothing to retry)
  * @property {(() => void) | null} stopWatching
  * @property {(canvas: HTMLCanvasElement, path: string) => void} heatmap  draw the result's heatmap
+ * @property {() => HTMLElement | null} [feedback]  "Is this right?" (content/feedback.js), when there is something to answer
  */
 /**
  * @typedef {object} PanelContext
@@ -133,6 +134,10 @@ const SECTIONS = [
     if (t.length) out.push(h("p", {}, `Last ${t.length}: ${t.map((x) => x.label).join(", ")}`));
     if (view.live.state === "live" && act.stopWatching) out.push(h("p", {}, button("Stop watching", act.stopWatching, "action stop")));
     return out;
+  } },
+  { name: "feedback", render: ({ act }) => {
+    const control = act.feedback?.();
+    return control ? [control] : null;
   } },
   { name: "limits", render: ({ act }) => [h("p", {}, action("Why this can be wrong", act.openLimits, "limits"))] },
   { name: "address", render: ({ view }) => (view.url ? [h("p", { class: "muted address" }, view.url)] : null) },

@@ -5,6 +5,7 @@
 // service worker; a File cannot travel through messages anyway). Choosing another file drops the
 // check before it: only the file chosen last is ever shown.
 import { Client, ServerError } from "../background/client.js";
+import { feedbackControl } from "../shared/feedback.js";
 import { scaleElement, SCALE_CSS } from "../shared/scale.js";
 import { getConnection, getSettings } from "../shared/settings.js";
 import { confidenceOf, describe, displayVerdict, reasonText } from "../shared/verdict.js";
@@ -150,6 +151,11 @@ function show(file, check, client, band) {
   }));
   $("frames").textContent = `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`;
   $("model").textContent = `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`;
+  // "Is this right?": the answer goes to the server's history; the file itself is there to keep
+  $("feedback").replaceChildren(feedbackControl(document, { verdict: String(verdict) }, {
+    answer: (label, note) => client.feedback(check.id, label, note),
+    keep: (keep) => (keep ? client.keepClip(check.id, { file }) : client.dropClip(check.id)),
+  }, { label: null, note: null, kept: false }));
   $("result").hidden = false;
   $("heatmap-box").hidden = true;
   if (r.heatmap_url) {

@@ -1,7 +1,8 @@
 // @ts-check
+import { Client } from "../background/client.js";
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
-import { getSettings, normaliseServer, setServer, setSettings } from "../shared/settings.js";
+import { getConnection, getSettings, normaliseServer, setServer, setSettings } from "../shared/settings.js";
 import { SITES } from "../sites/index.js";
 import { showFetcher, showStatus } from "./status-view.js";
 
@@ -126,6 +127,50 @@ async function answerProposal(/** @type {boolean} */ yes) {
   if (yes && p) await pairWith(p.code, p.server);
 }
 
+/**
+ * The personal calibration: which cuts are in use, how many answers there are, and before/after on them.
+ * @param {"get" | "refit" | "undo"} action
+ */
+async function calibration(action) {
+  const out = $("calibration-state");
+  const s = await getConnection();
+  let c;
+  try {
+    c = await new Client(s.server, s.token).calibration(action);
+  } catch (e) {
+    out.dataset.state = "error";
+    out.textContent = action === "get" ? `Not known: ${e.message}` : `Not done: ${e.message}`;
+    if (action !== "get") await calibration("get").catch(() => {});
+    return;
+  }
+  const p = c.personal;
+  out.dataset.state = c.calibration;
+  out.textContent = p
+    ? `On: your personal cuts for ${p.model ?? "this model"} (REAL up to ${(p.threshold - p.uncertain_band).toFixed(3)}, FAKE from `
+      + `${(p.threshold + p.uncertain_band).toFixed(3)}; the model's: FAKE from ${(p.model_threshold + p.model_band).toFixed(3)}), `
+      + `fitted on ${p.answers} answered videos on ${p.date}`
+      + `${p.fake_cut_fitted ? "" : `; too few real videos (${p.reals}) to move the FAKE cut`}.`
+    : `Off: the model's own cuts. ${c.usable_answers} of the ${c.min_answers} answered videos needed on this model's checks.`;
+  $("calibration-refit").disabled = c.usable_answers < c.min_answers;
+  $("calibration-undo").disabled = !p;
+  const table = $("calibration-table");
+  table.hidden = !p;
+  if (!p) return;
+  const rows = [];
+  for (const truth of ["real", "fake"]) {
+    for (const v of ["REAL", "UNCERTAIN", "FAKE"]) {
+      const tr = document.createElement("tr");
+      for (const text of [`${truth} (${Object.values(p.before[truth]).reduce((a, b) => a + b, 0)})`, v, p.before[truth][v], p.after[truth][v]]) {
+        const td = document.createElement("td");
+        td.textContent = String(text);
+        tr.append(td);
+      }
+      rows.push(tr);
+    }
+  }
+  table.tBodies[0].replaceChildren(...rows);
+}
+
 async function main() {
   $("login-notice-ok").addEventListener("click", async () => {
     await setSettings({ loginNoticeSeen: true });
@@ -141,6 +186,11 @@ async function main() {
   const s = await getSettings();
   $("server").value = s.server;
   $("band").value = s.uncertainBand ?? "";
+  $("history-urls").checked = s.historyUrls;
+  $("history-urls").addEventListener("change", () => setSettings({ historyUrls: $("history-urls").checked }));
+  $("calibration-refit").addEventListener("click", () => calibration("refit"));
+  $("calibration-undo").addEventListener("click", () => calibration("undo"));
+  calibration("get");
 
   $("pair-form").addEventListener("submit", (e) => {
     e.preventDefault();

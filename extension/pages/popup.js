@@ -1,8 +1,10 @@
 // @ts-check
+import { Client } from "../background/client.js";
 import { api } from "../shared/browser.js";
+import { falseAlarmText } from "../shared/feedback.js";
 import { MSG } from "../shared/messages.js";
-import { autoCheckEnabled, getSettings, setSettings } from "../shared/settings.js";
 import { recentLine } from "../shared/recent.js";
+import { autoCheckEnabled, getConnection, getSettings, setSettings } from "../shared/settings.js";
 import { describe } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
 import { showFetcher, showStatus } from "./status-view.js";
@@ -105,6 +107,17 @@ async function recent() {
   }
 }
 
+async function falseAlarms() {
+  const s = await getConnection();
+  if (!s.token) return;
+  try {
+    const c = await new Client(s.server, s.token).calibration();
+    const text = falseAlarmText(c.answers, c.model.name);
+    $("false-alarms").textContent = text + (text && c.calibration === "personal" ? " Your personal calibration is on." : "");
+    $("false-alarms").hidden = !text;
+  } catch { /* the status line says why the server cannot be asked */ }
+}
+
 $("options").addEventListener("click", (e) => {
   e.preventDefault();
   api.runtime.openOptionsPage();
@@ -112,3 +125,4 @@ $("options").addEventListener("click", (e) => {
 status(false).then(() => status(true));
 siteToggle();
 recent();
+falseAlarms();

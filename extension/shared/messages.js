@@ -19,6 +19,8 @@ export const MSG = Object.freeze({
   SETTINGS_CHANGED: "settings-changed",
   MENU_TARGET: "menu-target",
   WHERE: "where",
+  FEEDBACK: "feedback",
+  KEEP_CLIP: "keep-clip",
 });
 
 // --- values carried by the messages ------------------------------------------------------------
@@ -173,12 +175,44 @@ export const MSG = Object.freeze({
  */
 /** @typedef {{ok: true, paired: boolean}} PairStateAnswer */
 
-/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest | InViewRequest | PairStateRequest} Request */
+/** @typedef {"REAL" | "FAKE"} Truth  the user's view of what a video is */
+/**
+ * A check in the server's history (docs/api.md, GET /v1/history), with the user's answer.
+ * @typedef {object} HistoryEntry
+ * @property {string} id  the check's id
+ * @property {string} created
+ * @property {"url" | "upload" | "frames"} source
+ * @property {string | null} site  the post's (or page's) host; null for a file
+ * @property {string | null} url  only when the user lets the history keep addresses (options)
+ * @property {string | null} content_sha256
+ * @property {string} verdict  as it was shown: REAL, FAKE, UNCERTAIN, NO_FACE
+ * @property {number | null} p_fake
+ * @property {number | null} confidence
+ * @property {string | null} model
+ * @property {"model" | "personal"} calibration  whose cuts decided the verdict
+ * @property {{label: Truth, note: string | null, agrees: boolean, at: string} | null} feedback
+ * @property {boolean} clip_kept
+ */
+
+/**
+ * The user's answer to "Is this right?" on a badge's details: the truth as they see it (Yes sends
+ * the verdict's own label), null to withdraw it; a later answer replaces it.
+ * @typedef {{type: "feedback", checkId: string, label: Truth | null, note?: string | null}} FeedbackRequest
+ */
+/** @typedef {{ok: true, entry: HistoryEntry} | Failure} FeedbackAnswer */
+/**
+ * Keep (or stop keeping) a checked post's clip for retraining: the server fetches the post at `url`
+ * again, which must be the address that was checked.
+ * @typedef {{type: "keep-clip", checkId: string, url: string, keep: boolean}} KeepClipRequest
+ */
+/** @typedef {{ok: true, entry: HistoryEntry} | Failure} KeepClipAnswer */
+
+/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest | InViewRequest | PairStateRequest | FeedbackRequest | KeepClipRequest} Request */
 /**
  * The answer each request type gets.
  * @typedef {{check: CheckAnswer, "check-frames": FramesCheckAnswer, status: StatusAnswer, pair: PairAnswer,
  *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer, "in-view": InViewAnswer,
- *   "pair-state": PairStateAnswer}} AnswerTo
+ *   "pair-state": PairStateAnswer, feedback: FeedbackAnswer, "keep-clip": KeepClipAnswer}} AnswerTo
  */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------
@@ -215,6 +249,23 @@ export const MSG = Object.freeze({
  */
 
 export const FINAL_PHASES = new Set(["done", "failed", "error"]);
+
+// The server's limits for an answer (server/config.py, docs/api.md): a check id, and a note.
+export const CHECK_ID = /^[A-Za-z0-9_-]{16}$/;
+export const MAX_NOTE_CHARS = 1000;
+
+/**
+ * Validates an answer coming from a content script (it runs beside untrusted pages).
+ * @param {any} msg
+ * @returns {{checkId: string, label: "REAL" | "FAKE" | null, note: string | null} | null}
+ */
+export function validFeedback(msg) {
+  const { checkId, label, note = null } = msg ?? {};
+  if (typeof checkId !== "string" || !CHECK_ID.test(checkId)) return null;
+  if (label !== null && label !== "REAL" && label !== "FAKE") return null;
+  if (note !== null && (typeof note !== "string" || note.length > MAX_NOTE_CHARS)) return null;
+  return { checkId, label, note: note?.trim() || null };
+}
 
 // Captured frames as the service worker accepts them from a content script (the server's limits:
 // server/config.py): at most this many, each at most this many base64 characters (4 MB).

@@ -21,6 +21,7 @@ export const AUTO_SITES_DEFAULT = {
  * @property {Record<string, boolean>} loginSites  site adapter id → the server may use the browser's login there (off by default)
  * @property {boolean} loginNoticeSeen  the options page showed what using the browser's login means
  * @property {number} captureFrames  frames taken from a playing video when its address cannot be checked (spread over up to ~8 s)
+ * @property {boolean} historyUrls  the server's history may keep the addresses of checked videos (off: only their site)
  */
 /** @typedef {{server: string, token: string | null}} Connection  what talking to the server takes */
 
@@ -33,6 +34,7 @@ export const DEFAULTS = {
   loginSites: {},
   loginNoticeSeen: false,
   captureFrames: 20,
+  historyUrls: false,
 };
 
 const TOKEN = "token"; // its storage.local key: read by getConnection() only

@@ -1,18 +1,22 @@
-"""Choose a model's verdict thresholds on the calibration split and store them in its checkpoint.
+"""Choose a model's verdict policy on the calibration split and store it in its checkpoint.
 
     python -m model.training.calibrate --weights runs/NAME/best.pt --out model/weights/NAME.pt
-                                       [--fpr 0.05] [--real-share 0.8] [--video-dir DIR] [--data DIR] [--synth-dir DIR]
+        [--abstain runs/abstain/abstain.json] [--fpr 0.05] [--real-share 0.8] [--copies 2]
 
-Runs the full pipeline (`model.check`, as users get it) over the `cal` split's labelled videos (never
-the test split), then:
-1. fits P(fake) to the labels with a logistic map of its logit (Platt scaling, classes weighted
-   equally), so a calibrated 0.5 means "as likely fake as real" on video and `confidence` stays the
-   probability of the stated verdict;
-2. puts the FAKE cut just above the calibrated scores of all but `fpr` of the real videos (at most
-   5 % of real cal videos called FAKE), and the REAL cut where `real-share` of them fall below it:
-   between the two, UNCERTAIN. threshold = the middle, uncertain band = half the gap.
-The map, the cuts and what they give on cal are saved in the checkpoint's metadata (fp16 weights);
-the CLI and the server use them without flags.
+Runs the full pipeline (`model.check`, as users get it) over the `cal` split's labelled files (never
+the test split) with the network's raw output; every real clip also as `--copies` copies the way feeds
+and calls serve video (model/training/variants.py: H.264 CRF 23-35 at 360-720p, a webcam's noise and
+low light), because a cut that holds only on pristine clips does not hold in a feed. Then:
+1. the abstention cuts (`--abstain`, measured by `model.training.abstain`) decide which faces can be
+   judged at all; a clip without one is UNCERTAIN with a reason, whatever its score, and takes no part
+   below;
+2. a Platt map of the logit (model/calibration.py), each class weighing half and, within a class, each
+   person (group) the same, so a calibrated 0.5 reads "as likely fake as real";
+3. the FAKE cut: a conformal bound over real *people* (each person weighs one, however many clips and
+   copies they have), so that at most `fpr` of real people not seen are called FAKE, with the
+   finite-sample correction; the REAL cut where `real-share` of real people are REAL; UNCERTAIN between.
+The map, the cuts, the abstention cuts and what they give on cal are saved in the checkpoint's metadata
+(fp16 weights); the CLI and the server use them without flags.
 """
 from __future__ import annotations
 
@@ -21,68 +25,66 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from model import load_model
+from model.calibration import conformal_fake_cut, fit_platt, platt, real_cut, threshold_and_band, weighted_share
+from model.evidence import Cuts, TrackEvidence, judge
+from model.video import Frames, read_frames
 from model.weights import build_from, save_checkpoint, spec_and_state
 
-from .quality import DEFAULT_DATA, DEFAULT_SYNTH_DIR, DEFAULT_VIDEO_DIR, collect, run_model
+from .abstain import Rows
+from .quality import DEFAULT_DATA, DEFAULT_SYNTH_DIR, DEFAULT_VIDEO_DIR, MESO_VAL_DIR, collect, load_input
+from .variants import VARIANTS
 
 log = logging.getLogger(__name__)
 
-
-def fit_platt(raw: list[float], labels: list[int], l2: float = 1e-2, iters: int = 100) -> tuple[float, float]:
-    """(a, b) of p' = sigmoid(a * logit(p) + b), by weighted logistic regression (damped Newton steps),
-    each class weighing half; a small L2 pull towards the identity (a=1, b=0) keeps a tiny set sane.
-    Each step is halved until the loss falls: a full Newton step from the identity can overshoot
-    far when many scores sit at the network's ceiling (seen: a=201 instead of 0.51)."""
-    p = np.clip(np.asarray(raw, float), 1e-6, 1 - 1e-6)
-    x = np.log(p / (1 - p))
-    y = np.asarray(labels, float)
-    w = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
-    prior = np.array([1.0, 0.0])
-
-    def loss(t: np.ndarray) -> float:
-        z = t[0] * x + t[1]
-        # -log sigmoid(z) = logaddexp(0, -z): stable for any z
-        return float(np.sum(w * (y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z))) + l2 / 2 * np.sum((t - prior) ** 2))
-
-    theta = prior.copy()
-    current = loss(theta)
-    for _ in range(iters):
-        z = theta[0] * x + theta[1]
-        q = 1 / (1 + np.exp(-z))
-        grad = np.array([np.sum(w * (q - y) * x), np.sum(w * (q - y))]) + l2 * (theta - prior)
-        h = w * q * (1 - q)
-        hess = np.array([[np.sum(h * x * x), np.sum(h * x)], [np.sum(h * x), np.sum(h)]]) + l2 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        scale = 1.0
-        while scale > 1e-6 and loss(theta - scale * step) > current:
-            scale /= 2
-        if scale <= 1e-6:
-            break
-        theta = theta - scale * step
-        current = loss(theta)
-        if np.abs(scale * step).max() < 1e-9:
-            break
-    if theta[0] <= 0:  # the map must keep the model's order
-        raise ValueError(f"calibration fit reversed the scores (a={theta[0]:.3f}): the model does not separate cal")
-    return float(theta[0]), float(theta[1])
+__all__ = ["fit_platt", "judged_score", "main"]
 
 
-def choose_cuts(real_scores: list[float], fpr: float, real_share: float) -> tuple[float, float]:
-    """(REAL cut, FAKE cut): at most `fpr` of the reals at or above the FAKE cut, `real_share` at or below the REAL cut."""
-    r = np.sort(np.asarray(real_scores, float))[::-1]
-    k = int(math.floor(fpr * len(r)))
-    # halfway between the highest real left below the cut and the lowest one above it, not one ulp
-    # above the former: the cuts are stored rounded, and a cut on a real's own score would flip it
-    upper = (float(r[k] + r[k - 1]) / 2 if k > 0 else float(np.nextafter(r[0], 1.0))) if k < len(r) else 0.0
-    lower = float(np.quantile(r, real_share, method="higher"))
-    return min(lower, upper), upper
+def judged_score(row: dict, cuts: Cuts) -> tuple[float | None, str | None]:
+    """(the clip's raw score over the faces that can be judged, None; or None, the reason it cannot be)."""
+    if not row["faces"]:
+        return None, "no_face"
+    fields = {f.name for f in dataclasses.fields(TrackEvidence)}
+    best, reason = None, None
+    for f in row["faces"]:
+        ev = TrackEvidence(**{k: f.get(k) for k in fields})
+        code = judge(ev, cuts)
+        if code is None:
+            best = f["p"] if best is None else max(best, f["p"])
+        elif reason is None:
+            reason = code
+    return (best, None) if best is not None else (None, reason)
+
+
+def cal_rows(raw, items, copies: int, seed: int, rows_file: Path) -> list[dict]:
+    """Every cal file as it is, and every real one as `copies` copies (variants.VARIANTS in turn)."""
+    rows = Rows(raw, rows_file)
+    out = []
+    kinds = list(VARIANTS)
+    try:
+        for n, it in enumerate(items):
+            out.append(rows.emit(f"{it.path}|none", it, "none", None, load_input(it.path)))
+            if it.label != "REAL" or copies <= 0:
+                continue
+            keys = [(f"{it.path}|{kinds[k % len(kinds)]}|{k}", kinds[k % len(kinds)], k) for k in range(copies)]
+            if all(key in rows.done for key, _, _ in keys):
+                out += [rows.done[key] for key, _, _ in keys]
+                continue
+            src = load_input(it.path)
+            frames = src if isinstance(src, Frames) else read_frames(src, 20)
+            for key, kind, k in keys:
+                rng = np.random.default_rng([seed, n, k])
+                out.append(rows.emit(key, it, kind, k, VARIANTS[kind](frames, rng)))
+            if (n + 1) % 20 == 0:
+                log.info("cal: %d/%d files", n + 1, len(items))
+    finally:
+        rows.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True, help="the trained checkpoint (its own calibration, if any, is ignored)")
     ap.add_argument("--out", type=Path, required=True, help="the calibrated checkpoint to write (fp16)")
-    ap.add_argument("--fpr", type=float, default=0.05, help="largest share of real cal videos called FAKE")
-    ap.add_argument("--real-share", type=float, default=0.8, help="share of real cal videos called REAL")
+    ap.add_argument("--abstain", type=Path, help="model.training.abstain's abstain.json (else: the size rule only)")
+    ap.add_argument("--fpr", type=float, default=0.05, help="largest share of real people called FAKE (conformal)")
+    ap.add_argument("--real-share", type=float, default=0.8, help="share of real people called REAL")
+    ap.add_argument("--copies", type=int, default=2, help="feed/webcam copies of each real cal clip")
     ap.add_argument("--name", help="model name stored in the checkpoint (default: the trained one's)")
     ap.add_argument("--video-dir", type=Path, default=DEFAULT_VIDEO_DIR)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--synth-dir", type=Path, default=DEFAULT_SYNTH_DIR)
-    ap.add_argument("--frames", type=int, default=20)
-    ap.add_argument("--work", type=Path, help="where per-file results are kept (default: beside --out)")
+    ap.add_argument("--meso-dir", type=Path, default=MESO_VAL_DIR)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rows", type=Path, help="the checks' file (default: beside --out; abstain's rows file can be shared)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     src = Path(args.weights)
@@ -106,40 +111,62 @@ def main(argv: list[str] | None = None) -> int:
     if args.name:
         spec = dataclasses.replace(spec, name=args.name)
     loaded = load_model(src)
-    loaded.extra = extra  # score with the raw network output
-    items = collect("cal", args.video_dir, args.data, args.synth_dir)
+    raw = dataclasses.replace(loaded, extra=extra)  # the network's raw output, the size rule only
+    items = collect("cal", args.video_dir, args.data, args.synth_dir, meso_dir=args.meso_dir)
     if not items:
         print("error: no cal-split files found", file=sys.stderr)
         return 2
-    work = args.work or args.out.with_suffix(".calibration")
-    work.mkdir(parents=True, exist_ok=True)
-    res = run_model(loaded, items, args.frames, work / f"results-{loaded.sha256[:16]}-{args.frames}.jsonl")
-    scored = [(it, res[it.path].p_fake) for it in items if res[it.path].p_fake is not None]
-    labels = [1 if it.label == "FAKE" else 0 for it, _ in scored]
-    a, b = fit_platt([p for _, p in scored], labels)
-    cal = loaded.calibrated
-    loaded.extra = {**extra, "calibration": {"platt": [a, b]}}
-    reals = [cal(p) for (it, p) in scored if it.label == "REAL"]
-    lower, upper = choose_cuts(reals, args.fpr, args.real_share)
-    threshold, band = (lower + upper) / 2, (upper - lower) / 2
+    abstain = json.loads(args.abstain.read_text()) if args.abstain else {}
+    cuts = Cuts.from_dict(abstain.get("cuts"))
+    rows_file = args.rows or args.out.with_suffix(".rows.jsonl")
+    rows = cal_rows(raw, items, args.copies, args.seed, rows_file)
 
-    def verdict(p: float) -> str:
-        return "UNCERTAIN" if abs(p - threshold) < band - 1e-9 else "FAKE" if p >= threshold else "REAL"
+    judged = [(r, *judged_score(r, cuts)) for r in rows]
+    scored = [(r, p) for r, p, _ in judged if p is not None]
+    labels = [1 if r["label"] == "FAKE" else 0 for r, _ in scored]
+    groups = [r["group"] for r, _ in scored]
+    a, b = fit_platt([p for _, p in scored], labels, weights=_class_weights(labels, groups))
+    reals = [(r, platt(p, a, b)) for r, p in scored if r["label"] == "REAL"]
+    r_scores, r_groups = [p for _, p in reals], [r["group"] for r, _ in reals]
+    fake_cut = conformal_fake_cut(r_scores, r_groups, args.fpr)
+    lower = real_cut(r_scores, r_groups, args.real_share)
+    threshold, band = threshold_and_band(lower, fake_cut)
 
-    summary: dict = {"n_real": len(reals), "n_fake": sum(labels)}
-    for name, pick in (("real", lambda it: it.label == "REAL"), ("fake", lambda it: it.label == "FAKE")):
-        vs = [verdict(cal(p)) for it, p in scored if pick(it)]
-        summary[name] = {v: round(vs.count(v) / max(1, len(vs)), 4) for v in ("REAL", "UNCERTAIN", "FAKE")}
-    for method in sorted({it.method for it, _ in scored if it.label == "FAKE"}):
-        vs = [verdict(cal(p)) for it, p in scored if it.method == method]
-        summary[f"fake/{method}"] = {"n": len(vs), "called_fake": round(vs.count("FAKE") / len(vs), 4)}
+    def verdict(row: dict, p: float | None) -> str:
+        if p is None:
+            return "UNJUDGED"
+        q = platt(p, a, b)
+        return "UNCERTAIN" if abs(q - threshold) < band - 1e-9 else "FAKE" if q >= threshold else "REAL"
+
+    summary: dict = {"n_real_people": len(set(r["group"] for r in rows if r["label"] == "REAL")),
+                     "n_real_rows": sum(r["label"] == "REAL" for r in rows), "n_fake_rows": sum(r["label"] == "FAKE" for r in rows)}
+    for name, pick in (("real, as they are", lambda r: r["label"] == "REAL" and r["defect"] == "none"),
+                       ("real, feed and webcam copies", lambda r: r["label"] == "REAL" and r["defect"] != "none")):
+        sel = [(r, p) for r, p, _ in judged if pick(r)]
+        vs, gs = [verdict(r, p) for r, p in sel], [r["group"] for r, _ in sel]
+        summary[name] = {v: round(weighted_share([x == v for x in vs], gs), 4) for v in ("REAL", "UNCERTAIN", "FAKE", "UNJUDGED")}
+    for method in sorted({r["method"] for r in rows if r["label"] == "FAKE"}):
+        vs = [verdict(r, p) for r, p, _ in judged if r["method"] == method]
+        summary[f"fake/{method}"] = {"n": len(vs), "called_fake": round(vs.count("FAKE") / len(vs), 4),
+                                     "unjudged": round(vs.count("UNJUDGED") / len(vs), 4)}
     calibration = {"platt": [round(a, 6), round(b, 6)], "threshold": round(threshold, 6), "uncertain_band": round(band, 6),
-                   "fpr_target": args.fpr, "real_share": args.real_share, "split": "cal", "frames": args.frames,
-                   "date": dt.date.today().isoformat(), "on_cal": summary}
+                   "fake_cut": round(fake_cut, 6), "real_cut": round(min(lower, fake_cut), 6),
+                   "fpr_target": args.fpr, "real_share": args.real_share, "weighting": "per person (group)",
+                   "fake_cut_rule": "conformal over real people, finite-sample corrected",
+                   "copies": args.copies, "split": "cal", "frames": 20, "date": dt.date.today().isoformat(),
+                   "abstain": cuts.to_dict(), "on_cal": summary}
     net = build_from(spec, state, src)
     save_checkpoint(args.out, net, extra={**extra, "calibration": calibration}, half=True)
     print(json.dumps(calibration, indent=1))
     return 0
+
+
+def _class_weights(labels: list[int], groups: list[str]) -> list[float]:
+    """Within each class, one unit per group (person or generator sample), shared by its rows."""
+    counts: dict[tuple[int, str], int] = {}
+    for y, g in zip(labels, groups, strict=True):
+        counts[(y, g)] = counts.get((y, g), 0) + 1
+    return [1.0 / counts[(y, g)] for y, g in zip(labels, groups, strict=True)]
 
 
 if __name__ == "__main__":

@@ -127,6 +127,17 @@ class Augment:
     jitter: float = 0.1  # brightness/contrast/saturation amplitude
     p_flip: float = 0.5
     shift_px: int = 2  # per-frame wobble for sequences made from one still
+    # what phones and platforms do to real uploads, so that it is never a cue: a beauty filter's
+    # edge-preserving smoothing, sharpening, sensor noise (webcams, low light) with darkening
+    p_smooth: float = 0.0
+    p_sharpen: float = 0.0
+    p_noise: float = 0.0
+    noise_sigma: tuple[float, float] = (1.5, 7.0)
+    dark_gamma: tuple[float, float] = (1.0, 1.8)  # >1 darkens the midtones (low light), drawn with noise
+
+
+# The augmentation of the 224-px recipes: every treatment above, on reals and fakes alike.
+PLATFORM_AUGMENT = Augment(p_smooth=0.15, p_sharpen=0.15, p_noise=0.2)
 
 
 def h264_encode(frames: list[np.ndarray], crf: int) -> bytes:
@@ -166,14 +177,27 @@ def augment_clip(frames: list[np.ndarray], rng: np.random.Generator, aug: Augmen
     ds = float(rng.uniform(*aug.downscale)) if rng.random() < aug.p_downscale else 1.0
     crf = int(rng.integers(aug.crf[0], aug.crf[1] + 1)) if rng.random() < aug.p_reencode else None
     sw, sh = max(16, round(w * ds / 2) * 2), max(16, round(h * ds / 2) * 2)
+    # drawn only when asked for, so recipes without them keep their random stream
+    smooth = float(rng.uniform(15, 45)) if aug.p_smooth and rng.random() < aug.p_smooth else 0.0
+    sharpen = float(rng.uniform(0.3, 1.0)) if aug.p_sharpen and rng.random() < aug.p_sharpen else 0.0
+    noise, gamma = (float(rng.uniform(*aug.noise_sigma)), float(rng.uniform(*aug.dark_gamma))) \
+        if aug.p_noise and rng.random() < aug.p_noise else (0.0, 1.0)
     out = []
     for img in frames:
         x = img[:, ::-1] if flip else img
+        if smooth:  # a beauty filter: edge-preserving skin smoothing
+            x = cv2.bilateralFilter(np.ascontiguousarray(x), 5, smooth, smooth)
         x = x.astype(np.float32)
         grey = x.mean(axis=2, keepdims=True)
         x = grey + (x - grey) * s
         x = (x - 128) * c + 128
-        x = np.clip(x * b, 0, 255).astype(np.uint8)
+        x = np.clip(x * b, 0, 255)
+        if sharpen:
+            x = np.clip(x + sharpen * (x - cv2.GaussianBlur(x, (0, 0), 1.2)), 0, 255)
+        if noise:
+            x = 255.0 * (x / 255.0) ** gamma + rng.normal(0, noise, x.shape).astype(np.float32)
+            x = np.clip(x, 0, 255)
+        x = x.astype(np.uint8)
         if (sw, sh) != (w, h):
             x = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA)
         out.append(np.ascontiguousarray(x))

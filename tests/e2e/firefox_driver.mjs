@@ -197,6 +197,38 @@ const commands = {
     return out;
   },
 
+  /**
+   * The first element inside a badge's closed shadow root with attribute `attr` (equal to `value`
+   * when given), scrolled into view: its attributes and the centre of its box, for a real click there.
+   */
+  async shadowFind({ page: id, attr, value = null }) {
+    const target = { context: context(id) };
+    const r = await bidi("script.evaluate", {
+      expression: `[...document.querySelectorAll("deepfake-check-badge")]`, target, awaitPromise: false,
+      serializationOptions: { maxDomDepth: 16, includeShadowTree: "all" },
+    });
+    let found = null;
+    const walk = (n) => {
+      const v = n?.value;
+      if (!v || found) return;
+      const attrs = v.attributes ?? {};
+      if (attr in attrs && (value === null || attrs[attr] === value)) {
+        found = { sharedId: n.sharedId, attributes: attrs };
+        return;
+      }
+      for (const c of [...(v.shadowRoot ? [v.shadowRoot] : []), ...(v.children ?? [])]) walk(c);
+    };
+    r.result.value.forEach(walk);
+    if (!found) return null;
+    const box = await bidi("script.callFunction", {
+      functionDeclaration: `(el) => { el.scrollIntoView({block: "center"}); const r = el.getBoundingClientRect();
+        return JSON.stringify([r.x + r.width / 2, r.y + r.height / 2]); }`,
+      target, awaitPromise: false, arguments: [{ sharedId: found.sharedId }],
+    });
+    const [x, y] = JSON.parse(box.result.value);
+    return { attributes: found.attributes, x, y };
+  },
+
   async quit() {
     await browser?.close();
     browser = null;

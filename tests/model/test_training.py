@@ -107,3 +107,34 @@ def test_prepare_train_evaluate_end_to_end(tiny_dataset, tmp_path):
     assert 0.0 <= metrics["synth/sbi"]["auc"] <= 1.0 and metrics["synth/sbi"]["n"] >= 4
     assert (out / "roc.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "confusion.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_per_frame_run_resumes_its_optimizer_and_goes_on_from_a_candidate_on_a_fresh_machine(tiny_dataset, tmp_path):
+    import torch
+
+    cache = tmp_path / "cache"
+    _run("model.training.prepare", str(tiny_dataset), str(cache), "--frames", "4", "--workers", "1")
+    source = f"tiny={cache},split=0.5/0.5/0"
+    common = ["--source", source, "--recipe", "lite0-blend", "--init", "scratch", "--backbone", "mobilenet_v3_small",
+              "--size", "64", "--steps-per-epoch", "2", "--frames-per-batch", "4", "--patience", "5", "--workers", "0",
+              "--name", "tiny-frames", "--val-synth-limit", "4"]
+    run = tmp_path / "run"
+    _run("model.training.train", *common, "--out", str(run), "--epochs", "1")
+    _run("model.training.train", *common, "--out", str(run), "--epochs", "2", "--resume")
+    last = torch.load(run / "last.pt", weights_only=False)
+    assert last["epoch"] == 1  # 0-based: the second epoch ran after the resume
+    steps = {int(s["step"]) for s in last["opt"]["state"].values()}
+    assert steps == {4}  # the optimizer's moments went on from epoch 1: 2 + 2 steps, not 2
+    assert last["sched"]["last_epoch"] == 4
+
+    # a fresh machine has only the committed candidate (best.pt's weights): --init it with --resume
+    best = run / "best.pt"
+    from model.weights import spec_and_state
+
+    spec, _, extra = spec_and_state(best)
+    assert spec.mode == "frames" and spec.hidden == 0 and extra["epoch"] in (1, 2)
+    fresh = tmp_path / "fresh"
+    common_fresh = [a if a != "scratch" else str(best) for a in common]
+    _run("model.training.train", *common_fresh, "--out", str(fresh), "--epochs", "3", "--resume")
+    log = [json.loads(line) for line in (fresh / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == list(range(extra["epoch"] + 1, 4))
