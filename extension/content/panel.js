@@ -22,7 +22,7 @@ export const PANEL_CSS = `
 .panel .reason { font-weight: 600; }
 .panel h3 { font-size: 13px; margin: 8px 0 2px; }
 .panel .credentials.broken { color: #a33c00; font-weight: 600; }
-.panel canvas { display: block; width: 160px; height: 160px; margin: 6px 0; border-radius: 4px; }
+.panel canvas { display: block; width: 140px; height: 140px; margin: 6px 0; border-radius: 4px; }
 .panel a { color: #0a58ca; cursor: pointer; text-decoration: underline; }
 .panel button { font: inherit; cursor: pointer; }
 .panel button.close { position: absolute; right: 8px; top: 6px; border: 0; background: none; font-size: 18px; line-height: 1; padding: 2px 4px; }
@@ -104,15 +104,14 @@ const SECTIONS = [
     if (!r) return null;
     const items = (r.faces ?? []).map((f, i) => h("li", {}, `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`));
     for (const f of r.faces_not_scored ?? []) {
-      items.push(h("li", { class: "unscored" }, `Not scored: ${reasonText(f.code, f.reason) ?? "left out of the verdict"}`));
+      const why = f.code && f.code === r.reason ? "for the reason above" : reasonText(f.code, f.reason) ?? "left out of the verdict";
+      items.push(h("li", { class: "unscored" }, `Not scored: ${why}`));
     }
     return items.length ? [h("p", {}, "Faces:"), h("ul", {}, ...items)] : null;
   } },
-  { name: "source", render: ({ view, result: r }) => (r ? [
-    h("p", { class: "source" }, sourceText(view.update)),
-    h("p", {}, `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`),
-    h("p", {}, `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}`),
-  ] : null) },
+  { name: "source", render: ({ view, result: r }) => (r ? [h("p", { class: "muted source" },
+    `${sourceText(view.update)} Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face). `
+    + `Model: ${r.model ?? "?"}${r.mode ? ` (${r.mode})` : ""}.`)] : null) },
   { name: "credentials", render: ({ view, result: r }) => {
     const c = r && view.credentials;
     if (!c) return null;

@@ -146,7 +146,8 @@ function show(file, check, client, band) {
   }));
   $("faces-not-scored").replaceChildren(...(r.faces_not_scored ?? []).map((f) => {
     const li = document.createElement("li");
-    li.textContent = `Not scored: ${reasonText(f.code, f.reason) ?? "left out of the verdict"}`;
+    const why = f.code && f.code === r.reason ? "for the reason above" : reasonText(f.code, f.reason) ?? "left out of the verdict";
+    li.textContent = `Not scored: ${why}`;
     return li;
   }));
   $("frames").textContent = `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`;
@@ -221,7 +222,8 @@ function drawBoxes(media, r, band) {
     ctx.strokeStyle = colour;
     ctx.setLineDash(fv === "FAKE" ? [8, 4] : []);
     ctx.strokeRect(ox + x * scale, oy + y * scale, bw * scale, bh * scale);
-    const label = `${fv === "UNCERTAIN" ? "UNSURE" : fv} ${Math.round((fv === "FAKE" ? face.p_fake : 1 - face.p_fake) * 100)}%`;
+    const score = Math.round((fv === "FAKE" ? face.p_fake : 1 - face.p_fake) * 100);
+    const label = fv === "UNCERTAIN" ? "UNSURE" : `${fv} · score ${score}%`;
     ctx.font = "bold 14px system-ui, sans-serif";
     const tw = ctx.measureText(label).width + 8;
     ctx.setLineDash([]);

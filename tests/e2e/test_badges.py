@@ -325,3 +325,32 @@ def wait_badge_where(page, css, ok, timeout: float) -> dict:
             return shown
         time.sleep(0.25)
     raise AssertionError(f"badge on {css}: {shown}")
+
+
+SMALL_FACE_PAGE = "https://blog.example/e2e/small-face.html"
+
+
+def test_a_check_that_could_not_judge_says_why_in_the_panel(paired, server, fixture_web, out_dir):
+    """Issue 19: the face is too small to judge; the server's check abstains (UNCERTAIN, reason
+    face_too_small, no P(fake)); the badge reads UNSURE and its panel says why in the extension's
+    words, with what would help, and draws no mark on the scale."""
+    page = paired.new_page()
+    page.goto(SMALL_FACE_PAGE)
+    page.wait_for_function("document.querySelector('#v-tiny').currentTime > 0")
+    page.bring_to_front()
+    page.click("#v-tiny", button="right")
+    url = f"{fixture_web.http_base}/media/tinyface.mp4"
+    answer = sw_eval(paired, MENU_CLICK, {"item": "check-video", "pageUrl": SMALL_FACE_PAGE, "srcUrl": url})
+    assert answer["ok"] and answer["target"]["url"] == url, answer
+    shown = wait_badge(page, "#v-tiny")
+    result = server.wait_done(url)["result"]
+    assert (result["verdict"], result["reason"], result["p_fake"]) == ("UNCERTAIN", "face_too_small", None), result
+    assert shown["label"] == "UNSURE"
+    click_badge(page, "#v-tiny")
+    wait_open(page, "#v-tiny")
+    text = badge_text(page, "#v-tiny")
+    assert "The face is too small in the picture to judge." in text and "may work" in text, text
+    assert in_badge(page, "#v-tiny", ".panel .scale", "(el) => true") is None  # no score, no mark
+    assert "An estimate, not proof" in text
+    page.screenshot(path=str(out_dir / "panel-cannot-judge.png"))
+    page.close()

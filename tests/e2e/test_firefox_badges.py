@@ -144,3 +144,21 @@ def test_firefox_badges_recover_when_the_server_is_back_without_a_reload(firefox
         if browser:
             browser.close()
         srv.stop()
+
+
+def test_firefox_a_check_that_could_not_judge_says_why_in_the_panel(ff, ff_server, fixture_web):
+    url = "https://blog.example/e2e/small-face.html"
+    page = ff.new_page(url)
+    ff.wait_for(page, "() => document.querySelector('#v-tiny').currentTime > 0.3")
+    ff.call("contextMenu", page=page, selector="#v-tiny", label="Check this video for deepfakes")
+    file = f"{fixture_web.http_base}/media/tinyface.mp4"
+    shown = ff.wait_badge(page, "#v-tiny", timeout=120)
+    result = ff_server.wait_done(file)["result"]
+    assert (result["verdict"], result["reason"], result["p_fake"]) == ("UNCERTAIN", "face_too_small", None), result
+    assert shown["label"] == "UNSURE"
+    ff.click_badge(page, "#v-tiny")
+    wait_open(ff, page, "#v-tiny")
+    text = ff.in_badge(page, "#v-tiny", ".panel", "(el) => el.textContent")
+    assert "The face is too small in the picture to judge." in text, text
+    assert ff.in_badge(page, "#v-tiny", ".panel .scale", "(el) => true") is None
+    ff.call("close", page=page)
