@@ -124,6 +124,11 @@ def test_popup_shows_connection_model_and_last_checks(paired, server, out_dir):
     assert model["name"] in page.inner_text("#status")
     page.wait_for_selector("#recent .tag")
     assert page.locator("#recent li").count() >= 1
+    # each line says what and where and when, not a raw address (that is in the tooltip)
+    lines = page.locator("#recent li a.url").all_inner_texts()
+    assert lines and not any(x.startswith(("http", "capture:", "live:")) for x in lines), lines
+    assert all(page.locator("#recent li .when").all_inner_texts()), "a line without its time"
+    assert page.is_visible("#caveat")
     page.screenshot(path=str(out_dir / "popup.png"))
     page.close()
 
