@@ -7,7 +7,7 @@ import { scaleElement, SCALE_CSS } from "../shared/scale.js";
 import { CAVEAT, reasonText, sourceText } from "../shared/verdict.js";
 
 export const PANEL_CSS = `
-.panel { position: fixed; left: 0; top: 0; width: 300px; max-width: calc(100vw - 16px); box-sizing: border-box; overflow: auto;
+.panel { position: fixed; left: 0; top: 0; width: 330px; max-width: calc(100vw - 16px); box-sizing: border-box; overflow: auto;
   background: #fff; color: #111; border-radius: 6px; box-shadow: 0 4px 16px rgba(0,0,0,.45); padding: 10px 12px;
   font: 400 13px/1.4 system-ui, sans-serif; pointer-events: auto; text-align: left; white-space: normal;
   overflow-wrap: break-word; word-break: normal; hyphens: none; }
@@ -22,7 +22,10 @@ export const PANEL_CSS = `
 .panel .reason { font-weight: 600; }
 .panel h3 { font-size: 13px; margin: 8px 0 2px; }
 .panel .credentials.broken { color: #a33c00; font-weight: 600; }
-.panel canvas { display: block; width: 140px; height: 140px; margin: 6px 0; border-radius: 4px; }
+.panel figure { float: right; width: 112px; margin: 2px 0 4px 8px; }
+.panel figure canvas { display: block; width: 112px; height: 112px; border-radius: 4px; }
+.panel figcaption { font-size: 11px; line-height: 1.25; color: #555; margin-top: 2px; }
+.panel .credentials-line { clear: both; }
 .panel a { color: #0a58ca; cursor: pointer; text-decoration: underline; }
 .panel button { font: inherit; cursor: pointer; }
 .panel button.close { position: absolute; right: 8px; top: 6px; border: 0; background: none; font-size: 18px; line-height: 1; padding: 2px 4px; }
@@ -100,6 +103,14 @@ const SECTIONS = [
   } },
   // what happened on the way (a capture that could not be made, so the file's address was checked)
   { name: "note", render: ({ view }) => (view.note ? [h("p", { class: "note" }, view.note)] : null) },
+  { name: "heatmap", render: ({ result: r, act }) => {
+    if (!r?.heatmap_url) return null;
+    const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { width: "224", height: "224", role: "img",
+      "aria-label": "Heatmap of where the model looked on the most suspicious face" }));
+    act.heatmap(canvas, r.heatmap_url);
+    // beside the faces and the source, not below them: the panel stays short enough to be seen whole
+    return [h("figure", {}, canvas, h("figcaption", {}, "Where the model looked (most suspicious face)"))];
+  } },
   { name: "faces", render: ({ result: r }) => {
     if (!r) return null;
     const items = (r.faces ?? []).map((f, i) => h("li", {}, `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`));
@@ -115,16 +126,10 @@ const SECTIONS = [
   { name: "credentials", render: ({ view, result: r }) => {
     const c = r && view.credentials;
     if (!c) return null;
-    const out = [h("h3", {}, "Content Credentials"), h("p", { class: `credentials ${c.kind}` }, c.summary)];
+    if (c.kind === "none" || c.kind === "unavailable") return [h("p", { class: `muted credentials-line credentials ${c.kind}` }, c.summary)];
+    const out = [h("h3", { class: "credentials-line" }, "Content Credentials"), h("p", { class: `credentials ${c.kind}` }, c.summary)];
     if (c.lines.length) out.push(h("ul", { class: "credentials-lines" }, ...c.lines.map((line) => h("li", {}, line))));
     return out;
-  } },
-  { name: "heatmap", render: ({ result: r, act }) => {
-    if (!r?.heatmap_url) return null;
-    const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { width: "224", height: "224", role: "img",
-      "aria-label": "Heatmap of where the model looked on the most suspicious face" }));
-    act.heatmap(canvas, r.heatmap_url);
-    return [h("p", { class: "muted" }, "Where the model looked, on the most suspicious face:"), canvas];
   } },
   { name: "live", render: ({ view, act }) => {
     if (!view.live) return null;

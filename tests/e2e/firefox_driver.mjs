@@ -95,25 +95,41 @@ const commands = {
   async contextMenu({ page: id, selector, label, at = [0.5, 0.5] }) {
     const p = page(id);
     await p.bringToFront();
+    const [chromeWindow] = (await bidi("browsingContext.getTree", { "moz:scope": "chrome" })).contexts;
+    const inChrome = async (fn, arg = "") => {
+      const r = await bidi("script.callFunction", {
+        functionDeclaration: fn, target: { context: chromeWindow.context }, awaitPromise: true,
+        arguments: [{ type: "string", value: arg }],
+      });
+      if (r.type === "exception") throw new Error(`in chrome: ${r.exceptionDetails.text}`);
+      return r.result.value;
+    };
+    // A menu left open by an earlier right-click (a test's, never dismissed) would take this
+    // choice to the page it was opened on: close it, and wait for the menu this right-click opens.
+    await inChrome(`async () => {
+      const menu = document.getElementById("contentAreaContextMenu");
+      if (menu.state === "open" || menu.state === "showing") {
+        const hidden = new Promise((r) => menu.addEventListener("popuphidden", r, { once: true }));
+        menu.hidePopup();
+        await Promise.race([hidden, new Promise((r) => setTimeout(r, 2000))]);
+      }
+      window.__dfcShown = new Promise((r) => menu.addEventListener("popupshown", () => r(true), { once: true }));
+      return true;
+    }`);
     const box = await (await p.$(selector)).boundingBox();
     await p.mouse.click(box.x + box.width * at[0], box.y + box.height * at[1], { button: "right" });
-    const [chromeWindow] = (await bidi("browsingContext.getTree", { "moz:scope": "chrome" })).contexts;
-    const r = await bidi("script.callFunction", {
-      functionDeclaration: `async (label) => {
-        const menu = document.getElementById("contentAreaContextMenu");
-        for (let i = 0; i < 100 && menu.state !== "open"; i++) await new Promise((r) => setTimeout(r, 100));
-        if (menu.state !== "open") return "the context menu did not open (" + menu.state + ")";
-        const items = [...menu.querySelectorAll("menuitem")];
-        const item = items.find((m) => m.getAttribute("label") === label);
-        if (!item) { menu.hidePopup(); return "no item " + label + " in: " + items.map((m) => m.getAttribute("label")).filter(Boolean).join(" | "); }
-        item.doCommand();
-        menu.hidePopup();
-        return "ok";
-      }`,
-      target: { context: chromeWindow.context }, awaitPromise: true, arguments: [{ type: "string", value: label }],
-    });
-    if (r.type === "exception") throw new Error(`in chrome: ${r.exceptionDetails.text}`);
-    if (r.result.value !== "ok") throw new Error(r.result.value);
+    const result = await inChrome(`async (label) => {
+      const menu = document.getElementById("contentAreaContextMenu");
+      const shown = await Promise.race([window.__dfcShown, new Promise((r) => setTimeout(() => r(false), 10000))]);
+      if (!shown) return "the context menu did not open (" + menu.state + ")";
+      const items = [...menu.querySelectorAll("menuitem")];
+      const item = items.find((m) => m.getAttribute("label") === label);
+      if (!item) { menu.hidePopup(); return "no item " + label + " in: " + items.map((m) => m.getAttribute("label")).filter(Boolean).join(" | "); }
+      item.doCommand();
+      menu.hidePopup();
+      return "ok";
+    }`, label);
+    if (result !== "ok") throw new Error(result);
     return true;
   },
 
