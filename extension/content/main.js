@@ -560,7 +560,7 @@ async function settingsChanged(reconnected) {
   settingsLoaded = askSettings();
   await settingsLoaded;
   // Newly paired (or pointed at another server): checks that could not be made are asked again.
-  if (reconnected) for (const [url, entry] of entries) if (entry.update?.phase === "error") ask(url, "auto");
+  if (reconnected) for (const [url, entry] of entries) if (waitingForServer(entry)) retry(url, "auto");
   if (settings.autoCheck !== before.autoCheck) startPage(); // visible videos are seen afresh
   if (settings.uncertainBand !== before.uncertainBand) for (const url of entries.keys()) render(url);
 }
