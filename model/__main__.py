@@ -23,6 +23,8 @@ def _verdict_line(v) -> str:
     name = Path(v.file).name
     if v.verdict in ("NO_FACE", "ERROR"):
         return f"{name}: {v.verdict} - {v.error}"
+    if v.reason:  # the check could not judge: no score to show
+        return f"{name}: UNCERTAIN - can't judge ({v.reason}): {v.reason_text}"
     faces = ", ".join(f"{f.p_fake:.2f}" for f in v.faces)
     if v.faces_not_scored:
         faces += f"; {len(v.faces_not_scored)} more not scored"

@@ -75,13 +75,17 @@ class Provenance:
     """A file's Content Credentials, summarised. Field names are the CLI/API contract."""
 
     state: str  # one of STATES
-    ai_generated: bool = False  # an action declares trainedAlgorithmicMedia or kin (its ingredients' included)
+    # intact credentials (valid or untrusted-signer) declare the media AI-generated: an action, its
+    # ingredients' included, says trainedAlgorithmicMedia or kin. Never for invalid ones, whose claims
+    # are no one's word: those are in ai_generated_claimed
+    ai_generated: bool = False
     edited: bool = False  # an action changed the content (EDIT_ACTIONS)
     signer: Signer | None = None
     claim_generator: str | None = None  # the tool that wrote the manifest
     created: str | None = None  # the signature's trusted time (RFC 3339), when it was time-stamped
     actions: list[dict] = field(default_factory=list)  # [{"action", "software_agent", "digital_source_type", "when"}]
     errors: list[str] = field(default_factory=list)  # C2PA failure codes (and ours: provenance.*)
+    ai_generated_claimed: bool = False  # the manifest declares it, intact or not (for "claims so, but broken")
 
     @classmethod
     def from_dict(cls, d: dict) -> Provenance:
@@ -270,9 +274,11 @@ def summarise(store: dict) -> dict | None:
     sig = active.get("signature_info") or {}
     gen = active.get("claim_generator_info") or []
     generator = _agent(gen[0]) if gen and isinstance(gen, list) else _text(active.get("claim_generator"))
+    claimed = any(_source_type(a.get("digitalSourceType")) in AI_SOURCE_TYPES for a in declared)
     return {
         "state": state,
-        "ai_generated": any(_source_type(a.get("digitalSourceType")) in AI_SOURCE_TYPES for a in declared),
+        "ai_generated": claimed and state != "invalid",  # a broken manifest's claim is not reported as a fact
+        "ai_generated_claimed": claimed,
         "edited": any(a.get("action") in EDIT_ACTIONS for a in actions),
         "signer": {"issuer": _text(sig.get("issuer")), "common_name": _text(sig.get("common_name"))} if sig else None,
         "claim_generator": generator,
@@ -404,7 +410,8 @@ def describe(p: Provenance | None) -> str | None:
         return None
     if p.state == "invalid":
         return "Content Credentials don't match this file (changed after signing, or unreadable: " \
-               f"{', '.join(p.errors) or 'unknown'})"
+               f"{', '.join(p.errors) or 'unknown'})" + ("; they claim it is AI-generated, but broken credentials "
+                                                        "prove nothing" if p.ai_generated_claimed else "")
     who = (p.signer.issuer or p.signer.common_name) if p.signer else None
     signed = f"signed by {who or 'an unnamed signer'}" + (" (not verified against a trust list)"
                                                          if p.state == "untrusted-signer" else " (trusted)")

@@ -266,6 +266,23 @@ def register(entry: RegistryEntry, default: bool = False) -> None:
 
 
 # ---- the shipped models ----------------------------------------------------------------------------
+# the default: dfc-mobilenetv2-video's network re-calibrated with the verdict policy of 2026-12-07 (cuts
+# fitted on 51 real people and their feed/webcam copies, abstention cuts measured for it)
+register(
+    RegistryEntry(
+        name="dfc-mobilenetv2-video-r2",
+        file="dfc-mobilenetv2-video-r2.pt",
+        sha256="5fa08be1c87e6d631c6fec982ed7a73f88ade8e20a824fb74d0a68bd2c69de0d",
+        backbone="mobilenet_v2",
+        mode="temporal",
+        frames=20,
+        input_size=112,
+        class_order=("FAKE", "REAL"),
+        card="dfc-mobilenetv2-video-r2.md",
+    ),
+    default=True,
+)
+# the same network with its first calibration (2026-12-02), kept loadable by name for comparison
 register(
     RegistryEntry(
         name="dfc-mobilenetv2-video",
@@ -278,7 +295,6 @@ register(
         class_order=("FAKE", "REAL"),
         card="dfc-mobilenetv2-video.md",
     ),
-    default=True,
 )
 # the previous default (face stills only), kept loadable by name for comparison
 register(

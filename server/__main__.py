@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="print the server's and the fetcher's versions (yt-dlp, yt-dlp-ejs, deno) and exit")
     p.add_argument("--dry-run", action="store_true",
                    help="update-fetcher: say what would be installed and check the fetcher as it is; change nothing")
+    p.add_argument("--allow-index", action="store_true",
+                   help="update-fetcher: take the files from whatever index pip is configured with (another index, "
+                        "a folder of wheels), not only from PyPI")
     p.add_argument("--port", type=int, default=d.port, help="port on 127.0.0.1 (default %(default)s)")
     p.add_argument("--host-only", default=d.host, choices=["127.0.0.1", "::1"],
                    help="loopback address to listen on (default %(default)s)")
@@ -56,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="unfinished checks before 503 busy (default %(default)s)")
     p.add_argument("--rate-limit", type=int, default=d.rate_limit_per_min, metavar="PER_MIN",
                    help="requests a minute per token before 429 rate_limited (default %(default)s)")
+    p.add_argument("--auth-failures", type=int, default=d.auth_failures_per_min, metavar="PER_MIN",
+                   help="wrong tokens a minute per client before 429 rate_limited for its requests with a token "
+                        "(default %(default)s)")
     p.add_argument("--worker-memory-mb", type=int, default=d.worker_memory_mb,
                    help="memory the model worker may use; a check that needs more fails as too large (default %(default)s, 0: no cap)")
     p.add_argument("--backend", choices=["local", "ray"], default=d.backend,
@@ -97,6 +103,7 @@ def config_from(a: argparse.Namespace) -> Config:
         allow_private_fetch=a.allow_private_fetch, allow_origins=tuple(a.allow_origin),
         config_dir=a.config_dir, data_dir=a.data_dir, plain_dir=a.temp_dir, max_upload_mb=a.max_upload_mb, log_urls=a.log_urls,
         deadline_s=a.deadline, max_duration_s=a.max_duration, queue_size=a.queue_size, rate_limit_per_min=a.rate_limit,
+        auth_failures_per_min=a.auth_failures,
         max_downloads=a.max_downloads, worker_memory_mb=a.worker_memory_mb,
         fetcher_max_age_days=a.fetcher_max_age, cookies_from_browser=a.cookies_from_browser,
         c2pa_trust_anchors=a.c2pa_trust_anchors,
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "update-fetcher":
         from .update import update_fetcher
 
-        return update_fetcher(dry_run=a.dry_run)
+        return update_fetcher(dry_run=a.dry_run, allow_index=a.allow_index)
     if a.command == "serve":
         return serve(config, a.rotate_cert)
     if a.command == "rotate-token":

@@ -20,6 +20,11 @@ from .media import SNIFF_BYTES, MediaStore, StoredMedia, sniff
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_URL_LEN = 4096
+MULTIPART_OVERHEAD = 1024 * 1024  # part headers and boundaries a multipart body may add to its files' bytes
+FRAMES_FIELD_BYTES = 16  # the 'frames' part: "20"
+# lines a multipart body may have outside its parts' contents (preamble, boundaries, part headers):
+# ~6 a part, and a frames form has up to 104 parts
+MAX_FORM_LINES = 2048
 CHECK_ID = "[A-Za-z0-9_-]{16}"  # secrets.token_urlsafe(12) (jobs.py); "upload" never matches
 EVENTS_HEARTBEAT_S = 15.0
 PAIR_PAGE = """<!doctype html>
@@ -119,8 +124,6 @@ async def upload_check(request: web.Request) -> web.Response:
     jobs, config, store = request.app[JOBS], request.app[CONFIG], request.app[STORE]
     limit = config.max_upload_bytes
     too_large = ApiError(413, "too_large", f"File too large. Max limit {config.max_upload_mb}MB.")
-    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
-        raise too_large  # refuse before reading a byte (multipart overhead allowed for)
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "bad_request", "Send the file as multipart/form-data with a 'file' part.")
     if jobs.closing:
@@ -128,7 +131,7 @@ async def upload_check(request: web.Request) -> web.Response:
     # A full queue is only known to matter once the file's sha256 is: a file checked before is
     # answered from the cache even when busy (jobs.submit_upload checks capacity after the cache).
     try:
-        frames_raw, media = await _read_form(await request.multipart(), store, limit, too_large)
+        frames_raw, media = await _read_form(_form_reader(request, limit, too_large), store, limit, too_large)
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
     if media is None:
@@ -137,6 +140,10 @@ async def upload_check(request: web.Request) -> web.Response:
     if sniffed is None or media.size == 0:
         store.delete(media)
         raise _unsupported()
+    if media.problem:  # sniffed from its first bytes, but its container does not hold together
+        store.delete(media)
+        raise ApiError(415, "unsupported_media", f"This is not a whole, well-formed {_format_name(sniffed[1])} file: "
+                                                 f"{media.problem}.")
     try:
         frames = jobs.validate_frames(int(frames_raw) if frames_raw and frames_raw != "null" else None)
     except (ValueError, ApiError):
@@ -151,16 +158,18 @@ async def upload_check(request: web.Request) -> web.Response:
 async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
                      too_large: ApiError) -> tuple[str | None, StoredMedia | None]:
     """The upload's 'frames' value and its 'file' part, encrypted into the store as it streams in
-    (refused as soon as it is too large or its first bytes are not a video or image)."""
+    (refused as soon as it is too large or its first bytes are not a video or image). Any other
+    part, or a second one of either, is refused at its headers, before its body is read: a form
+    has two parts at most, and every byte of the body counts toward the limit (_FormBudget)."""
     frames_raw, media, writer = None, None, None
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):  # a multipart inside a part: no client of ours sends one
                 raise ApiError(400, "bad_request", "Nested multipart parts are not accepted.")
-            if part.name == "frames":
-                frames_raw = (await part.read_chunk())[:16].decode(errors="replace").strip()  # one chunk at most
-                await part.release()
-            elif part.name == "file" and media is None:
+            if part.name == "frames" and frames_raw is None:
+                frames_raw = (await _read_part(part, FRAMES_FIELD_BYTES, ApiError(
+                    400, "bad_request", "The 'frames' part is too long."))).decode(errors="replace").strip()
+            elif part.name == "file" and media is None and writer is None:
                 writer, sniffed = store.writer(), False
                 while chunk := await part.read_chunk(64 * 1024):
                     writer.write(chunk)
@@ -172,7 +181,7 @@ async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
                             raise _unsupported()
                 media = writer.finish()
             else:
-                await part.release()
+                raise _unexpected_part(part.name, ("file", "frames"))
     except BaseException:  # refused, malformed or cancelled: nothing of it stays on disk
         if writer is not None:
             writer.abort()
@@ -180,19 +189,67 @@ async def _read_form(reader: MultipartReader, store: MediaStore, limit: int,
     return frames_raw, media
 
 
+class _FormBudget:
+    """request.content as the multipart reader sees it, with a budget of bytes and of lines.
+
+    Bytes: every byte of the body counts toward the limit, whatever part, preamble or epilogue it is
+    in, with or without a Content-Length (chunked bodies included): parts we refuse or skip are no
+    way around it. Lines: aiohttp reads a form's preamble, boundaries and part headers line by line,
+    a Python call each, and does not bound the preamble (100 MB of two-byte lines before the first
+    boundary kept the event loop busy for 108 s). Part contents are read in chunks, not lines."""
+
+    def __init__(self, content, max_bytes: int, too_large: ApiError, lines: int = MAX_FORM_LINES):
+        self._content, self._max_bytes, self._too_large, self._lines = content, max_bytes, too_large, lines
+
+    def _within(self) -> None:
+        if self._content.total_bytes > self._max_bytes:  # received so far: what is read plus a buffer
+            raise self._too_large
+
+    async def read(self, *args, **kwargs) -> bytes:
+        data = await self._content.read(*args, **kwargs)
+        self._within()
+        return data
+
+    async def readline(self, *args, **kwargs) -> bytes:
+        self._lines -= 1
+        if self._lines < 0:
+            raise ApiError(400, "bad_request", "Malformed multipart body: too many lines outside its parts.")
+        line = await self._content.readline(*args, **kwargs)
+        self._within()
+        return line
+
+    def __getattr__(self, name):  # at_eof, unread_data...
+        return getattr(self._content, name)
+
+
+def _form_reader(request: web.Request, limit: int, too_large: ApiError) -> MultipartReader:
+    """The multipart body of a request, within limit bytes (plus what part headers and boundaries
+    add): a body that says it is larger is refused before a byte is read, one that turns out larger
+    as soon as it does."""
+    if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
+        raise too_large
+    return MultipartReader(request.headers, _FormBudget(request.content, limit + MULTIPART_OVERHEAD, too_large))
+
+
+def _unexpected_part(name: str | None, known: tuple[str, ...]) -> ApiError:
+    """An unknown part, or a second one of a part that comes once, refused before its body is read."""
+    what = f"'{name[:40]}'" if name else "without a name"
+    return ApiError(400, "bad_request", f"Unexpected form part {what}: send only {', '.join(repr(k) for k in known)}, "
+                                        "each once ('frame' parts excepted).")
+
+
 async def frames_check(request: web.Request) -> web.Response:
     """Frames captured from a playing video: 'frame' parts (JPEG/PNG/WebP, in order), 'times' (a JSON
     array, one time per frame), optional 'frames' and 'page_url'. Each frame is checked as it
     arrives and encrypted into the store; the worker decodes them."""
     jobs, config, store = request.app[JOBS], request.app[CONFIG], request.app[STORE]
-    if request.content_length is not None and request.content_length > config.max_upload_bytes + 1024 * 1024:
-        raise _frames_too_large(config.max_upload_mb)  # refuse before reading a byte
     if not request.content_type.startswith("multipart/"):
         raise ApiError(400, "bad_request", "Send the frames as multipart/form-data: 'frame' parts and a 'times' part.")
     if jobs.closing:
         jobs.ensure_capacity()
     try:
-        form = await _read_frames_form(await request.multipart(), store, config)
+        form = await _read_frames_form(_form_reader(request, config.max_upload_bytes,
+                                                     _frames_too_large(config.max_upload_mb)), store, config)
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, "bad_request", "Malformed multipart body.") from None
     try:
@@ -235,8 +292,10 @@ class _FramesForm:
 
 
 async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) -> _FramesForm:
+    """The frames form: at most config.max_frames 'frame' parts and each small part once; any other
+    part is refused at its headers (so a form has at most max_frames + 4 parts)."""
     form, writer, size = _FramesForm(), None, None
-    small = {"times": MAX_TIMES_BYTES, "frames": 16, "page_url": MAX_URL_LEN, "remember_url": 8}
+    small = {"times": MAX_TIMES_BYTES, "frames": FRAMES_FIELD_BYTES, "page_url": MAX_URL_LEN, "remember_url": 8}
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
@@ -252,6 +311,11 @@ async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) 
                 elif (info.width, info.height) != size:
                     raise ApiError(400, "bad_request", f"Frame {form.count + 1} is {info.width}x{info.height}; "
                                                        f"the frames must all be {size[0]}x{size[1]} like the first.")
+                if (form.count + 1) * info.width * info.height > config.max_frames_pixels:
+                    raise ApiError(413, "too_large", f"The frames hold too many pixels together: {form.count + 1} of "
+                                                     f"{info.width}x{info.height} are over "
+                                                     f"{config.max_frames_pixels / 1e6:.0f} megapixels. Send smaller "
+                                                     "frames (1280 px on the longer side is plenty).")
                 writer = writer or store.writer()
                 writer.write(pack(data))
                 if writer.size > config.max_upload_bytes:
@@ -261,7 +325,7 @@ async def _read_frames_form(reader: MultipartReader, store: MediaStore, config) 
                 form.fields[part.name] = await _read_part(part, small[part.name], ApiError(
                     400, "bad_request", f"The '{part.name}' part is too long."))
             else:
-                await part.release()
+                raise _unexpected_part(part.name, ("frame", *small))
     except BaseException:  # refused, malformed or cancelled: nothing of it stays on disk
         if writer is not None:
             writer.abort()
@@ -278,6 +342,11 @@ async def _read_part(part: BodyPartReader, limit: int, too_large: ApiError) -> b
         if len(buf) > limit:
             raise too_large
     return bytes(buf)
+
+
+def _format_name(ext: str) -> str:
+    return {".jpg": "JPEG", ".mov": "QuickTime", ".ogv": "Ogg", ".mpg": "MPEG", ".wmv": "ASF/WMV",
+            ".ts": "MPEG-TS"}.get(ext, ext[1:].upper())
 
 
 def _unsupported() -> ApiError:

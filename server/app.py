@@ -46,7 +46,7 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
             error_middleware,
             host_middleware,
             cors_middleware(tuple(config.allow_origins), paired, pairing),
-            token_middleware(tokens, paired),
+            token_middleware(tokens, paired, RateLimiter(config.auth_failures_per_min)),
             rate_limit_middleware(RateLimiter(config.rate_limit_per_min)),
         ],
         client_max_size=1024 * 1024,  # JSON bodies; uploads are streamed and limited on their own
@@ -65,13 +65,21 @@ def create_app(config: Config, worker: InferenceWorker | None = None) -> web.App
 
 def _media_dirs(app: web.Application) -> list[Path]:
     config = app[CONFIG]
-    return [config.media_dir, config.fetch_dir, app[PLAIN_DIR]]
+    return [config.media_dir, config.fetch_dir, app[PLAIN_DIR], _downloads(app)]
+
+
+def _downloads(app: web.Application) -> Path:
+    """Where yt-dlp writes a download's plaintext until it is encrypted: in this run's private RAM
+    folder (not under the data dir on disk), so a killed server leaves no video on a disk, and the
+    next start removes the killed run's folder with what is in it."""
+    return app[PLAIN_DIR] / "downloads"
 
 
 async def _media_ctx(app: web.Application):
     config = app[CONFIG]
     private_dir(config.data_dir)
     # leftovers of a crash: unreadable (encrypted under a key now gone) or plaintext; either way, they go
+    # (<data dir>/fetch held downloads before they moved to the RAM folder: emptied all the same)
     removed = wipe_dir(config.media_dir) + wipe_dir(config.fetch_dir)
     if config.plain_dir is None:
         removed += remove_plain_dir(config.plain_dir_record)
@@ -79,6 +87,7 @@ async def _media_ctx(app: web.Application):
     else:
         removed += wipe_dir(config.plain_dir)  # --temp-dir: the user's choice, emptied, kept
         app[PLAIN_DIR] = config.plain_dir
+    wipe_dir(_downloads(app))  # created 0700, ours
     if removed:
         log.info("removed %d media leftovers from an earlier run", removed)
     app[STORE] = MediaStore(config.media_dir)
@@ -121,7 +130,7 @@ async def _jobs_ctx(app: web.Application):
     cache = ResultCache(config.cache_path, config.cache_ttl_s)
     history = History(config.cache_path, config.kept_dir, config.clip_key_path)  # the same SQLite file, its own table
     personal = PersonalCalibration(config.personal_calibration_path)
-    jobs = JobService(config, app[STORE], app[WORKER], cache, history, personal)
+    jobs = JobService(config, app[STORE], app[WORKER], cache, history, personal, download_dir=_downloads(app))
     await jobs.start()
     app[JOBS], app[HISTORY], app[PERSONAL] = jobs, history, personal
     yield

@@ -43,6 +43,15 @@ class TokenStore:
         return hmac.compare_digest(presented.encode(), self.token.encode())
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, however it is spelled: the scheme in
+    any case, any whitespace around the token (RFC 9110: schemes are case-insensitive). None for another
+    scheme, no token, or a token with spaces inside. Every spelling of one token resolves to it, so
+    the rate limit, keyed by the resolved token, counts them all."""
+    m = re.fullmatch(r"\s*(\S+)\s+(\S+)\s*", header)
+    return m[2] if m and m[1].lower() == "bearer" else None
+
+
 # what a browser sends from an extension's service worker or pages: Chromium's 32-letter ID, Firefox's UUID
 EXTENSION_ORIGIN = re.compile(r"(chrome-extension|moz-extension)://[a-z0-9-]{8,64}")
 
@@ -127,11 +136,18 @@ class RateLimiter:
 
     def take(self, key: str) -> int:
         """0 when allowed, else the seconds to wait."""
+        wait, level, now = self._look(key)
+        self.buckets[key] = (level if wait else level - 1.0, now)
+        return wait
+
+    def wait(self, key: str) -> int:
+        """What take() would answer, without taking: 0 while key has requests left."""
+        return self._look(key)[0]
+
+    def _look(self, key: str) -> tuple[int, float, float]:
         now = time.monotonic()
         level, last = self.buckets.get(key, (self.capacity, now))
         level = min(self.capacity, level + (now - last) * self.rate)
         if level < 1.0:
-            self.buckets[key] = (level, now)
-            return max(1, int((1.0 - level) / self.rate + 0.999))
-        self.buckets[key] = (level - 1.0, now)
-        return 0
+            return max(1, int((1.0 - level) / self.rate + 0.999)), level, now
+        return 0, level, now

@@ -40,6 +40,10 @@ class Config:
     max_frames: int = 100
     max_frame_mb: int = 4
     max_frame_side: int = 4096  # pixels, the longer side
+    # pixels of all the frames of one request together: what the worker decodes costs time and memory
+    # by the pixel, not by the byte (100 solid-colour 4096x4096 PNGs are 5.6 MB). The extension sends
+    # at most 100 frames of at most 1280 px on the longer side (extension/content/capture.js)
+    max_frames_pixels: int = 100 * 1280 * 1280
     log_urls: bool = False
     # jobs
     queue_size: int = 16  # unfinished checks (downloading + waiting + running) before 503
@@ -76,7 +80,10 @@ class Config:
     sweep_every_s: float = 60.0
     retry_after_s: int = 10
     # access control
-    rate_limit_per_min: int = 600
+    rate_limit_per_min: int = 600  # per token, however its header is spelled
+    # wrong tokens per client address (on loopback, every local program shares one): past it, that
+    # client's requests carrying a token get 429 until the limit refills, right token or not
+    auth_failures_per_min: int = 30
     pair_attempts_per_min: int = 10
 
     def __post_init__(self):
@@ -103,7 +110,9 @@ class Config:
 
     @property
     def fetch_dir(self) -> Path:
-        return self.data_dir / "fetch"  # yt-dlp's plaintext, for the duration of one download
+        # where downloads once went (on disk): emptied at start; they now go to the run's RAM folder
+        # (app._downloads), which a killed run leaves in RAM only and the next start removes
+        return self.data_dir / "fetch"
 
     @property
     def plain_dir_record(self) -> Path:

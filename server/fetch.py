@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import ipaddress
 import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -226,12 +228,30 @@ def decode(line: bytes | str) -> Message:
         raise ValueError(f"not a fetch message: {type(e).__name__}") from None
 
 
+PARENT_ENV = "DEEPFAKE_CHECK_FETCH_PARENT"  # the pid the fetch child must die with
+
+
 def _spawn_child():
+    """The fetch child in a process group of its own (so a kill reaches the Deno it may be running,
+    and a Ctrl-C in the terminal reaches only the server, which ends it), told its parent's pid: it
+    dies with it (PR_SET_PDEATHSIG), so a server killed mid-download leaves no download running."""
     return asyncio.create_subprocess_exec(
         sys.executable, "-m", "server.fetch",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=str(Path(__file__).resolve().parents[1]),
+        cwd=str(Path(__file__).resolve().parents[1]), start_new_session=True,
+        env={**os.environ, PARENT_ENV: str(os.getpid())},
     )
+
+
+async def _kill(proc) -> None:
+    """Ends a fetch child and its process group (a Deno it started included)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if proc.returncode is None:
+        proc.kill()
+    await proc.wait()
 
 
 async def fetch(
@@ -280,8 +300,7 @@ async def fetch(
         raise FetchError("timeout", f"The download did not finish within {timeout_s:.0f} seconds.") from None
     finally:
         if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+            await _kill(proc)
         err = await stderr_task
         if err.strip() and verbose:  # extractor output can contain the URL: only with --log-urls
             log.info("fetch stderr: %s", err.decode(errors="replace")[-2000:])
@@ -316,8 +335,7 @@ async def self_check(timeout_s: float = 120.0) -> FetcherReport:
         return FetcherReport("unknown", None, None, False, [f"The fetcher's self-check did not finish in {timeout_s:.0f} s."])
     finally:
         if proc.returncode is None:  # timed out, or cancelled (the server stops)
-            proc.kill()
-            await proc.wait()
+            await _kill(proc)
     for line in reversed(out.splitlines()):
         try:
             msg = decode(line)
@@ -436,11 +454,40 @@ def parse_browser_spec(spec: str) -> tuple[str, str | None, str | None, None]:
     return browser, m["profile"], keyring.upper() if keyring else None, None
 
 
+def registrable_domain(host: str) -> str | None:
+    """The site a host belongs to: its registrable domain by the Public Suffix List (the pinned
+    publicsuffixlist package and the list it bundles; nothing is fetched), e.g. instagram.com for
+    www.instagram.com, foo.github.io for a.foo.github.io; an IP address is its own site. None for a
+    host that is itself a public suffix (com, co.uk, github.io) or has no suffix the list knows of
+    (localhost)."""
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    return _public_suffixes().privatesuffix(host)
+
+
+@functools.cache
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()  # the copy of the list inside the package
+
+
 def same_site(cookie_domain: str, host: str) -> bool:
-    """Is a cookie of cookie_domain one of host's own site's: the host itself, a domain above it
-    (the cookie a browser would send it) or a host below it (e.g. www. of the post's address)?"""
+    """Is a cookie of cookie_domain one of host's own site's: the host itself, a domain above it up
+    to its registrable domain (the cookie a browser would send it) or a host below it (e.g. www. of
+    the post's address)? A public suffix (com, co.uk) is no site: a cookie set for it would go to
+    every site under it, and a browser never sends one."""
     d, h = cookie_domain.lstrip(".").lower(), host.lower()
-    return bool(d) and (d == h or h.endswith("." + d) or d.endswith("." + h))
+    if not d or not (d == h or h.endswith("." + d) or d.endswith("." + h)):
+        return False
+    site = registrable_domain(h)
+    if site is None:  # the host is a public suffix itself, or unknown to the list: that host only
+        return d == h
+    return d == site or d.endswith("." + site)
 
 
 def keep_site_cookies(jar, host: str) -> int:
@@ -739,7 +786,23 @@ def _programs_guard(runtime: str | None):
     return hook
 
 
+def _die_with_parent() -> None:
+    """Linux: be killed (SIGKILL) when the server that started us ends, however it ends: a server
+    killed mid-download must not leave this process downloading into its folder. If the server is
+    gone already (before the request was made), end now."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # elsewhere: the parent's kill of the process group at its deadline still applies
+    if parent and os.getppid() != int(parent):
+        os._exit(1)
+
+
 def main() -> None:
+    _die_with_parent()
     runtime = deno_binary()  # finds a file; starts nothing
     sys.addaudithook(_programs_guard(runtime))  # before anything else runs: it cannot be removed later
     # yt-dlp and extractors may print: keep the real stdout for our messages only

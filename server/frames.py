@@ -16,6 +16,7 @@ import math
 import struct
 from dataclasses import dataclass
 
+from .containers import problem_of
 from .errors import ApiError
 
 # what the browser's canvas encodes (toBlob / convertToBlob): JPEG by default, PNG and WebP too
@@ -72,6 +73,8 @@ def inspect(data: bytes, index: int, max_side: int) -> FrameInfo:
         raise ApiError(415, "unsupported_media", f"Frame {n} is not a JPEG, PNG or WebP image.")
     if not complete(kind, data):
         raise ApiError(400, "bad_request", f"Frame {n} is truncated or damaged ({kind.upper()} without its end).")
+    if problem := problem_of(data):  # its segments or chunks, from start to end: no other file inside
+        raise ApiError(400, "bad_request", f"Frame {n} is damaged ({kind.upper()}: {problem}).")
     try:
         with Image.open(io.BytesIO(data), formats=list(KINDS)) as im:
             width, height = im.size

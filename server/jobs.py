@@ -45,8 +45,9 @@ RESULTS_IN_MEMORY = 512
 # However much of the deadline a download used, the analysis gets at least this long: a slow
 # first check (cold caches, a loaded machine) must not be killed for the download's sake.
 MIN_ANALYSIS_S = 60.0
-# bumped when a result gains what older cached results lack (2: Content Credentials, `provenance`)
-RESULT_FORMAT = 2
+# bumped when a result gains what older cached results lack (2: Content Credentials, `provenance`;
+# 3: `ai_generated` only for intact credentials, `ai_generated_claimed`)
+RESULT_FORMAT = 3
 # query parameters that only say where a link was shared from: the same video either way
 TRACKING_PARAMS = {"fbclid", "gclid", "igshid", "si", "feature", "ref", "ref_src", "ref_url", "s", "t"}
 
@@ -178,11 +179,14 @@ class _Work:
 
 class JobService:
     def __init__(self, config: Config, store: MediaStore, worker: InferenceWorker, cache: ResultCache,
-                 history: History | None = None, personal: PersonalCalibration | None = None):
+                 history: History | None = None, personal: PersonalCalibration | None = None,
+                 download_dir: Path | None = None):
         """history: where finished checks are recorded (None: nowhere); personal: the user's own cuts,
-        applied to every result shown (None: the model's)."""
+        applied to every result shown (None: the model's); download_dir: a 0700 folder for downloads'
+        plaintext (the app gives its RAM folder's; None: config.fetch_dir)."""
         self.config, self.store, self.worker, self.cache = config, store, worker, cache
         self.history, self.personal = history, personal
+        self.download_dir = download_dir or config.fetch_dir
         self.checks: dict[str, Check] = {}
         self.in_flight: dict[str, Check] = {}  # url cache key -> its running check
         self.heatmaps: OrderedDict[str, bytes] = OrderedDict()  # by cache key, newest last
@@ -461,7 +465,7 @@ class JobService:
                     pct = round(100.0 * done / total, 1) if total else None
                     self._set(c, "downloading", {"bytes": done, "total": total, "percent": pct})
 
-                dest = Path(tempfile.mkdtemp(dir=self.config.fetch_dir))  # 0700
+                dest = Path(tempfile.mkdtemp(dir=self.download_dir))  # 0700
                 try:
                     fetched = await fetch(
                         url, dest, max_bytes=self.config.max_fetch_bytes, max_duration_s=self.config.max_duration_s,
@@ -478,6 +482,11 @@ class JobService:
             if sniffed is None:
                 self.store.delete(media)
                 self._fail(c, "not_media", "The URL gave a file that is not a video or image.")
+                return
+            if media.problem:
+                self.store.delete(media)
+                self._fail(c, "not_media", f"The URL gave a file that is not a whole, well-formed video or image: "
+                                           f"{media.problem}.")
                 return
             sha_key = self._key(c.frames, "sha", media.sha256)
             c.content_sha256 = media.sha256

@@ -30,6 +30,7 @@ from typing import BinaryIO
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import APP_NAME
+from .containers import Structure
 from .private import own_dir, write_private
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class StoredMedia:
     size: int
     sha256: str
     head: bytes
+    problem: str | None = None  # why its container is not whole and well formed (containers.py); None: it is
 
     @property
     def sniffed(self) -> tuple[str, str] | None:
@@ -155,12 +157,14 @@ class EncryptedWriter:
         self._buf = bytearray()
         self._counter = 0
         self._sha = hashlib.sha256()
+        self._structure = Structure()
         self.size = 0
         self.head = b""
         self.closed = False
 
     def write(self, data: bytes) -> None:
         self._sha.update(data)
+        self._structure.feed(data)
         self.size += len(data)
         if len(self.head) < SNIFF_BYTES:
             self.head += data[: SNIFF_BYTES - len(self.head)]
@@ -180,7 +184,7 @@ class EncryptedWriter:
         self._buf.clear()
         self._f.close()
         self.closed = True
-        return StoredMedia(self.path, self.size, self._sha.hexdigest(), self.head)
+        return StoredMedia(self.path, self.size, self._sha.hexdigest(), self.head, self._structure.finish())
 
     def abort(self) -> None:
         if not self.closed:
@@ -373,6 +377,8 @@ def sweep(dirs: list[Path], max_age_s: float, now: float | None = None) -> int:
         if not d.is_dir():
             continue
         for p in d.iterdir():
+            if p in dirs:  # a swept dir inside another (the downloads in the RAM folder) stays
+                continue
             try:
                 age = now - p.lstat().st_mtime
             except FileNotFoundError:

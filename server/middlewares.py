@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore, is_extension_origin
+from .auth import PairedOrigin, Pairing, RateLimiter, TokenStore, bearer_token, is_extension_origin
 from .errors import ApiError, json_error
 
 log = logging.getLogger(__name__)
@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 HOSTS = ("localhost", "127.0.0.1", "[::1]")
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/pair", "/v1/openapi.json", "/pair"})
 CORS_HEADERS = web.RequestKey("cors_headers", dict)
+# the verified token's hash (never the token): the rate limit's key for this request
+TOKEN_KEY = web.RequestKey("token_key", str)
 
 
 @web.middleware
@@ -100,16 +102,28 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
-def token_middleware(tokens: TokenStore, paired: PairedOrigin):
+def token_middleware(tokens: TokenStore, paired: PairedOrigin, failures: RateLimiter):
+    """The bearer token, parsed once (bearer_token: every spelling of it is the same token).
+    Wrong tokens are counted per client address (`failures`); a client over that limit is refused
+    with 429 before its token is even compared, right or wrong, until the limit refills: guessing
+    costs time. A request without any Authorization header is no guess and is not counted."""
+
     @web.middleware
     async def check_token(request: web.Request, handler):
         if request.path in PUBLIC_PATHS:
             return await handler(request)
-        auth = request.headers.get("Authorization", "")
-        scheme, _, presented = auth.partition(" ")
-        if scheme.lower() != "bearer" or not presented or not tokens.verify(presented.strip()):
+        header = request.headers.get("Authorization")
+        client = request.remote or "-"
+        if header is not None and (wait := failures.wait(client)):
+            return json_error(429, "rate_limited", "Too many wrong tokens from this client; wait before trying again.",
+                              {"Retry-After": str(wait)})
+        presented = bearer_token(header) if header is not None else None
+        if presented is None or not tokens.verify(presented):
+            if header is not None:
+                failures.take(client)
             return json_error(401, "unauthorized", "Missing or wrong token. Pair the extension with the server.",
                               {"WWW-Authenticate": "Bearer"})
+        request[TOKEN_KEY] = hashlib.sha256(presented.encode()).hexdigest()[:16]
         origin = request.headers.get("Origin")
         if origin and is_extension_origin(origin) and paired.get() is None:
             paired.set(origin)  # paired before origins were recorded: the extension that holds the token
@@ -121,9 +135,9 @@ def token_middleware(tokens: TokenStore, paired: PairedOrigin):
 def rate_limit_middleware(limiter: RateLimiter):
     @web.middleware
     async def rate_limit(request: web.Request, handler):
-        auth = request.headers.get("Authorization")
-        if auth:  # only authenticated requests get here with a header; key by a hash, never the token
-            wait = limiter.take(hashlib.sha256(auth.encode()).hexdigest()[:16])
+        key = request.get(TOKEN_KEY)
+        if key:  # set by the token middleware: the token itself, however its header was spelled
+            wait = limiter.take(key)
             if wait:
                 return json_error(429, "rate_limited", "Too many requests; slow down.", {"Retry-After": str(wait)})
         return await handler(request)

@@ -233,4 +233,6 @@ class RayServeWorker:
         except Exception:  # already gone (a failed start, a lost cluster)
             log.debug("serve shutdown", exc_info=True)
         if self._own_ray and ray.is_initialized():
-            ray.shutdown()
+            from .raycluster import stop_ray
+
+            stop_ray()

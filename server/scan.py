@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .containers import problem_of
 from .media import RAM_DIR, SNIFF_BYTES, sniff
-from .raycluster import start_ray
+from .private import own_dir
+from .raycluster import start_ray, stop_ray
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,54 @@ class FetchSettings:
     max_duration_s: float
     deadline_s: float
     allow_private: bool
+    scan_dir: str  # this scan's folder for downloads (scan_dir()), made on the node a fetch runs on
+
+
+SCAN_DIR_PREFIX = "deepfake-check-scan-"
+
+
+def scan_dir() -> Path:
+    """This scan's folder for its downloads' plaintext, in RAM when the system has it: named after
+    this process (deepfake-check-scan-<pid>-<random>) so that a later scan can tell a killed scan's
+    folder from a running one's (remove_stale_scan_dirs). Made by the fetch tasks, removed at the end."""
+    parent = RAM_DIR if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK) else Path(tempfile.gettempdir())
+    return parent / f"{SCAN_DIR_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def remove_stale_scan_dirs(parent: Path | None = None) -> int:
+    """Removes the download folders of scans that are no longer running (killed: nothing of theirs
+    cleaned up), this user's own only, never following a symlink. Returns how many."""
+    import re
+    import stat
+
+    parent = parent or scan_dir().parent
+    removed = 0
+    for d in parent.glob(f"{SCAN_DIR_PREFIX}*"):
+        m = re.fullmatch(rf"{SCAN_DIR_PREFIX}(\d+)-[0-9a-f]+", d.name)
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        # a folder of a scan from before these were named after their process: stale past any deadline
+        if m is None and time.time() - st.st_mtime < 2 * Config().deadline_s:
+            continue
+        if m is not None and _alive(int(m[1])):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fetch_stage(row: dict, settings: FetchSettings) -> dict:
@@ -192,8 +242,8 @@ def fetch_stage(row: dict, settings: FetchSettings) -> dict:
     item: Item = pickle.loads(row["item"])
     out = {"item": item, "data": None, "fetch_ms": None}
     if item.kind == "url":
-        parent = RAM_DIR if RAM_DIR.is_dir() and os.access(RAM_DIR, os.W_OK) else None
-        dest = Path(tempfile.mkdtemp(prefix="deepfake-check-scan-", dir=parent))  # 0700
+        parent = own_dir(Path(settings.scan_dir))  # made 0700 here; ours, never a link planted by someone else
+        dest = Path(tempfile.mkdtemp(dir=parent))  # 0700
         t0 = time.perf_counter()
         try:
             fetched = asyncio.run(fetch(item.input, dest, max_bytes=settings.max_bytes,
@@ -202,6 +252,9 @@ def fetch_stage(row: dict, settings: FetchSettings) -> dict:
             data = fetched.path.read_bytes()
             if sniff(data[:SNIFF_BYTES], len(data)) is None:  # as the server says of such a URL
                 out["item"] = Item(item.input, "error", "not_media", "The URL gave a file that is not a video or image.")
+            elif problem := problem_of(data):
+                out["item"] = Item(item.input, "error", "not_media", "The URL gave a file that is not a whole, "
+                                                                     f"well-formed video or image: {problem}.")
             else:
                 out["data"] = data
         except FetchError as e:
@@ -341,14 +394,16 @@ class ScanOptions:
     limit: int | None = None  # stop after this many new rows (tests: an interrupted scan)
 
 
-def build_dataset(todo: list[Item], o: ScanOptions, crop, config: Config, anchors: str | None = None):
+def build_dataset(todo: list[Item], o: ScanOptions, crop, config: Config, anchors: str | None = None,
+                  downloads: Path | None = None):
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours counts rows, with a rate and an ETA
     ctx.max_errored_blocks = -1  # a worker that dies on one input loses its block, not the scan
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    settings = FetchSettings(config.max_fetch_bytes, config.max_duration_s, config.deadline_s, o.allow_private_fetch)
+    settings = FetchSettings(config.max_fetch_bytes, config.max_duration_s, config.deadline_s, o.allow_private_fetch,
+                             str(downloads or scan_dir()))
     gpu = o.gpus_per_actor > 0
     ds = ray.data.from_items([{"item": pickle.dumps(it)} for it in todo], override_num_blocks=len(todo))
     ds = ds.map(fetch_stage, fn_kwargs={"settings": settings}, num_cpus=FETCH_CPUS)
@@ -393,8 +448,11 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
         if own_ray:
             start_ray(o.address, o.num_cpus)
         ray_start_s = time.perf_counter() - t0
+        downloads = scan_dir()
+        if stale := remove_stale_scan_dirs(downloads.parent):
+            log.info("removed the download folders of %d scans that were killed", stale)
         try:
-            ds = build_dataset(todo, o, spec.crop, Config(), anchors)
+            ds = build_dataset(todo, o, spec.crop, Config(), anchors, downloads)
             os.close(os.open(o.out, os.O_WRONLY | os.O_CREAT, 0o600))  # what you checked: owner only
             with open(o.out, "a", encoding="utf-8") as f, \
                     tqdm(total=len(todo), unit="clip", file=progress_file, disable=None, smoothing=0.1) as bar:
@@ -419,7 +477,8 @@ def scan(o: ScanOptions, progress_file=sys.stderr) -> dict:
         finally:
             assets.save()
             if own_ray:
-                ray.shutdown()
+                stop_ray()  # its fetch tasks end, and their fetch children with them
+            shutil.rmtree(downloads, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     summary = report.summarise(list(done.values()), new_rows, elapsed, ray_start_s)
     if o.report:

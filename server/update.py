@@ -4,8 +4,11 @@ Sites change every week and yt-dlp follows them within days; a yt-dlp pinned mon
 working for some sites. This moves yt-dlp to its newest release together with the yt-dlp-ejs it was
 built with (its challenge scripts are hash-checked against that release) and the Deno it was tested
 with, both read from the new yt-dlp's own metadata, and leaves everything else in the environment as
-pinned. Then the fetch process checks itself (fetch.self_check). --dry-run asks pip what it would do
-(pip install --dry-run) and checks the fetcher as it is, changing nothing.
+pinned. What is installed is pinned by version and sha256 (pip --require-hashes, no dependencies
+pulled in), printed before it is installed, and taken only from PyPI unless --allow-index says
+otherwise: the fetcher runs the Deno binary it installs. Then the fetch process checks itself
+(fetch.self_check). --dry-run asks pip what it would do (pip install --dry-run) and checks the
+fetcher as it is, changing nothing.
 """
 from __future__ import annotations
 
@@ -17,10 +20,14 @@ import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .fetch import installed_fetcher, self_check
 
 PIP_TIMEOUT_S = 600
+# where PyPI serves its files: anything else (another index, a folder of wheels) is refused unless
+# asked for with --allow-index, since the fetcher runs code of sites' choosing (and the Deno binary)
+PYPI_FILES = "files.pythonhosted.org"
 
 
 def pip_command(*args: str) -> list[str]:
@@ -61,15 +68,42 @@ def newest_fetcher() -> dict[str, str | None]:
             "deno": exact_pin(requires, "deno", ("pin-deno",))}
 
 
+def pinned(target: dict[str, str | None], names: list[str]) -> list[dict]:
+    """Where pip would take each of names at its target version, and the file's sha256: [{name,
+    version, url, sha256}]. Raises RuntimeError when pip fails."""
+    specs = [f"{n}=={target[n]}" if target[n] else n for n in names]
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "report.json"
+        r = subprocess.run(pip_command("install", "--dry-run", "--ignore-installed", "--no-deps", "--report",
+                                       str(report_path), *specs), capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+        if r.returncode != 0:
+            raise RuntimeError(_pip_error(r.stderr))
+        report = json.loads(report_path.read_text())
+    out = []
+    for item in report.get("install", []):
+        info = item.get("download_info") or {}
+        archive = info.get("archive_info") or {}
+        sha = (archive.get("hashes") or {}).get("sha256") or (archive.get("hash") or "").removeprefix("sha256=") or None
+        out.append({"name": item["metadata"]["name"], "version": item["metadata"]["version"], "url": info.get("url", ""),
+                    "sha256": sha})
+    return out
+
+
+def unexpected_sources(files: list[dict]) -> list[str]:
+    """The files that would not come from PyPI over HTTPS (their addresses), or whose hash pip does not know."""
+    return [f["url"] or f["name"] for f in files
+            if urlsplit(f["url"]).scheme != "https" or urlsplit(f["url"]).hostname != PYPI_FILES or not f["sha256"]]
+
+
+def hashed_requirements(files: list[dict]) -> str:
+    """A requirements file pinning each file by version and sha256: pip --require-hashes installs
+    exactly those bytes, or nothing."""
+    return "".join(f"{f['name']}=={f['version']} --hash=sha256:{f['sha256']}\n" for f in files)
+
+
 def _pip_error(stderr: str) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip() and "is ignored" not in ln]
     return lines[-1][:300] if lines else "pip failed"
-
-
-def install_command(target: dict[str, str | None], dry_run: bool) -> list[str]:
-    specs = [f"{name}=={v}" if v else name for name, v in target.items()]
-    unpinned = ["--upgrade"] if any(v is None for v in target.values()) else []
-    return pip_command("install", *(["--dry-run"] if dry_run else []), *unpinned, *specs)
 
 
 def describe(versions: dict[str, str | None]) -> str:
@@ -83,8 +117,9 @@ def report_lines(report) -> list[str]:
     return ["Self-check FAILED:", *(f"  - {p}" for p in report.problems or ["the challenge solver did not work"])]
 
 
-def update_fetcher(dry_run: bool = False, out=print) -> int:
-    """Returns the exit status: 0 when the fetcher works afterwards."""
+def update_fetcher(dry_run: bool = False, out=print, allow_index: bool = False) -> int:
+    """Returns the exit status: 0 when the fetcher works afterwards. allow_index: take the files from
+    wherever pip is configured to (another index, a folder of wheels), not only from PyPI."""
     if sys.prefix == sys.base_prefix:
         out("error: run this with the project's environment (.venv/bin/python -m server update-fetcher, or "
             "make update-fetcher): it updates the fetcher inside that environment only.")
@@ -97,20 +132,40 @@ def update_fetcher(dry_run: bool = False, out=print) -> int:
         out(f"error: pip could not look up the newest yt-dlp ({e}). Nothing was changed.")
         return 1
     out(f"Newest:      {describe(target)}")
-    cmd = install_command(target, dry_run)
-    if target == before:
+    changed = [name for name in target if target[name] != before.get(name)]
+    if not changed:
         out("The fetcher is up to date.")
     else:
-        out("$ " + " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+        for name in changed:
+            out(f"  {name}: {before.get(name) or '(not installed)'} -> {target[name] or '(newest)'}")
+        try:
+            files = pinned(target, changed)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired, ValueError) as e:
+            out(f"error: pip could not find the files to install ({e}). Nothing was changed.")
+            return 1
+        if (odd := unexpected_sources(files)) and not allow_index:
+            out("error: these files would not come from PyPI (https://" + PYPI_FILES + "):\n"
+                + "".join(f"  {u}\n" for u in odd)
+                + "pip is configured with another index or a folder of wheels. Nothing was changed. If you trust "
+                  "that source, run again with --allow-index.")
+            return 1
+        with tempfile.TemporaryDirectory() as tmp:
+            req = Path(tmp) / "fetcher-requirements.txt"
+            req.write_text(hashed_requirements(files))
+            out("Installing exactly these files (pip --require-hashes):")
+            for line in req.read_text().splitlines():
+                out(f"  {line}")
+            cmd = pip_command("install", *(["--dry-run"] if dry_run else []), "--require-hashes", "--no-deps", "-r", str(req))
+            out("$ " + " ".join(cmd[:-1] + ["fetcher-requirements.txt"]))
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         if r.returncode != 0:
-            out(f"error: pip install failed ({_pip_error(r.stderr)}).")
+            out(f"error: pip install failed ({_pip_error(r.stderr)}). Nothing was changed.")
             return 1
         if dry_run:
             out("(dry run: nothing was installed)")
     report = asyncio.run(self_check())
     for line in report_lines(report):
         out(line)
-    if not dry_run and target != before and report.ok:
+    if not dry_run and changed and report.ok:
         out("Downloads use the new fetcher from now on; a running server reports its version within a minute.")
     return 0 if report.ok else 1

@@ -122,6 +122,18 @@ def tamper(src: Path, dst: Path) -> Path:
     return dst
 
 
+def flip_signature(src: Path, dst: Path) -> Path:
+    """src with one byte of its claim signature changed (the ES256 signature value, the last 64-byte
+    string of the COSE_Sign1 after the c2pa.signature label): the manifest reads, the signature fails."""
+    data = bytearray(src.read_bytes())
+    label = data.find(b"c2pa.signature")
+    at = data.rfind(b"\x58\x40", label, label + 8192)  # CBOR: a 64-byte string follows
+    assert label != -1 and at != -1, "no ES256 claim signature found"
+    data[at + 2 + 10] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 def make_set(media_dir: Path, out: Path) -> dict[str, Path]:
     """The fixtures of the C2PA tests, from the session's generated media. `anchor.pem` is the CA
     of `trusted.jpg` alone; every other file is signed under a CA no test gives as an anchor."""
@@ -138,6 +150,7 @@ def make_set(media_dir: Path, out: Path) -> dict[str, Path]:
     }
     files["plain.jpg"].write_bytes((media_dir / "face.jpg").read_bytes())
     files["tampered.jpg"] = tamper(files["ai.jpg"], out / "tampered.jpg")
+    files["bad-signature.jpg"] = flip_signature(files["ai.jpg"], out / "bad-signature.jpg")
     (out / "anchor.pem").write_bytes(anchor.pem)
     files["anchor.pem"] = out / "anchor.pem"
     return files

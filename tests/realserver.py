@@ -6,6 +6,7 @@ One copy for the server, robustness and e2e tests, importable like testenv (seve
 modules exist, so `from conftest import ...` would find whichever was loaded last)."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -25,6 +26,19 @@ from testenv import ROOT
 from server.config import Config
 
 READY = "Press Ctrl-C to stop."  # the banner's last line: the server listens
+# How a test starts the server: `python -m server ARGS`, made to end (SIGTERM: a clean stop) when the
+# test process ends however it ends (PR_SET_PDEATHSIG survives the exec). A pytest killed by a timeout
+# or by the shell otherwise leaves its servers running, listening, with their data dirs in /tmp.
+LAUNCH = ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM);"
+          "os.getppid() == int(sys.argv[1]) or sys.exit(3);"
+          "os.execv(sys.executable, [sys.executable, '-m', 'server', *sys.argv[2:]])")
+RUNNING: set[RealServer] = set()  # started and not yet stopped: stopped at exit if a test did not
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for srv in list(RUNNING):
+        srv.stop(timeout=30)
 
 
 def free_port() -> int:
@@ -44,12 +58,15 @@ def plain_dir(config: Config) -> Path | None:
 
 
 def leftover_media(config: Config) -> list[Path]:
-    """Everything left in the encrypted store, the download dir and the decrypted-file dir."""
-    dirs = (config.media_dir, config.fetch_dir, plain_dir(config))
-    return [p for d in dirs if d is not None and d.exists() for p in d.iterdir()]
+    """Everything left in the encrypted store, the download dirs (the run's RAM folder's `downloads`,
+    and <data dir>/fetch where they were once) and the decrypted-file dir."""
+    plain = plain_dir(config)
+    downloads = plain / "downloads" if plain is not None else None
+    dirs = (config.media_dir, config.fetch_dir, plain, downloads)
+    return [p for d in dirs if d is not None and d.exists() for p in d.iterdir() if p != downloads]
 
 
-@dataclass
+@dataclass(eq=False)
 class RealServer:
     """`python -m server` with its config and data in tmp/config and tmp/data, stdout (the banner)
     and stderr (the log) in files next to them."""
@@ -75,12 +92,13 @@ class RealServer:
         # a restart in the same folder gets files of its own: the first run's banner must not count
         stem = tmp / f"server-{port}-{time.monotonic_ns()}"
         out, err = Path(f"{stem}.stdout"), Path(f"{stem}.stderr")
-        cmd = [sys.executable, "-m", "server", "--port", str(port), "--config-dir", str(config_dir),
+        cmd = [sys.executable, "-c", LAUNCH, str(os.getpid()), "--port", str(port), "--config-dir", str(config_dir),
                "--data-dir", str(data_dir), *(["--temp-dir", str(temp_dir)] if temp_dir else []), *args]
         with open(out, "w") as stdout, open(err, "w") as stderr:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=stdout, stderr=stderr,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         srv = cls(proc, port, config_dir, data_dir, temp_dir, out, err)
+        RUNNING.add(srv)
         deadline = time.monotonic() + timeout
         while READY not in srv.stdout():
             if proc.poll() is not None:
@@ -156,6 +174,7 @@ class RealServer:
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> int:
         """Ctrl-C unless told otherwise; killed if it has not exited in time. Returns the exit code."""
+        RUNNING.discard(self)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

@@ -10,7 +10,8 @@
  * The server's summary of a file's credentials (server/openapi.json, Provenance).
  * @typedef {object} Provenance
  * @property {"valid" | "invalid" | "untrusted-signer"} state
- * @property {boolean} ai_generated
+ * @property {boolean} ai_generated  intact credentials declare it (never true when state is "invalid")
+ * @property {boolean} [ai_generated_claimed]  the manifest declares it, intact or not
  * @property {boolean} edited
  * @property {{issuer: string | null, common_name: string | null} | null} signer
  * @property {string | null} claim_generator
@@ -37,6 +38,7 @@ export const UNAVAILABLE = "Content Credentials: not available for captured fram
 export const NONE = "No Content Credentials in this file (they are often stripped, so this says nothing either way).";
 export const NOT_VERIFIED = "not verified against a trust list";
 export const AI_LABEL = "AI-generated (declared)";
+export const BROKEN_AI_CLAIM = "They claim the file is AI-generated, but they are broken: that claim is no one's word.";
 
 // the C2PA actions a person recognises, in their words (others are shown by their code)
 /** @type {Record<string, string>} */
@@ -75,6 +77,7 @@ export function credentialsView(result, source) {
     const codes = (p.errors ?? []).slice(0, 5);
     return { kind: "broken", summary: BROKEN, lines: [
       `They name ${signerName(p.signer)} as signer, but the file is not what was signed: do not rely on them.`,
+      ...(p.ai_generated_claimed || p.ai_generated ? [BROKEN_AI_CLAIM] : []),
       ...(codes.length ? [`Why: ${codes.join(", ")}`] : []),
     ] };
   }

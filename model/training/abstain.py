@@ -10,11 +10,13 @@ ignored; the AUC does not depend on it):
    strengths (variants.degrade; compression as real re-encoded streams; few frames by blanking frames),
    which reaches the poor end that the natural files rarely do.
 Then, per measure, the pooled rows are cut into bins (deciles of the measure); in each bin the ROC AUC of
-the video's score (fakes against reals) and the share of real clips above the model's FAKE cut. A
-measure's cut is the upper edge of the highest bin, counting from the poor end, in which the AUC stays
-below `--floor` (0.6: no better than chance within sampling noise); none when every bin is above it.
-The face turn (yaw) cannot be made by a defect here: its cut is where the `cal` data end (the model is
-not validated beyond the most turned face it was measured on), said as such.
+the video's score (fakes against reals) and the share of real clips above the model's FAKE cut. A bin
+fails when the model is no better than chance there (AUC below `--floor`, 0.6) or cries wolf there (at
+least 25 % of its real clips above the FAKE cut: five times what the cut is fitted for), each judged only
+with at least 10 clips of a class. A measure's cut is the edge of the run of failing bins that starts at
+its poor end; none when the poorest bin does not fail. The face turn (yaw) cannot be made by a defect
+here: without a failing bin its cut is where the `cal` data end (the model is not validated beyond the
+most turned face it was measured on), said as such.
 
 Writes OUT/rows.jsonl (every check, resumable), OUT/abstain.json (bins and cuts, which
 `model.training.calibrate --abstain` stores in a checkpoint) and OUT/abstain.md (the table for
@@ -59,7 +61,9 @@ MEASURES = {"face_px": "low", "brightness": "low", "sharpness": "low", "detector
 CUT_FIELD = {"face_px": "min_face_px", "brightness": "min_brightness", "sharpness": "min_sharpness",
              "detector_score": "min_detector_score", "bits_per_pixel": "min_bits_per_pixel",
              "face_frames": "min_face_frames", "yaw": "max_yaw"}
-FLOOR = 0.6
+FLOOR = 0.6  # AUC below this: no better than chance within a bin's sampling noise
+ALARM = 0.25  # real clips above the FAKE cut in a bin: five times the 5 % the cut is fitted for
+MIN_PER_CLASS = 10  # clips of a class a bin needs before its AUC or its FAKE share counts
 BINS = 10
 
 
@@ -182,15 +186,27 @@ def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS
     return out
 
 
-def choose_cut(bins: list[dict], poor: str, floor: float = FLOOR) -> float | None:
-    """The edge past which the model is no better than chance: from the poor end, the highest run of
-    bins whose AUC stays below `floor` (a bin without both classes does not count either way)."""
+def failing(b: dict, floor: float = FLOOR, alarm: float = ALARM) -> bool | None:
+    """Whether the model fails in a bin: no better than chance (AUC below `floor`, counted with at least
+    MIN_PER_CLASS of each class), or crying wolf (at least `alarm` of its real clips, counted with at
+    least MIN_PER_CLASS, above the model's FAKE cut). None: too few clips to say."""
+    auc_ok = b["n_fake"] >= MIN_PER_CLASS and b["n_real"] >= MIN_PER_CLASS and not np.isnan(b["auc"])
+    alarm_ok = b["n_real"] >= MIN_PER_CLASS and not np.isnan(b["real_fake_rate"])
+    if not auc_ok and not alarm_ok:
+        return None
+    return bool((auc_ok and b["auc"] < floor) or (alarm_ok and b["real_fake_rate"] >= alarm))
+
+
+def choose_cut(bins: list[dict], poor: str, floor: float = FLOOR, alarm: float = ALARM) -> float | None:
+    """The edge past which the model cannot be trusted: from the poor end, the run of bins where it
+    fails (`failing`; a bin too small to say neither ends nor extends the run)."""
     order = bins if poor == "low" else bins[::-1]
     cut = None
     for b in order:
-        if np.isnan(b["auc"]):
+        f = failing(b, floor, alarm)
+        if f is None:
             continue
-        if b["auc"] < floor:
+        if f:
             cut = b["hi"] if poor == "low" else b["lo"]
         else:
             break
@@ -202,12 +218,12 @@ def analyse(rows: list[dict], fake_cut: float, floor: float = FLOOR) -> dict:
     for measure, poor in MEASURES.items():
         bins = bins_for(rows, measure, fake_cut)
         cut = choose_cut(bins, poor, floor) if bins else None
-        how = "AUC below the floor" if cut is not None else "no bin below the floor"
+        how = "measured: no better than chance, or crying wolf" if cut is not None else "no failing bin at the poor end"
         if measure == "yaw":
             vals = [video_score(r)[1].get("yaw") for r in rows if r["defect"] == "none" and video_score(r)[1]
                     and video_score(r)[1].get("yaw") is not None]
             if cut is None and vals:
-                cut, how = float(np.max(vals)), "where the cal data end (no profile faces to measure beyond)"
+                cut, how = float(np.max(vals)), "where the cal data end (no more turned faces to measure beyond)"
         result["measures"][measure] = {"poor": poor, "bins": bins, "cut": cut, "how": how}
         if cut is not None:
             result["cuts"][CUT_FIELD[measure]] = round(float(cut), 4)
@@ -221,7 +237,8 @@ def markdown(result: dict, meta: dict) -> str:
              f"{meta['n_rows']} checks ({meta['n_files']} files as they are, {meta['n_subset']} of them again with each defect). "
              f"AUC of the video's score, fakes against reals, per bin of the measure (deciles of the pooled checks); "
              f"real FAKE = the share of real clips at or above the model's FAKE cut ({meta['fake_cut']:.3f}). "
-             f"Cut: from the poor end, where the AUC stays below {result['floor']}.", ""]
+             f"Cut: from the poor end, the run of bins where the AUC is below {result['floor']} or at least "
+             f"{ALARM:.0%} of the real clips are above the FAKE cut (each counted with ≥ {MIN_PER_CLASS} clips of a class).", ""]
     for measure, m in result["measures"].items():
         if not m["bins"]:
             continue

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         vs, gs = [verdict(r, p) for r, p in sel], [r["group"] for r, _ in sel]
         summary[name] = {v: round(weighted_share([x == v for x in vs], gs), 4) for v in ("REAL", "UNCERTAIN", "FAKE", "UNJUDGED")}
     for method in sorted({r["method"] for r in rows if r["label"] == "FAKE"}):
-        vs = [verdict(r, p) for r, p, _ in judged if r["method"] == method]
+        vs = [verdict(r, p) for r, p, _ in judged if r["method"] == method and r["label"] == "FAKE"]
         summary[f"fake/{method}"] = {"n": len(vs), "called_fake": round(vs.count("FAKE") / len(vs), 4),
                                      "unjudged": round(vs.count("UNJUDGED") / len(vs), 4)}
     calibration = {"platt": [round(a, 6), round(b, 6)], "threshold": round(threshold, 6), "uncertain_band": round(band, 6),

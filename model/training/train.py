@@ -60,7 +60,7 @@ RECIPES = {
                       platform_augment=False),
     "lite0-blend": dict(backbone="efficientnet_lite0", mode="frames", hidden=0, init="imagenet", lr=1e-3,
                         lr_backbone=2e-4, weight_decay=1e-4, clips_per_batch=0, frames_per_batch=32, seq_lengths="1",
-                        epochs=40, steps_per_epoch=400, patience=8, freeze_bn=False, size=224, frame_loss=0.0,
+                        epochs=60, steps_per_epoch=200, patience=10, freeze_bn=False, size=224, frame_loss=0.0,
                         synth="sbi=0.4,swap-lowres=0.4", real_pools="video=0.5,utkface=0.3,meso=0.2",
                         fake_pools="face-swap=0.5,meso=0.5", precision="fp32", platform_augment=True),
     "seed": dict(backbone="resnext50_32x4d", mode="temporal", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
 
-import { BROKEN, credentialsView, NONE, UNAVAILABLE } from "../../extension/shared/credentials.js";
+import { BROKEN, BROKEN_AI_CLAIM, credentialsView, NONE, UNAVAILABLE } from "../../extension/shared/credentials.js";
 import { describe } from "../../extension/shared/verdict.js";
 
 const IPTC_AI = "trainedAlgorithmicMedia";
@@ -83,6 +83,18 @@ suite("Content Credentials in the panel", () => {
   test("a signer without a name is still shown as a signer", () => {
     assert.equal(credentialsView({ provenance: provenance({ signer: null }) }).lines[0],
       "Signed by an unnamed signer (not verified against a trust list)");
+  });
+  test("broken credentials that claim AI generation show it as their claim, never as the file's label", () => {
+    const c = credentialsView({ provenance: aiDeclared({ state: "invalid", ai_generated: false, ai_generated_claimed: true,
+      errors: ["claimSignature.mismatch"] }) });
+    assert.deepEqual([c.kind, c.summary], ["broken", BROKEN]);
+    assert.deepEqual(c.lines.slice(1), [BROKEN_AI_CLAIM, "Why: claimSignature.mismatch"]);
+    assert.equal(describe(done("REAL", 0.1, aiDeclared({ state: "invalid", ai_generated: false, ai_generated_claimed: true }))).label,
+      "REAL · score 90%");
+  });
+  test("broken credentials without an AI claim do not mention one", () => {
+    const c = credentialsView({ provenance: provenance({ state: "invalid", errors: ["assertion.dataHash.mismatch"] }) });
+    assert.ok(!c.lines.includes(BROKEN_AI_CLAIM));
   });
   test("broken credentials name their signer but say not to rely on them", () => {
     const c = credentialsView({ provenance: provenance({ state: "invalid", errors: ["provenance.timeout"] }) });

@@ -54,6 +54,15 @@ def test_bytes_changed_after_signing_make_the_credentials_invalid(c2pa_files):
     assert p.state == "invalid" and "assertion.dataHash.mismatch" in p.errors
 
 
+@pytest.mark.parametrize("name", ["tampered.jpg", "bad-signature.jpg"])
+def test_the_ai_claim_of_broken_credentials_is_not_reported_as_a_fact(c2pa_files, name):
+    """An AI generator's credentials, the file or the signature changed after signing: the claim is
+    kept as a claim (ai_generated_claimed), never as ai_generated."""
+    p = read_provenance(c2pa_files[name])
+    assert (p.state, p.ai_generated, p.ai_generated_claimed) == ("invalid", False, True), p
+    assert ("claimSignature.mismatch" if name == "bad-signature.jpg" else "assertion.dataHash.mismatch") in p.errors
+
+
 def test_signer_under_a_given_trust_anchor_is_valid_and_others_stay_untrusted(c2pa_files):
     anchors = load_trust_anchors(c2pa_files["anchor.pem"])
     assert read_provenance(c2pa_files["trusted.jpg"]).state == "untrusted-signer"
@@ -174,7 +183,7 @@ def test_cli_json_shows_provenance_for_each_file(c2pa_files, tiny_checkpoint):
     states = {n: got[n] and (got[n]["state"], got[n]["ai_generated"], got[n]["edited"]) for n in names}
     assert states == {"ai.jpg": ("untrusted-signer", True, False), "ai.mp4": ("untrusted-signer", True, False),
                       "camera.jpg": ("untrusted-signer", False, False), "edited.jpg": ("untrusted-signer", False, True),
-                      "tampered.jpg": ("invalid", True, False), "trusted.jpg": ("valid", False, False),
+                      "tampered.jpg": ("invalid", False, False), "trusted.jpg": ("valid", False, False),
                       "plain.jpg": None}
     assert got["tampered.jpg"]["errors"] == ["assertion.dataHash.mismatch"]
 
@@ -193,4 +202,5 @@ def test_the_cli_line_says_what_the_credentials_declare(c2pa_files):
     assert ai == ("Content Credentials: AI-generated (declared) with Imagine Video 1.0, "
                   "signed by Example AI Inc (not verified against a trust list)")
     assert tampered.startswith("Content Credentials don't match this file (changed after signing")
+    assert tampered.endswith("they claim it is AI-generated, but broken credentials prove nothing")
     assert provenance.describe(read_provenance(c2pa_files["plain.jpg"])) is None

@@ -124,7 +124,8 @@ def test_reading_decodes_what_the_plan_says(tmp_path):
     clip = media.write_clip(tmp_path / "gop.mp4", media.face_frames(360, (160, 90)), fps=30, gop=60)
     fr = read_frames(clip, 6)
     assert [round(t, 3) for t in fr.times] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
-    assert fr.extra == {"indexed": True, "decoded": 6, "seeks": 6}  # six frames decoded, not 360
+    assert {k: fr.extra[k] for k in ("indexed", "decoded", "seeks")} == {"indexed": True, "decoded": 6, "seeks": 6}  # not 360
+    assert 0 < fr.extra["bits_per_pixel"] < 1  # the stream's size, from the packets read for the plan
     fr = read_frames(clip, 20)
     assert len(fr.images) == 20 and fr.duration == pytest.approx(12.0)
     for (lo, hi), t in zip([(i * 0.6, (i + 1) * 0.6) for i in range(20)], fr.times, strict=True):
@@ -142,7 +143,8 @@ def test_a_file_that_cannot_be_indexed_is_still_sampled_over_the_whole_clip(tmp_
     clip = media.write_clip(tmp_path / "gop.mp4", media.face_frames(90, (160, 90)), fps=30, gop=30)
     monkeypatch.setattr(video, "MAX_INDEX_PACKETS", 10)  # too many packets to index: decode without a plan
     fr = read_frames(clip, 10)
-    assert fr.extra == {"indexed": False}
+    assert fr.extra["indexed"] is False
+    assert fr.extra["bits_per_pixel"] is None or fr.extra["bits_per_pixel"] > 0  # the declared bit rate, if any
     assert len(fr.images) == 10 and fr.times[0] < 0.1 and fr.times[-1] > 2.5
 
 

@@ -31,10 +31,11 @@ CASES = [(op, mode) for op in OPERATIONS for mode in (POSITIVE, NEGATIVE)
 @pytest.fixture(scope="module")
 def fuzz_server(tiny_checkpoint, tmp_path_factory):
     # a short deadline and a small queue keep the downloads that fuzzed URLs start cheap and few;
-    # the rate limit is lifted: on a fast machine the fuzzer sends more than 600 requests a minute,
-    # and a 429 would hide the answers under test (the limit has its own test in tests/server)
+    # the rate limits are lifted: on a fast machine the fuzzer sends more than 600 requests a minute
+    # (and may send wrong tokens), and a 429 would hide the answers under test (the limits have
+    # their own tests: tests/server/test_rate_limits_tls.py)
     sp = start_server(tiny_checkpoint, tmp_path_factory.mktemp("fuzz"), "--deadline", "10", "--queue-size", "4",
-                      "--rate-limit", "1000000")
+                      "--rate-limit", "1000000", "--auth-failures", "1000000")
     yield sp
     sp.stop()
 

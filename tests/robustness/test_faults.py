@@ -120,14 +120,15 @@ async def test_remote_that_never_sends_a_byte_fails_with_timeout_at_the_deadline
 
 async def test_download_dir_not_writable_fails_the_check_with_a_reason(make_api, slow_server, tmp_path):
     api = await make_api(allow_private_fetch=True)
-    shutil.rmtree(api.config.fetch_dir)
-    api.config.fetch_dir.write_text("not a directory")  # root ignores permission bits; this it cannot write into
+    downloads = api.app[JOBS].download_dir
+    shutil.rmtree(downloads)
+    downloads.write_text("not a directory")  # root ignores permission bits; this it cannot write into
     try:
         body = await api.wait(await submit_url(api, slow_server), timeout=30)
         assert body["status"] == "failed" and body["error"]["error"] == "internal" and body["error"]["message"]
     finally:
-        api.config.fetch_dir.unlink()
-        api.config.fetch_dir.mkdir(mode=0o700)
+        downloads.unlink()
+        downloads.mkdir(mode=0o700)
     await api.still_serving(tmp_path)
 
 

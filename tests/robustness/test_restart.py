@@ -4,11 +4,13 @@ consistent, and the restarted server analyses clips again."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import secrets
 import shutil
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -180,6 +182,74 @@ async def test_a_killed_server_and_worker_leave_no_plaintext_of_the_check_in_pro
         assert plaintext_copies(data_dir, [clip]) + plaintext_copies(run_dir, [clip]) == []
     finally:
         sp.stop()
+    sp = start_server(tiny_checkpoint, tmp_path, temp_dir=None)
+    try:
+        assert not run_dir.exists()
+    finally:
+        sp.stop()
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    """A 4 MB "MP4" of which 256 KB come, then nothing for a minute: a download still running, and
+    silent (no progress to report), when the server is killed."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(64 * 65536))
+        self.end_headers()
+        try:
+            self.wfile.write(b"\0" * 4 * 65536)
+            self.wfile.flush()
+            time.sleep(60)
+        except OSError:
+            pass
+
+    def log_message(self, *a):
+        pass
+
+
+def fetch_children(server_pid: int) -> list[int]:
+    """The server's fetch processes (python -m server.fetch), found by their command line."""
+    return [pid for pid in process_tree(server_pid)
+            if b"server.fetch" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")]
+
+
+async def test_a_server_killed_mid_download_takes_its_download_with_it_and_leaves_none_on_disk(tiny_checkpoint, tmp_path):
+    """SIGKILL the server alone (not its children) while a URL downloads: the fetch process dies with
+    it, the partial download is in the run's RAM folder (never under the data dir on a disk), and the
+    next start removes that folder."""
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    web.daemon_threads = True
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    sp = start_server(tiny_checkpoint, tmp_path, "--allow-private-fetch", temp_dir=None)
+    run_dir = Path((sp.data_dir / "plain-dir").read_text())
+    try:
+        status, body = sp.api("POST", "/v1/checks", {"url": f"http://127.0.0.1:{web.server_address[1]}/v.mp4"},
+                              token=sp.stored_token)
+        assert status == 202, body
+        deadline = time.monotonic() + 60
+        while (progress := sp.api("GET", f"/v1/checks/{body['id']}", token=sp.stored_token)[1]["progress"]) is None \
+                or progress["bytes"] == 0:
+            assert time.monotonic() < deadline, progress
+            time.sleep(0.1)
+        children = fetch_children(sp.proc.pid)
+        assert len(children) == 1, children
+        os.kill(sp.proc.pid, signal.SIGKILL)  # the server only: its fetch process must follow on its own
+        sp.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{children[0]}").exists() and b"server.fetch" in Path(f"/proc/{children[0]}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the fetch process outlived the server"
+            time.sleep(0.05)
+        on_disk = [p for p in files_under(sp.data_dir) if p.name.startswith("media.")]
+        in_ram = [p for p in files_under(run_dir) if p.name.startswith("media.")]
+        assert on_disk == [] and in_ram, (on_disk, in_ram)  # the partial download: in RAM only, until the next start
+    finally:
+        for pid in process_tree(sp.proc.pid) if sp.proc.poll() is None else []:
+            os.kill(pid, signal.SIGKILL)
+        sp.stop()
+        web.shutdown()
+        web.server_close()
     sp = start_server(tiny_checkpoint, tmp_path, temp_dir=None)
     try:
         assert not run_dir.exists()

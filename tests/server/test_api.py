@@ -375,11 +375,11 @@ async def test_clip_without_face_is_done_with_no_face_verdict(api, media_dir):
     assert body["result"]["heatmap_url"] is None
 
 
-async def test_truncated_video_fails_with_not_media_and_server_keeps_serving(api, media_dir):
+async def test_truncated_video_is_refused_before_queueing_and_server_keeps_serving(api, media_dir):
     client, _, auth = api
     r = await client.post("/v1/checks/upload", data=form(media_dir / "truncated.mp4", frames=10), headers=auth)
-    body = await wait_done(client, auth, (await r.json())["id"])
-    assert body["status"] == "failed" and body["error"]["error"] == "not_media" and body["error"]["message"]
+    body = await r.json()
+    assert r.status == 415 and body["error"] == "unsupported_media" and "truncated" in body["message"], body
     r = await client.post("/v1/checks/upload", data=form(media_dir / "face.jpg", frames=10), headers=auth)
     body = await wait_done(client, auth, (await r.json())["id"])
     assert body["status"] == "done"

@@ -192,11 +192,79 @@ async def test_the_cookie_database_copy_does_not_outlive_the_download(sites, chr
     (".instagram.com", "www.instagram.com", True), ("www.instagram.com", "instagram.com", True),
     ("instagram.com", "instagram.com", True), (".instagram.com", "instagram.com", True),
     (".cdninstagram.com", "www.instagram.com", False), ("i.instagram.com", "www.instagram.com", False),
-    ("evilinstagram.com", "instagram.com", False), (".x.com", "x.com", True), (".com", "x.com", True),
-    ("127.0.0.1", "127.0.0.2", False), ("", "x.com", False),
+    ("evilinstagram.com", "instagram.com", False), (".x.com", "x.com", True), (".com", "x.com", False),
+    ("com", "www.instagram.com", False), ("co.uk", "www.bbc.co.uk", False), (".bbc.co.uk", "www.bbc.co.uk", True),
+    ("github.io", "alice.github.io", False), (".alice.github.io", "alice.github.io", True),
+    ("localhost", "localhost", True), ("127.0.0.1", "127.0.0.1", True), ("127.0.0.1", "127.0.0.2", False),
+    ("", "x.com", False),
 ])
 def test_a_cookie_belongs_to_the_posts_site_when_a_browser_would_send_it_there(domain, host, same):
     assert same_site(domain, host) is same
+
+
+@pytest.fixture
+def proxied_site(web_root, monkeypatch):
+    """www.example.com served through an HTTP proxy on loopback (the fetch child takes http_proxy
+    from its environment, as from a user's): a post page whose video is on the same host. Records
+    the Cookie header of every request."""
+    clip = (web_root / "face.mp4").read_bytes()
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Cookie")))
+            body, ctype = ((b'<!doctype html><video src="http://www.example.com/face.mp4"></video>', "text/html")
+                           if self.path.endswith("/post.html") else (clip, "video/mp4"))
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{srv.server_address[1]}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    yield seen
+    srv.shutdown()
+    srv.server_close()
+
+
+def firefox_profile(path: Path, cookies: list[tuple[str, str, str]]) -> Path:
+    """A Firefox profile whose cookie database holds (domain, name, value) cookies: Firefox's
+    cookies are not encrypted, so any domain can be written, a bare public suffix included."""
+    import sqlite3
+    import time
+
+    path.mkdir()
+    db = sqlite3.connect(path / "cookies.sqlite")
+    db.execute("CREATE TABLE moz_cookies (id INTEGER PRIMARY KEY, originAttributes TEXT NOT NULL DEFAULT '', name TEXT, "
+               "value TEXT, host TEXT, path TEXT, expiry INTEGER, lastAccessed INTEGER, creationTime INTEGER, "
+               "isSecure INTEGER, isHttpOnly INTEGER, inBrowserElement INTEGER DEFAULT 0, sameSite INTEGER DEFAULT 0, "
+               "rawSameSite INTEGER DEFAULT 0, schemeMap INTEGER DEFAULT 0)")
+    db.executemany("INSERT INTO moz_cookies (host, name, value, path, expiry, lastAccessed, creationTime, isSecure, "
+                   "isHttpOnly) VALUES (?, ?, ?, '/', ?, 0, 0, 0, 0)",
+                   [(*c, int(time.time()) + 86400) for c in cookies])
+    db.commit()
+    db.close()
+    return path
+
+
+@pytest.mark.asyncio
+async def test_a_cookie_for_a_bare_public_suffix_never_reaches_the_post(proxied_site, tmp_path):
+    """The real fetch child, reading a real (Firefox) cookie database: cookies set for "com" or ".com"
+    would go to every .com site; only the post's own site's cookie is sent."""
+    profile = firefox_profile(tmp_path / "firefox", [("com", "a", "leak-com"), (".com", "b", "leak-dot-com"),
+                                                     (".example.com", "session", "mine"), (".other.com", "c", "leak")])
+    dest = tmp_path / "dl"
+    dest.mkdir()
+    await get("http://www.example.com/post.html", dest, cookies_from=f"firefox:{profile}")
+    assert proxied_site and {cookie for _, cookie in proxied_site} == {"session=mine"}, proxied_site
 
 
 def test_only_the_posts_sites_cookies_are_kept():

@@ -24,7 +24,8 @@ VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE")
 EXPECTED = {
     "ai.jpg": ("untrusted-signer", True, False), "ai.mp4": ("untrusted-signer", True, False),
     "camera.jpg": ("untrusted-signer", False, False), "edited.jpg": ("untrusted-signer", False, True),
-    "tampered.jpg": ("invalid", True, False), "trusted.jpg": ("valid", False, False), "plain.jpg": None,
+    "tampered.jpg": ("invalid", False, False), "bad-signature.jpg": ("invalid", False, False),
+    "trusted.jpg": ("valid", False, False), "plain.jpg": None,
 }
 
 
@@ -75,6 +76,8 @@ async def test_upload_reports_what_the_files_credentials_say(server, session, c2
     body = await _finished(session, server, created)
     assert body["status"] == "done" and body["result"]["verdict"] in VERDICTS, body
     assert _summary(body["result"]["provenance"]) == EXPECTED[name]
+    if name in ("tampered.jpg", "bad-signature.jpg"):  # the generator's AI claim, broken: a claim, not a fact
+        assert body["result"]["provenance"]["ai_generated_claimed"] is True
     if name == "ai.jpg":
         p = body["result"]["provenance"]
         assert p["signer"] == {"issuer": "Example AI Inc", "common_name": "Imagine Video signer"}

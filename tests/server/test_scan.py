@@ -33,7 +33,7 @@ def local_ray():
     ray = pytest.importorskip("ray")
     scan.start_ray(None, num_cpus=2)
     yield ray
-    ray.shutdown()
+    scan.stop_ray()
 
 
 def run_scan(local_ray, inputs, out, tiny_checkpoint, **kw) -> dict:
@@ -149,8 +149,9 @@ def test_rows_carry_the_files_content_credentials_judged_against_the_trust_ancho
 
     got = {k.rsplit("/", 1)[1]: r["provenance"] for k, r in rows(out).items()}
     assert {k: p and (p["state"], p["ai_generated"]) for k, p in got.items()} == {
-        "ai.jpg": ("untrusted-signer", True), "trusted.jpg": ("valid", False), "tampered.jpg": ("invalid", True),
+        "ai.jpg": ("untrusted-signer", True), "trusted.jpg": ("valid", False), "tampered.jpg": ("invalid", False),
         "plain.jpg": None}
+    assert got["tampered.jpg"]["ai_generated_claimed"] is True  # a broken claim: kept as a claim only
     assert got["ai.jpg"]["signer"]["issuer"] == "Example AI Inc"
     cli = cli_check(sorted(folder.iterdir()), tiny_checkpoint, "--c2pa-trust-anchors", str(anchors))
     assert {k.rsplit("/", 1)[1]: v["provenance"] for k, v in cli.items()} == got
@@ -174,3 +175,51 @@ def test_the_embedded_ray_listens_on_loopback_only(local_ray):
     sockets = listening_sockets(os.getpid())
     assert {"gcs_server", "raylet"} <= {name for _, _, name in sockets}, sockets
     assert [s for s in sockets if not ipaddress.ip_address(s[0]).is_loopback] == []
+
+
+def test_a_killed_scans_download_folder_is_removed_by_the_next_scan_and_a_running_ones_kept(
+        local_ray, media_server, tiny_checkpoint, tmp_path):
+    """A scan killed mid-download leaves its folder (in RAM) with a partial download in plaintext;
+    the next scan removes it, leaves a running scan's alone, and removes its own at the end."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    parent = scan.scan_dir().parent
+    killed = parent / f"{scan.SCAN_DIR_PREFIX}{int(dead.stdout)}-0123456789ab"
+    running = parent / f"{scan.SCAN_DIR_PREFIX}{os.getpid()}-ba9876543210"
+    for d in (killed, running):
+        (d / "tmpdownload").mkdir(parents=True, mode=0o700)
+        (d / "tmpdownload" / "media.mp4.part").write_bytes(b"\0" * 1024)
+    try:
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{media_server}/face.mp4\n")
+        run_scan(local_ray, [urls], tmp_path / "out.jsonl", tiny_checkpoint, allow_private_fetch=True, report=False)
+        assert not killed.exists() and running.exists()
+        assert sorted(parent.glob(f"{scan.SCAN_DIR_PREFIX}*")) == [running]  # this scan's own folder is gone
+    finally:
+        shutil.rmtree(killed, ignore_errors=True)
+        shutil.rmtree(running, ignore_errors=True)
+
+
+def test_the_embedded_ray_serves_no_metrics_and_keeps_its_files_private(local_ray):
+    """Before: three Prometheus endpoints (the autoscaler's, the dashboard process's, the agent's)
+    answered anyone on this machine without Ray's token, and /tmp/ray's session folders were 0777."""
+    import stat
+    import urllib.request
+
+    @local_ray.remote
+    def pid() -> int:
+        return os.getpid()
+
+    local_ray.get(pid.remote())
+    answered = []
+    for address, port, name in listening_sockets(os.getpid()):
+        try:
+            with urllib.request.urlopen(f"http://{address}:{port}/metrics", timeout=5) as r:
+                answered.append((port, name, r.status))
+        except Exception:  # refused, 401 (Ray's token), or no HTTP at all (gRPC): BadStatusLine and kin
+            pass
+    assert answered == []
+    session = local_ray._private.worker._global_node.get_session_dir_path()
+    private = os.path.dirname(os.path.dirname(session))  # Ray's temp dir is inside it
+    st = os.stat(private)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid(), (private, oct(st.st_mode))
+    assert os.path.basename(private).startswith("dfc-ray-")
