@@ -3,7 +3,7 @@
 #   dist/deepfake-check-chrome-<version>.zip   (manifest as is: MV3 service worker)
 #   dist/deepfake-check-firefox-<version>.zip  (background.scripts, browser_specific_settings.gecko, menus)
 # and fails if `web-ext lint` reports errors for the Firefox package.
-# Usage: ./package.sh        (needs node + `npm ci` done, which scripts/setup.sh does)
+# Usage: ./package.sh        (needs node and npm; installs the npm tools with `npm ci` when they are missing)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -13,7 +13,12 @@ build=$out/build
 rm -rf "$build"
 mkdir -p "$build/chrome" "$build/firefox"
 
-[ -x node_modules/.bin/web-ext ] || { echo "package.sh: web-ext missing: run scripts/setup.sh (or npm ci)" >&2; exit 1; }
+# The npm tools (web-ext) come from package-lock.json: installed here when missing (make serve does it too).
+if [ ! -x node_modules/.bin/web-ext ]; then
+  command -v npm >/dev/null || { echo "package.sh: needs node and npm (apt-get install nodejs npm), then run it again" >&2; exit 1; }
+  echo "package.sh: installing the npm tools first (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
 
 # The same files for both browsers.
 for b in chrome firefox; do

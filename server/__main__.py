@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -139,7 +140,8 @@ def serve(config: Config, rotate_cert: bool) -> int:
                "the extension's options\n" if config.cookies_from_browser else "") +
             (f"  C2PA trust:   {config.c2pa_trust_anchors}\n" if config.c2pa_trust_anchors else "") +
             f"  TLS SPKI:     {certs.spki_sha256()}   (sha256, base64, for --ignore-certificate-errors-spki-list)\n"
-            f"  local CA:     {certs.ca_cert}" + ("   NEW: run `python -m server trust` once" if ca_new else "") + "\n"
+            f"  local CA:     {certs.ca_cert}" + (f"   NEW: in another terminal (keep this one running), run `{this_python()} -m server trust` once"
+                                           if ca_new else "") + "\n"
             f"  pairing code: {code}   (valid 10 minutes, one use)\n"
             f"  pairing link: {base}/pair#code={code}\n"
             f"Press Ctrl-C to stop.",
@@ -157,6 +159,13 @@ def serve(config: Config, rotate_cert: bool) -> int:
               "Is the server already running? Use --port to pick another.", file=sys.stderr)
         return 1
     return 0
+
+
+def this_python() -> str:
+    """How to run this server's Python from where it was started: `.venv/bin/python` from the
+    repository (what `make serve` runs and the README says), else `python`."""
+    rel = os.path.relpath(sys.executable)
+    return rel if not rel.startswith("..") and not os.path.isabs(rel) else "python"
 
 
 def fetcher_line(f: dict | None) -> str:

@@ -69,3 +69,17 @@ def two_face_frames(n: int = 10) -> list[np.ndarray]:
     canvas[10:310, 10:310] = face
     canvas[10:310, 370:670] = face[:, ::-1]
     return [canvas.copy() for _ in range(n)]
+
+
+def inset_face_frames(n: int = 20, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
+    """face_frames shrunk into a small inset in the middle of a grey frame: a face of about 38 px,
+    under the 48 px a face must have to be judged (a check of it ends UNCERTAIN, face_too_small)."""
+    w, h = size
+    inset = face_frames(n, size=(w * 5 // 16, h * 5 // 16))
+    out = []
+    for f in inset:
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        y, x = (h - f.shape[0]) // 2, (w - f.shape[1]) // 2
+        canvas[y:y + f.shape[0], x:x + f.shape[1]] = f
+        out.append(canvas)
+    return out

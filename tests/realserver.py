@@ -83,10 +83,11 @@ class RealServer:
 
     @classmethod
     def start(cls, tmp: Path, *args: str, temp_dir: Path | None = None, env: dict[str, str] | None = None,
-              timeout: float = 180.0) -> RealServer:
-        """Starts the server (args: more command-line options) and returns once its banner is out."""
+              timeout: float = 180.0, port: int | None = None) -> RealServer:
+        """Starts the server (args: more command-line options) and returns once its banner is out.
+        port: a given one (a restart where the last run listened), else a free one."""
         tmp.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = port or free_port()
         config_dir, data_dir = tmp / "config", tmp / "data"
         # a restart in the same folder gets files of its own: the first run's banner must not count
         stem = tmp / f"server-{port}-{time.monotonic_ns()}"

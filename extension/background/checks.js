@@ -1,13 +1,16 @@
 // @ts-check
 // Checks of URLs: one server job per resolved URL, at most MAX_ACTIVE automatic ones at a time,
-// progress pushed to every tab frame that asked. State lives in storage.session (the service
+// progress pushed to every tab frame that asked. The automatic checks waiting for a turn go in
+// the order of what is in view (each page reports it, nearest the middle first), then newest
+// first: the video the user looks at is checked before those scrolled past; a waiting check whose
+// tabs all closed is dropped. State lives in storage.session (the service
 // worker may be stopped at any time); only promises and timers live in memory, and so do frames
 // captured in a page until they are posted (they are media: never written to storage).
 import { api } from "../shared/browser.js";
 import { MSG } from "../shared/messages.js";
 import { getConnection, getSettings, loginEnabled } from "../shared/settings.js";
 import { adapterFor } from "../sites/index.js";
-import { Client, ServerError, updateFromCheck } from "./client.js";
+import { Client, NOT_PAIRED_YET, ServerError, updateFromCheck } from "./client.js";
 import { probeStatus } from "./status.js";
 
 export const MAX_ACTIVE = 2;
@@ -51,23 +54,78 @@ const captured = new Map(); // a frames check's key → its frames, until they a
 /** @type {Map<number, string>} */
 const liveByTab = new Map(); // tab → the key of its live check in flight (at most one per tab)
 let active = 0;
-/** @type {(() => void)[]} */
+/** @typedef {{url: string, seq: number, resolve: (go: boolean) => void}} Waiter  an automatic check waiting for a turn */
+/** @type {Waiter[]} */
 const waiting = [];
+let seq = 0;
+/** @type {Map<string, string[]>} */
+const inView = new Map(); // "tabId:frameId" → the URLs (or capture keys) in view there, nearest the middle first
 
-/** @returns {Promise<void>} */
-function acquire() {
+/** @param {string} url @returns {Promise<boolean>} true: its turn; false: dropped (nobody is waiting for it any more) */
+function acquire(url) {
   return new Promise((resolve) => {
     if (active < MAX_ACTIVE) {
       active++;
-      resolve();
-    } else waiting.push(resolve);
+      resolve(true);
+    } else waiting.push({ url, seq: ++seq, resolve });
   });
 }
 
+/** How near the middle of some page's viewport `url` is: 0 the nearest, Infinity not in view. @param {string} url */
+function rank(url) {
+  let best = Infinity;
+  for (const urls of inView.values()) {
+    const i = urls.indexOf(url);
+    if (i >= 0 && i < best) best = i;
+  }
+  return best;
+}
+
+/** The next waiting check: in view first (nearest the middle), then the newest. @returns {Waiter | undefined} */
+function nextWaiting() {
+  let best = -1;
+  for (let i = 0; i < waiting.length; i++) {
+    const a = waiting[i];
+    const b = waiting[best];
+    if (!b || rank(a.url) < rank(b.url) || (rank(a.url) === rank(b.url) && a.seq > b.seq)) best = i;
+  }
+  return best < 0 ? undefined : waiting.splice(best, 1)[0];
+}
+
 function release() {
-  const next = waiting.shift();
-  if (next) next();
+  const next = nextWaiting();
+  if (next) next.resolve(true);
   else active--;
+}
+
+/**
+ * A page's checks in view (see InViewRequest).
+ * @param {string[]} urls @param {{tab?: {id?: number}, frameId?: number} | undefined} sender
+ */
+export function setInView(urls, sender) {
+  const tabId = sender?.tab?.id;
+  if (typeof tabId !== "number") return;
+  const key = `${tabId}:${sender?.frameId ?? 0}`;
+  if (urls.length) inView.set(key, urls.slice(0, 100));
+  else inView.delete(key);
+}
+
+/**
+ * A tab closed: what it had in view no longer counts, and the checks only it was waiting for are
+ * dropped (marked "cancelled": asking again starts them afresh).
+ * @param {number} tabId
+ */
+export function tabClosed(tabId) {
+  for (const key of [...inView.keys()]) if (key.startsWith(`${tabId}:`)) inView.delete(key);
+  for (const w of [...waiting]) {
+    const rec = recs.get(w.url);
+    const subs = (rec?.subs ?? []).filter((s) => s.tabId !== tabId);
+    if (rec) rec.subs = subs;
+    if (!subs.length) {
+      waiting.splice(waiting.indexOf(w), 1);
+      w.resolve(false);
+    }
+  }
 }
 
 // Chrome stops an idle service worker after 30 s; a fetch stream alone does not count as activity.
@@ -113,7 +171,8 @@ async function prune() {
 /** Badges need each face's score, not its boxes (the bulk of a result): those stay on the server. */
 function slim(result) {
   if (!result?.faces) return result;
-  return { ...result, faces: result.faces.map(({ boxes, ...face }) => face) };
+  const unboxed = (/** @type {any[]} */ faces) => faces.map(({ boxes, ...face }) => face);
+  return { ...result, faces: unboxed(result.faces), faces_not_scored: unboxed(result.faces_not_scored ?? []) };
 }
 
 /**
@@ -216,13 +275,16 @@ function start(rec, reason) {
 /** @param {CheckRecord} rec @param {Reason} reason */
 async function run(rec, reason) {
   const priority = reason === "menu"; // what the user right-clicked does not wait behind the feed
-  if (!priority) await acquire();
+  if (!priority && !(await acquire(rec.url))) {
+    publish(rec, { phase: "error", error: { error: "cancelled", message: "Nobody is looking at this check any more: it was not made." } });
+    return;
+  }
   try {
     const s = await getConnection();
     const client = new Client(s.server, s.token);
     if (!s.token) {
       await client.health(); // "server not running" says more than "not paired" when both are true
-      throw new ServerError("not_paired", "The extension is not paired with the server yet. Open the options and pair it.");
+      throw new ServerError("not_paired", NOT_PAIRED_YET);
     }
     const onUpdate = (check) => publish(rec, updateFromCheck(check));
     let check = null;

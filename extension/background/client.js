@@ -40,6 +40,13 @@ import { api } from "../shared/browser.js";
  */
 
 export const REQUEST_TIMEOUT_MS = 15_000;
+// Each message says what is wrong and what to do, without repeating the status title it is shown
+// under ("Not paired: …"): pages/status-view.js puts the two together.
+export const NOT_PAIRED_YET = "The extension has no token for this server yet: open the pairing link the server printed "
+  + "and click the button on it, or paste the code in the options.";
+const TOKEN_REFUSED = "The server did not accept the extension's token (it was rotated, or the server was set up again): "
+  + "pair again with the link the server printed, or paste the code in the options.";
+export const TRUST_COMMAND = ".venv/bin/python -m server trust";
 export const UPLOAD_TIMEOUT_MS = 10 * 60_000;
 const MAX_BUSY_RETRIES = 5;
 const MAX_RETRY_WAIT_S = 30;
@@ -90,12 +97,12 @@ async function networkError(origin) {
   const recent = seen && Date.now() - seen.at < 5000;
   if (recent && CERT.test(seen.error)) {
     return new ServerError("cert_untrusted",
-      `The server's certificate is not trusted by the browser (${seen.error}). Run \`python -m server trust\`, then restart the browser.`);
+      `The browser refuses the server's certificate (${seen.error}). Run \`${TRUST_COMMAND}\` where the server runs, then restart the browser.`);
   }
   const detail = recent ? ` (${seen.error})` : "";
   return new ServerError("not_running",
-    `Cannot reach the Deepfake Check server at ${origin}${detail}. Start it with \`make serve\` (or \`python -m server\`).`
-    + (recent ? "" : " If it is running, its certificate may not be trusted: run `python -m server trust`."),
+    `Cannot reach the Deepfake Check server at ${origin}${detail}. Start it with \`make serve\` and keep it running.`
+    + (recent ? "" : ` If it is running, its certificate may not be trusted: run \`${TRUST_COMMAND}\`.`),
     { status: 0 });
 }
 
@@ -114,7 +121,7 @@ async function errorFrom(res) {
   const code = body?.error || (res.status === 401 ? "unauthorized" : `http_${res.status}`);
   const message = body?.message || `The server answered ${res.status} ${res.statusText}.`;
   if (res.status === 401) {
-    return new ServerError("not_paired", "The extension is not paired with the server (or the token was rotated). Pair it in the options.", { status: 401 });
+    return new ServerError("not_paired", TOKEN_REFUSED, { status: 401 });
   }
   return new ServerError(code, message, { status: res.status, retryAfter: retryAfterSeconds(res) });
 }
@@ -136,7 +143,7 @@ export class Client {
     /** @type {Record<string, string>} */
     const h = { ...headers };
     if (auth) {
-      if (!this.token) throw new ServerError("not_paired", "The extension is not paired with the server yet. Open the options and pair it.");
+      if (!this.token) throw new ServerError("not_paired", NOT_PAIRED_YET);
       h.Authorization = `Bearer ${this.token}`;
     }
     if (json !== undefined) {

@@ -9,7 +9,7 @@ import {
 } from "../shared/settings.js";
 import { LIMITS_PAGE } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
-import { activity, requestCheck, requestFramesCheck } from "./checks.js";
+import { activity, requestCheck, requestFramesCheck, setInView, tabClosed } from "./checks.js";
 import { Client, ServerError, watchNetworkErrors } from "./client.js";
 import { createMenus, onMenuClicked } from "./menus.js";
 import { lastStatus, probeStatus } from "./status.js";
@@ -24,6 +24,7 @@ api.runtime.onInstalled.addListener(() => {
   probeStatus().catch(() => {});
 });
 api.runtime.onStartup?.addListener(() => probeStatus().catch(() => {}));
+api.tabs.onRemoved.addListener((tabId) => tabClosed(tabId));
 (api.menus ?? api.contextMenus).onClicked.addListener((info, tab) => {
   onMenuClicked(info, tab).catch((e) => console.error("menu click", e));
 });
@@ -178,6 +179,21 @@ const handlers = {
 
   async [MSG.SETTINGS](msg, sender) {
     return { ok: true, settings: contentSettings(await getSettings(), sender.url ?? "") };
+  },
+
+  async [MSG.IN_VIEW](msg, sender) {
+    const urls = Array.isArray(msg.urls) ? msg.urls.filter((u) => typeof u === "string" && u.length <= 4200) : [];
+    setInView(urls, sender);
+    return { ok: true };
+  },
+
+  // Only the configured server's own /pair page learns this, and only whether it is paired with it.
+  async [MSG.PAIR_STATE](msg, sender) {
+    const page = pairPageServer(sender);
+    const { server, token } = await getConnection();
+    if (!page || page !== server || !token) return { ok: true, paired: false };
+    const status = await probeStatus();
+    return { ok: true, paired: status.state === "connected" };
   },
 
   // "Is this right?" in a badge's panel: the user's answer on a finished check (docs/api.md POST /v1/feedback).

@@ -3,7 +3,7 @@
 // popup can show it at once and a restarted service worker does not have to guess.
 import { api } from "../shared/browser.js";
 import { getConnection } from "../shared/settings.js";
-import { Client } from "./client.js";
+import { Client, NOT_PAIRED_YET } from "./client.js";
 
 /** @typedef {import("../shared/messages.js").Status} Status */
 
@@ -16,7 +16,7 @@ export async function probeStatus() {
   try {
     const health = await client.health();
     if (!s.token) {
-      status = { state: "not_paired", message: "Not paired with the server yet: open the options and pair (one paste or one click)." };
+      status = { state: "not_paired", message: NOT_PAIRED_YET };
     } else {
       const model = await client.model();
       status = { state: "connected", message: "Connected.", version: health.version, model };

@@ -9,6 +9,7 @@
 import { api } from "../shared/browser.js";
 import { FINAL_PHASES, MSG } from "../shared/messages.js";
 import { describe } from "../shared/verdict.js";
+import { composedClosest } from "../sites/dom.js";
 import { adapterFor, generic } from "../sites/index.js";
 import { Badges } from "./badge.js";
 import { CaptureError, captureFrames, DEFAULT_FRAMES, isLive, toBase64 } from "./capture.js";
@@ -22,6 +23,27 @@ const RIGHT_CLICK_MEMORY_MS = 60_000;
 const CAPTURE_INSTEAD = new Set(["login_required", "unsupported_url", "fetch_failed"]);
 const LIVE_EVERY_MS = 10_000; // watching: a check over the last window's frames this often
 const LIVE_TREND = 5; // the badge shows this many latest results
+// A check that could not be made for these reasons is made again once the server answers: the
+// page asks the service worker for the server's status (which probes it) every few seconds while
+// it shows such a badge, and a badge scrolled back into view asks again too.
+const RECOVERABLE = new Set(["not_running", "cert_untrusted", "not_paired", "unauthorized", "timeout", "busy", "rate_limited",
+  "internal", "cancelled"]);
+const SERVER_POLL_MS = [2000, 15_000]; // first wait, longest wait
+const ASK_AGAIN_VISIBLE_MS = 3000; // a badge waiting for the server, scrolled back into view, asks again after this
+const IN_VIEW_DEBOUNCE_MS = 250;
+
+// What happened on the way to a verdict, said in the panel (content/panel.js "note").
+const NOTE = {
+  playingCrossOrigin: "Its picture could not be read in the page (the video comes from another site that does not allow "
+    + "that), so your server downloaded the video file instead, and this is the check of that file.",
+  watchCrossOrigin: "This video could not be watched: watching reads its picture as it plays, and the video comes from "
+    + "another site that does not allow that. Your server downloaded the video file instead and checked it once; "
+    + "this is that check.",
+  /** @param {any} failed  the server's failure for the post's address */
+  capturedCrossOrigin: (failed) => `Your server could not download this post either (${failed?.error?.message ?? "it failed"}).`
+    + (failed?.error?.error === "login_required"
+      ? " If it needs a login: Options → Posts behind a login lets your server use your browser's login for this site." : ""),
+};
 
 /** @type {import("../shared/messages.js").ContentSettings} */
 let settings = { uncertainBand: null, autoCheck: false, captureFrames: DEFAULT_FRAMES };
@@ -32,7 +54,9 @@ const urlOf = new WeakMap(); // element → resolved URL
 let lastRightClick = null;
 /**
  * This page's adapter and what it saw: the videos on screen, and those it could not resolve.
- * @typedef {{controller: AbortController, adapter: any, videos: Set<Element>, unresolved: Set<Element>, warned: boolean}} PageState
+ * `visible`: the videos in view now (the finder's set).
+ * @typedef {{controller: AbortController, adapter: any, videos: Set<Element>, unresolved: Set<Element>, warned: boolean,
+ *   visible: Set<Element>}} PageState
  */
 /** @type {PageState | null} */
 let page = null;
@@ -48,6 +72,10 @@ const badges = new Badges({
   heatmap: async (path) => (await send({ type: MSG.HEATMAP, path }))?.dataUrl ?? null,
   openLimits: () => send({ type: MSG.OPEN_LIMITS }),
   stopWatching: (el) => stopWatching(el, "stopped"),
+  retry: (el) => {
+    const url = urlOf.get(el);
+    if (url) retry(url, "menu");
+  },
   feedback: (view) => feedbackSection(view, send, settings.uncertainBand),
 });
 
@@ -75,11 +103,66 @@ async function send(msg) {
 function render(url) {
   const entry = entries.get(url);
   if (!entry?.update) return;
-  let view = { ...describe(entry.update, settings.uncertainBand), update: entry.update, url: url.startsWith("capture:") ? url.slice(8) : url };
+  let view = { ...describe(entry.update, settings.uncertainBand), update: entry.update, note: entry.note ?? "",
+    url: url.replace(/^capture:/, "").replace(/^live:/, "").replace(/#\d+$/, "") };
   if (entry.live) view = liveView(entry.live, view);
   for (const el of entry.els) {
     if (urlOf.get(el) === url) badges.set(el, view);
   }
+  if (waitingForServer(entry)) watchForServer();
+}
+
+/** The check could not be made (the server was down, …) and will be made once the server answers. */
+function waitingForServer(entry) {
+  return entry?.update?.phase === "error" && RECOVERABLE.has(entry.update.error?.error);
+}
+
+let serverWatch = 0;
+/**
+ * While badges wait for the server, ask the service worker how the server is (it probes it), at
+ * growing intervals, only while this page is shown; once it is connected, each is asked again.
+ */
+function watchForServer() {
+  if (serverWatch) return;
+  let wait = SERVER_POLL_MS[0];
+  const tick = async () => {
+    const stuck = [...entries].filter(([, e]) => waitingForServer(e)).map(([url]) => url);
+    if (!stuck.length) {
+      serverWatch = 0;
+      return;
+    }
+    if (!document.hidden) {
+      const answer = await send({ type: MSG.STATUS, refresh: true });
+      if (answer?.ok && answer.status?.state === "connected") {
+        serverWatch = 0;
+        for (const url of stuck) retry(url, "auto");
+        return;
+      }
+    }
+    wait = Math.min(Math.round(wait * 1.5), SERVER_POLL_MS[1]);
+    serverWatch = window.setTimeout(tick, wait);
+  };
+  serverWatch = window.setTimeout(tick, wait);
+}
+
+/**
+ * Ask again for the check shown under `url` (a Retry, or the server is back): a post's address is
+ * asked for again, a video checked from its frames is captured again; a watched video retries on
+ * its own every window.
+ * @param {string} url @param {"auto" | "menu"} reason
+ */
+function retry(url, reason) {
+  const entry = entries.get(url);
+  if (!entry || url.startsWith("live:")) return;
+  if (url.startsWith("capture:")) {
+    for (const el of [...entry.els]) {
+      if (el.nodeName === "VIDEO" && el.isConnected && urlOf.get(el) === url) {
+        capture(/** @type {HTMLVideoElement} */ (el), url, reason, entry.fallbackUrl ?? null, null, true);
+      }
+    }
+    return;
+  }
+  ask(url, reason);
 }
 
 function attach(el, url, kind) {
@@ -134,12 +217,14 @@ async function ask(url, reason) {
  * `failed`: the server's failure for the post's address, shown again when the video has no picture to capture.
  * @param {HTMLVideoElement} video @param {string} key @param {"auto" | "menu"} reason @param {string | null} fallbackUrl
  * @param {any} [failed]
+ * @param {boolean} [again]  a retry: capture again even when this capture was checked before
  */
-function capture(video, key, reason, fallbackUrl, failed = null) {
+function capture(video, key, reason, fallbackUrl, failed = null, again = false) {
   const entry = attach(video, key, "video");
   captureKeys.set(video, key);
+  entry.fallbackUrl = fallbackUrl;
   const busy = entry.update && !FINAL_PHASES.has(entry.update.phase);
-  if (capturing.has(video) || busy || (entry.update && reason !== "menu" && entry.update.phase !== "error")) {
+  if (capturing.has(video) || busy || (entry.update && reason !== "menu" && !again && entry.update.phase !== "error")) {
     render(key);
     return key;
   }
@@ -156,7 +241,7 @@ async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
   };
   try {
     await loadSettings();
-    if (reason !== "menu") { // captured before in this session (a post seen again): that answer stands
+    if (reason !== "menu" && entry.update?.phase !== "error") { // captured before in this session (a post seen again): that answer stands
       const known = await send({ type: MSG.CHECK_FRAMES, key, pageUrl: location.href });
       if (known?.ok && ["queued", "checking", "done"].includes(known.update.phase)) return show(known.update);
     }
@@ -176,9 +261,10 @@ async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
     if (e instanceof CaptureError && e.code === "no_picture" && failed) return show(failed); // nothing to add to the server's answer
     if (e instanceof CaptureError && e.code === "cross_origin" && fallbackUrl) {
       capturing.delete(video);
-      check(video, "video", fallbackUrl, reason, false); // the address, then
+      check(video, "video", fallbackUrl, reason, false, NOTE.playingCrossOrigin); // the address, then: and the panel says so
       return;
     }
+    if (e instanceof CaptureError && e.code === "cross_origin" && failed) entry.note = NOTE.capturedCrossOrigin(failed); // neither way worked
     show({ phase: "error", source: "frames", error: e instanceof CaptureError
       ? { error: e.code, message: e.message } : { error: "internal", message: String(e?.message || e) } });
   } finally {
@@ -195,8 +281,11 @@ function mustCapture(video, url, adapter) {
   return adapter === generic && url === location.href && /^blob:/.test(video.currentSrc || video.getAttribute("src") || "");
 }
 
-/** Resolve and check one element. Returns the URL (or capture key) asked about, or null. */
-function check(el, kind, url, reason, captureOk = true) {
+/**
+ * Resolve and check one element. Returns the URL (or capture key) asked about, or null.
+ * `note`: what happened on the way here, for the panel (a capture that fell back to the address).
+ */
+function check(el, kind, url, reason, captureOk = true, note = "") {
   if (captureOk && kind === "video" && mustCapture(el, url, page?.adapter ?? adapterFor(location.href))) {
     const file = generic.resolve(el, location.href);
     return capture(el, captureKeys.get(el) ?? (url ? `capture:${url}` : `capture:${location.href}#${++captureSeq}`),
@@ -207,9 +296,12 @@ function check(el, kind, url, reason, captureOk = true) {
     return null;
   }
   const entry = attach(el, url, kind);
+  if (note || reason === "menu") entry.note = note;
   const phase = entry.update?.phase;
-  if (!entry.asked || (reason === "menu" && (phase === "error" || phase === "failed"))) ask(url, reason);
+  if (!entry.asked || (reason === "menu" && (phase === "error" || phase === "failed"))
+    || (waitingForServer(entry) && Date.now() - entry.asked > ASK_AGAIN_VISIBLE_MS)) ask(url, reason);
   else render(url);
+  reportInView();
   return url;
 }
 
@@ -245,7 +337,7 @@ function startPage() {
   const controller = new AbortController();
   const adapter = adapterFor(location.href);
   /** @type {PageState} */
-  const p = { controller, adapter, videos: new Set(), unresolved: new Set(), warned: false };
+  const p = { controller, adapter, videos: new Set(), unresolved: new Set(), warned: false, visible: new Set() };
   page = p;
   const timers = new Map();
   const watcher = watchVideos({
@@ -253,6 +345,7 @@ function startPage() {
     signal: controller.signal,
     onVisible(video) {
       noteResolvable(p, video);
+      reportInView();
       loadSettings().then(() => {
         if (!settings.autoCheck || controller.signal.aborted || !watcher.visible.has(video)) return;
         clearTimeout(timers.get(video));
@@ -265,6 +358,7 @@ function startPage() {
     onHidden(video) {
       clearTimeout(timers.get(video));
       timers.delete(video);
+      reportInView();
     },
     onRemoved(video) {
       stopWatching(video, "removed");
@@ -278,10 +372,34 @@ function startPage() {
       if (location.href !== currentHref) navigated();
     },
   });
+  p.visible = watcher.visible;
   controller.signal.addEventListener("abort", () => {
     timers.forEach(clearTimeout);
     for (const video of [...watches.keys()]) stopWatching(video, "left");
   }, { once: true });
+}
+
+let inViewTimer = 0;
+let inViewSent = "";
+/**
+ * Tells the service worker which of this page's checks are in view, nearest the middle of the
+ * viewport first: it checks those before the ones scrolled away. Sent when that changes.
+ */
+function reportInView() {
+  clearTimeout(inViewTimer);
+  inViewTimer = window.setTimeout(() => {
+    const shown = page?.visible ?? new Set();
+    const middle = innerHeight / 2;
+    const near = [...shown].map((v) => {
+      const r = v.getBoundingClientRect();
+      return { url: urlOf.get(v), d: Math.abs(r.top + r.height / 2 - middle) };
+    }).filter((x) => x.url && !FINAL_PHASES.has(entries.get(x.url)?.update?.phase)).sort((a, b) => a.d - b.d);
+    const urls = [...new Set(near.map((x) => /** @type {string} */ (x.url)))];
+    const key = urls.join("\n");
+    if (key === inViewSent) return;
+    inViewSent = key;
+    send({ type: MSG.IN_VIEW, urls });
+  }, IN_VIEW_DEBOUNCE_MS);
 }
 
 // Single-page apps: YouTube tells us; others change history (seen on the next DOM change or popstate).
@@ -318,13 +436,56 @@ function videoAtPoint(x, y, root = document, depth = 0) {
   return null;
 }
 
+/**
+ * What was right-clicked: Firefox names the element (menus.getTargetElement); otherwise, and when
+ * it names none, the user's last right-click in this frame.
+ */
 function menuElement(info) {
+  const recent = lastRightClick && Date.now() - lastRightClick.at < RIGHT_CLICK_MEMORY_MS ? lastRightClick : null;
   if (info.targetElementId != null && api.menus?.getTargetElement) {
-    const el = api.menus.getTargetElement(info.targetElementId); // Firefox knows exactly
+    let el = null;
+    try {
+      el = api.menus.getTargetElement(info.targetElementId); // Firefox knows exactly
+    } catch { /* an element this frame cannot reach */ }
     if (el) return { path: [el], x: null, y: null };
   }
-  if (lastRightClick && Date.now() - lastRightClick.at < RIGHT_CLICK_MEMORY_MS) return lastRightClick;
-  return null;
+  return recent;
+}
+
+/**
+ * Every <video> of this document, open shadow roots included (players put theirs there).
+ * @param {Document | ShadowRoot} root @param {number} [depth] @returns {HTMLVideoElement[]}
+ */
+function allVideos(root = document, depth = 0) {
+  const out = [...root.querySelectorAll("video")];
+  if (depth < 4) for (const el of root.querySelectorAll("*")) if (el.shadowRoot) out.push(...allVideos(el.shadowRoot, depth + 1));
+  return out;
+}
+
+/** The video whose source is `src` (what the browser's menu reports): what plays, its src or a <source>. */
+function videoBySource(src) {
+  if (!src) return null;
+  const same = (/** @type {string | null} */ u) => {
+    try {
+      return !!u && new URL(u, location.href).href === src;
+    } catch {
+      return false;
+    }
+  };
+  return allVideos().find((v) => v.currentSrc === src || same(v.getAttribute("src"))
+    || [...v.querySelectorAll("source")].some((s) => same(s.getAttribute("src")))) ?? null;
+}
+
+/** The right-clicked video: on the path, the video of a player element on it, under the pointer, or by its source. */
+function menuVideo(hit, info) {
+  const path = hit?.path ?? [];
+  const onPath = path.find((n) => n.nodeName === "VIDEO") ?? path.map((n) => composedClosest(n, "video")).find(Boolean);
+  if (onPath) return onPath;
+  const atPoint = hit?.x != null ? videoAtPoint(hit.x, hit.y) : null;
+  if (atPoint) return atPoint;
+  const inside = path[0]?.querySelectorAll?.("video");
+  if (inside?.length === 1) return inside[0]; // a player's wrapper: its one video
+  return videoBySource(info.srcUrl);
 }
 
 function onMenuTarget(info) {
@@ -332,8 +493,7 @@ function onMenuTarget(info) {
   const path = hit?.path ?? [];
   const adapter = page?.adapter ?? adapterFor(location.href);
   if (info.kind === "video" || info.kind === "playing" || info.kind === "watch") {
-    let video = path.find((n) => n.nodeName === "VIDEO") ?? (hit?.x != null ? videoAtPoint(hit.x, hit.y) : null);
-    if (!video && info.srcUrl) video = [...document.querySelectorAll("video")].find((v) => v.currentSrc === info.srcUrl) ?? null;
+    const video = menuVideo(hit, info);
     if (!video) return { ok: false };
     if (info.kind === "watch") return { ok: true, target: { url: watch(video), kind: "watch" } };
     if (info.kind === "playing") {
@@ -400,7 +560,7 @@ async function settingsChanged(reconnected) {
   settingsLoaded = askSettings();
   await settingsLoaded;
   // Newly paired (or pointed at another server): checks that could not be made are asked again.
-  if (reconnected) for (const [url, entry] of entries) if (entry.update?.phase === "error") ask(url, "auto");
+  if (reconnected) for (const [url, entry] of entries) if (waitingForServer(entry)) retry(url, "auto");
   if (settings.autoCheck !== before.autoCheck) startPage(); // visible videos are seen afresh
   if (settings.uncertainBand !== before.uncertainBand) for (const url of entries.keys()) render(url);
 }
@@ -475,6 +635,12 @@ async function watchLoop(video, w, entry) {
       cap = await captureFrames(video, { count: settings.captureFrames, signal });
     } catch (e) {
       if (signal.aborted) return;
+      const file = e instanceof CaptureError && e.code === "cross_origin" && !isLive(video) ? fileAddress(video) : null;
+      if (file) { // another site's file: its picture cannot be read as it plays, but the server can download it
+        stopWatching(video, "stopped");
+        check(video, "video", file, "menu", false, NOTE.watchCrossOrigin);
+        return;
+      }
       entry.update = { phase: "error", source: "frames", error: e instanceof CaptureError ? { error: e.code, message: e.message } : { error: "internal", message: String(e?.message || e) } };
       render(w.key);
       if (e instanceof CaptureError && e.code !== "no_picture") return stopWatching(video, "stopped");
@@ -502,6 +668,12 @@ async function watchLoop(video, w, entry) {
     }
     await pause(Math.max(0, LIVE_EVERY_MS - (Date.now() - started)), signal);
   }
+}
+
+/** The address of the file a video plays, when it has a real one (not the page's, not a blob:). */
+function fileAddress(video) {
+  const file = generic.resolve(video, location.href);
+  return file && file !== location.href ? file : null;
 }
 
 /** A watched video's badge: the latest verdict, "live", and the trend of the last results. */

@@ -10,7 +10,7 @@
   const code = location.hash.match(/code=([A-Za-z0-9-]{4,32})/)?.[1]; // read once: later rewrites don't count
   if (!code) return;
 
-  const COLOURS = { ready: "#0072B2", pairing: "#0072B2", paired: "#0072B2", confirm: "#5b5b5b", failed: "#D55E00" };
+  const COLOURS = { ready: "#0072B2", pairing: "#0072B2", paired: "#0072B2", already: "#0072B2", confirm: "#5b5b5b", failed: "#D55E00" };
   const host = document.createElement("div");
   host.id = "deepfake-check-pairing";
   const root = host.attachShadow({ mode: "closed" });
@@ -48,6 +48,15 @@
     }
   });
 
-  show("ready", `Pair Deepfake Check with this server (${location.host})`);
   document.body.prepend(host);
+  // Already paired with this very server (this link's code has most likely been used): say so,
+  // rather than offer a code the server would refuse.
+  show("pairing", "Checking whether Deepfake Check is paired with this server…");
+  api.runtime.sendMessage({ type: "pair-state" }).catch(() => null).then((answer) => {
+    if (answer?.ok && answer.paired) {
+      tried = true;
+      show("already", "Deepfake Check is already paired with this server: nothing to do. You can close this tab.");
+      history.replaceState(null, "", location.pathname);
+    } else show("ready", `Pair Deepfake Check with this server (${location.host})`);
+  });
 })();

@@ -1,11 +1,14 @@
 // @ts-check
-// Choose a file → upload to the server → the video plays with the verdict, confidence and face
-// boxes drawn over it. An extension page, so it may use the server client directly (it runs with
-// the extension's origin, like the service worker; a File cannot travel through messages anyway).
+// Choose a file → upload to the server → the video plays with the verdict, the model's score and
+// face boxes drawn over it, the REAL · UNSURE · FAKE scale and the caveat beside it. An extension
+// page, so it may use the server client directly (it runs with the extension's origin, like the
+// service worker; a File cannot travel through messages anyway). Choosing another file drops the
+// check before it: only the file chosen last is ever shown.
 import { Client, ServerError } from "../background/client.js";
 import { feedbackControl } from "../shared/feedback.js";
+import { scaleElement, SCALE_CSS } from "../shared/scale.js";
 import { getConnection, getSettings } from "../shared/settings.js";
-import { confidenceOf, describe, displayVerdict } from "../shared/verdict.js";
+import { confidenceOf, describe, displayVerdict, reasonText } from "../shared/verdict.js";
 import { showStatus } from "./status-view.js";
 
 export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024; // the server's limit (docs/api.md, 413 too_large)
@@ -23,6 +26,12 @@ const MESSAGES = {
 const $ = (id) => document.getElementById(id);
 let objectUrl = null;
 let drawing = 0;
+/** @type {AbortController | null} */
+let current = null; // the check of the file chosen last
+
+const style = document.createElement("style");
+style.textContent = SCALE_CSS;
+document.head.append(style);
 
 function message(text, kind = "info") {
   $("message").textContent = text;
@@ -34,9 +43,23 @@ function isMedia(file) {
   return !file.type && /\.(mp4|m4v|mov|webm|mkv|avi|jpe?g|png|webp|gif|bmp)$/i.test(file.name);
 }
 
-async function run(file) {
+/** Nothing of the previous file stays on screen while the next one is checked. */
+function clearResult() {
   $("result").hidden = true;
   cancelAnimationFrame(drawing);
+  $("stage").querySelector("video, img")?.remove();
+  delete document.body.dataset.verdict;
+  delete document.body.dataset.label;
+  delete document.body.dataset.credentials;
+  message("");
+}
+
+async function run(file) {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  const { signal } = controller;
+  clearResult();
   if (!file) return message("Choose a video or image first.", "error");
   if (!isMedia(file)) return message(MESSAGES.notMedia, "error");
   if (file.size > MAX_UPLOAD_BYTES) return message(MESSAGES.tooLarge, "error");
@@ -47,18 +70,22 @@ async function run(file) {
   bar.removeAttribute("value");
   $("go").disabled = true;
   try {
-    message("Uploading…");
-    let check = await client.uploadFile(file, { onBusy: (wait) => message(`The server is busy; trying again in ${wait} s…`) });
+    message(`Uploading ${file.name}…`);
+    let check = await client.uploadFile(file, { signal,
+      onBusy: (wait) => signal.aborted || message(`The server is busy; trying again in ${wait} s…`) });
     if (check.status !== "done" && check.status !== "failed") {
       check = await client.follow(check.id, (c) => {
+        if (signal.aborted) return;
         const view = describe({ phase: "checking", status: c.status, percent: c.progress?.percent });
-        message(view.detail || "Checking…");
-        if (typeof c.progress?.percent === "number") bar.value = c.progress.percent;
-      });
+        message(`${file.name}: ${view.detail || "Checking…"}`);
+        if (typeof view.progress === "number") bar.value = view.progress;
+      }, { signal });
     }
+    if (signal.aborted) return;
     if (check.status === "failed") throw new ServerError(check.error?.error ?? "internal", check.error?.message ?? "The check failed.");
     show(file, check, client, s.uncertainBand);
   } catch (e) {
+    if (signal.aborted) return; // another file was chosen: this one's answer no longer matters
     const text = e.code === "too_large" ? MESSAGES.tooLarge : e.code === "unsupported_media" || e.code === "not_media" ? MESSAGES.notMedia : e.message;
     message(text, "error");
     if (["not_running", "cert_untrusted", "not_paired"].includes(e.code)) {
@@ -66,8 +93,10 @@ async function run(file) {
       showStatus($("status"), { state: e.code, message: e.message, server: s.server });
     }
   } finally {
-    bar.hidden = true;
-    $("go").disabled = false;
+    if (current === controller) {
+      bar.hidden = true;
+      $("go").disabled = false;
+    }
   }
 }
 
@@ -85,10 +114,16 @@ function show(file, check, client, band) {
   // a declared AI-generated file is called that; the detector's verdict follows it, never hidden
   $("verdict-tag").textContent = view.tone === "declared" ? view.label : detectorText;
   const conf = confidenceOf(r, verdict) ?? 0; // a number wherever it is shown: p_fake is one
+  // the number is what it is: the model's score for the side it calls, not the chance it is right
   $("confidence").textContent = (view.tone === "declared" ? `The detector: ${detectorText}${typeof r.p_fake === "number" ? " · " : ""}` : "")
     + (typeof r.p_fake === "number"
-      ? `${verdict === "REAL" || verdict === "FAKE" ? `confidence ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
+      ? `${verdict === "REAL" || verdict === "FAKE" ? `model score ${Math.round(conf * 100)}% · ` : ""}P(fake) ${r.p_fake.toFixed(2)}`
       : "");
+  const isVerdict = !!view.verdict || view.tone === "declared";
+  $("caveat").hidden = !isVerdict;
+  $("summary").textContent = isVerdict ? (view.tone === "declared" ? view.detail : view.detector?.detail ?? view.detail) : "";
+  $("summary").toggleAttribute("data-reason", !!view.reason);
+  $("scale").replaceChildren(...(view.scale ? [scaleElement(document, view.scale)] : []));
   showCredentials(view);
   document.body.dataset.verdict = String(verdict);
   document.body.dataset.label = view.label;
@@ -107,6 +142,12 @@ function show(file, check, client, band) {
   faces.replaceChildren(...(r.faces ?? []).map((f, i) => {
     const li = document.createElement("li");
     li.textContent = `Face ${i + 1}: P(fake) ${Number(f.p_fake).toFixed(2)} over ${f.frames} frames`;
+    return li;
+  }));
+  $("faces-not-scored").replaceChildren(...(r.faces_not_scored ?? []).map((f) => {
+    const li = document.createElement("li");
+    const why = f.code && f.code === r.reason ? "for the reason above" : reasonText(f.code, f.reason) ?? "left out of the verdict";
+    li.textContent = `Not scored: ${why}`;
     return li;
   }));
   $("frames").textContent = `Frames analysed: ${r.frames_analysed} (${r.frames_with_face} with a face)`;
@@ -181,7 +222,8 @@ function drawBoxes(media, r, band) {
     ctx.strokeStyle = colour;
     ctx.setLineDash(fv === "FAKE" ? [8, 4] : []);
     ctx.strokeRect(ox + x * scale, oy + y * scale, bw * scale, bh * scale);
-    const label = `${fv === "UNCERTAIN" ? "UNSURE" : fv} ${Math.round((fv === "FAKE" ? face.p_fake : 1 - face.p_fake) * 100)}%`;
+    const score = Math.round((fv === "FAKE" ? face.p_fake : 1 - face.p_fake) * 100);
+    const label = fv === "UNCERTAIN" ? "UNSURE" : `${fv} · score ${score}%`;
     ctx.font = "bold 14px system-ui, sans-serif";
     const tw = ctx.measureText(label).width + 8;
     ctx.setLineDash([]);

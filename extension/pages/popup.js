@@ -3,6 +3,7 @@ import { Client } from "../background/client.js";
 import { api } from "../shared/browser.js";
 import { falseAlarmText } from "../shared/feedback.js";
 import { MSG } from "../shared/messages.js";
+import { recentLine } from "../shared/recent.js";
 import { autoCheckEnabled, getConnection, getSettings, setSettings } from "../shared/settings.js";
 import { describe } from "../shared/verdict.js";
 import { adapterFor } from "../sites/index.js";
@@ -74,6 +75,7 @@ async function recent() {
   const { recent: items = [] } = /** @type {{recent?: import("../background/checks.js").RecentItem[]}} */ (await api.storage.local.get("recent"));
   const { uncertainBand } = await getSettings();
   if (!items.length) return;
+  $("caveat").hidden = false;
   const ul = $("recent");
   ul.replaceChildren();
   for (const item of items.slice(0, 8)) {
@@ -88,14 +90,19 @@ async function recent() {
     tag.className = `tag ${view.tone}`;
     tag.textContent = view.label;
     tag.title = view.detail;
+    // what and where, and when: the address itself is in the tooltip (and the link's target)
+    const line = recentLine(item);
     const a = document.createElement("a");
     a.className = "url";
-    a.href = item.pageUrl || item.url;
+    a.href = item.pageUrl || line.address;
     a.target = "_blank";
     a.rel = "noreferrer";
-    a.textContent = item.url;
-    a.title = item.url;
-    li.append(tag, a);
+    a.textContent = line.what;
+    a.title = line.address;
+    const when = document.createElement("span");
+    when.className = "muted when";
+    when.textContent = line.when;
+    li.append(tag, a, when);
     ul.append(li);
   }
 }

@@ -17,7 +17,10 @@ export function showStatus(el, status) {
     not_paired: "Not paired",
     error: "Server error",
   }[status.state] ?? status.state;
-  el.textContent = `${title}: ${status.message ?? ""}`;
+  // the title once, then the message (which says what is wrong and what to do, not the title again)
+  const strong = document.createElement("strong");
+  strong.textContent = `${title}.`;
+  el.replaceChildren(strong, ` ${status.message ?? ""}`);
 }
 
 /**

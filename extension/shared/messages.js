@@ -13,6 +13,8 @@ export const MSG = Object.freeze({
   HEATMAP: "heatmap",
   OPEN_LIMITS: "open-limits",
   SETTINGS: "settings",
+  IN_VIEW: "in-view",
+  PAIR_STATE: "pair-state",
   CHECK_UPDATE: "check-update",
   SETTINGS_CHANGED: "settings-changed",
   MENU_TARGET: "menu-target",
@@ -159,6 +161,20 @@ export const MSG = Object.freeze({
  */
 /** @typedef {{ok: true, settings: ContentSettings}} SettingsAnswer */
 
+/**
+ * The checks of the sender's frame that are in view now, nearest the middle of the viewport first
+ * (URLs or capture keys, as asked). Waiting checks go in this order, before those scrolled away.
+ * @typedef {{type: "in-view", urls: string[]}} InViewRequest
+ */
+/** @typedef {{ok: true}} InViewAnswer */
+
+/**
+ * From a server's /pair page (content/pair.js): is the extension already paired with this server,
+ * and connected to it? Then the page says so instead of offering a code that has been used.
+ * @typedef {{type: "pair-state"}} PairStateRequest
+ */
+/** @typedef {{ok: true, paired: boolean}} PairStateAnswer */
+
 /** @typedef {"REAL" | "FAKE"} Truth  the user's view of what a video is */
 /**
  * A check in the server's history (docs/api.md, GET /v1/history), with the user's answer.
@@ -191,12 +207,12 @@ export const MSG = Object.freeze({
  */
 /** @typedef {{ok: true, entry: HistoryEntry} | Failure} KeepClipAnswer */
 
-/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest | FeedbackRequest | KeepClipRequest} Request */
+/** @typedef {CheckRequest | FramesCheckRequest | StatusRequest | PairRequest | HeatmapRequest | OpenLimitsRequest | SettingsRequest | InViewRequest | PairStateRequest | FeedbackRequest | KeepClipRequest} Request */
 /**
  * The answer each request type gets.
  * @typedef {{check: CheckAnswer, "check-frames": FramesCheckAnswer, status: StatusAnswer, pair: PairAnswer,
- *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer, feedback: FeedbackAnswer,
- *   "keep-clip": KeepClipAnswer}} AnswerTo
+ *   heatmap: HeatmapAnswer, "open-limits": OpenLimitsAnswer, settings: SettingsAnswer, "in-view": InViewAnswer,
+ *   "pair-state": PairStateAnswer, feedback: FeedbackAnswer, "keep-clip": KeepClipAnswer}} AnswerTo
  */
 
 // --- service worker → content script (tabs.sendMessage, to the frame that asked) ---------------

@@ -46,6 +46,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "face2": media.write_clip(d / "face2.mp4", media.two_face_frames(10)),
         "noface": media.write_clip(d / "noface.mp4", media.no_face_frames(10)),
         "face3": media.write_clip(d / "face3.mp4", media.face_frames(12, size=(400, 240))),
+        # a face too small to judge: the check abstains (UNCERTAIN, reason face_too_small)
+        "tinyface": media.write_clip(d / "tinyface.mp4", media.inset_face_frames(20)),
         # 10 s, the face drifting there and back: fed to a MediaSource player (fixtures/mse-player.html)
         "face-long.frag": write_fragmented(d / "face-long.frag.mp4", _there_and_back(media.face_frames(50, size=(480, 270)))),
         # clips no server has seen before each timing run (test_time_to_badge.py)

@@ -41,6 +41,9 @@ SITE_PAGES = {
     "blog.example": "generic-page.html",
 }
 HOSTS = list(SITE_PAGES)
+# A post under /slow/<clip>/status/<n> answers after this long: checks that stay busy, so that which
+# one starts next can be seen (the same clip under many addresses: none is a cached answer).
+SLOW_POST_S = 15
 
 POST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Post {name}</title>
 <meta property="og:type" content="video.other">
@@ -164,6 +167,10 @@ def start_fixture_web(clips: dict[str, Path], tmp: Path) -> tuple[FixtureWeb, ca
         m = re.fullmatch(r"/e2e/([\w-]+\.html)", request.path)
         if m and (E2E_FIXTURES / m[1]).is_file():
             return web.Response(text=fill((E2E_FIXTURES / m[1]).read_text()), content_type="text/html")
+        m = re.fullmatch(r"/slow/([\w-]+)/status/(\d+)", request.path)
+        if m and m[1] in clips:
+            await asyncio.sleep(SLOW_POST_S)
+            return web.Response(text=POST_PAGE.format(media=web_ref[0].http_base, name=m[1]), content_type="text/html")
         if request.path.startswith("/private/"):  # a post behind a login: what such sites answer a stranger
             return web.Response(status=401, reason="Login required", text="Log in to see this post.")
         # A post's permalink: the page that shows that one clip (what the checking server fetches).

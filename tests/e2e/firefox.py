@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness import PICTURE_CORNER
 from testenv import ROOT
 
 FIREFOX = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
@@ -103,11 +104,11 @@ class Firefox:
         return self.call("badges", page=page)
 
     def badge(self, page: int, video_css: str) -> dict | None:
-        r = self.eval(page, "(sel) => { const r = document.querySelector(sel)?.getBoundingClientRect(); return r && {left: r.left, top: r.top}; }", video_css)
+        r = self.eval(page, PICTURE_CORNER, video_css)
         if r is None:
             return None
         for b in self.badges(page):
-            if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
+            if abs(b["left"] - r["left"]) < 3 and abs(b["top"] - r["top"]) < 3:
                 return {k: b.get(k, "") for k in ("label", "tone", "url", "open", "source", "trend", "title")}
         return None
 
@@ -120,6 +121,18 @@ class Firefox:
                 return last
             time.sleep(0.25)
         raise AssertionError(f"no final badge on {video_css}: last {last}")
+
+    def in_badge(self, page: int, video_css: str, selector: str, fn: str):
+        """fn (JavaScript source taking the element) on selector inside the closed shadow root of the
+        badge on a video; None when there is no such badge or element."""
+        at = self.eval(page, PICTURE_CORNER, video_css)
+        return at and self.call("inBadge", page=page, at=at, selector=selector, fn=fn)
+
+    def click_badge(self, page: int, video_css: str) -> None:
+        """The user's click on the badge of a video (a trusted event, at the badge's place)."""
+        r = self.in_badge(page, video_css, ".badge", "(el) => { const r = el.getBoundingClientRect(); return {x: (r.left + r.right) / 2, y: (r.top + r.bottom) / 2}; }")
+        assert r, f"no badge on {video_css}"
+        self.call("mouse", page=page, x=r["x"], y=r["y"])
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -87,6 +87,81 @@ const commands = {
     await page(id).click(selector, { button });
   },
 
+  /**
+   * The browser's real context menu: a right-click on the element (a trusted event, as the user's),
+   * then the extension's item chosen in the menu Firefox opened (its chrome, reached with system
+   * access), so menus.onClicked gets what Firefox itself reports (targetElementId, frameId, srcUrl).
+   */
+  async contextMenu({ page: id, selector, label, at = [0.5, 0.5] }) {
+    const p = page(id);
+    await p.bringToFront();
+    const [chromeWindow] = (await bidi("browsingContext.getTree", { "moz:scope": "chrome" })).contexts;
+    const inChrome = async (fn, arg = "") => {
+      const r = await bidi("script.callFunction", {
+        functionDeclaration: fn, target: { context: chromeWindow.context }, awaitPromise: true,
+        arguments: [{ type: "string", value: arg }],
+      });
+      if (r.type === "exception") throw new Error(`in chrome: ${r.exceptionDetails.text}`);
+      return r.result.value;
+    };
+    // A menu left open by an earlier right-click (a test's, never dismissed) would take this
+    // choice to the page it was opened on: close it, and wait for the menu this right-click opens.
+    await inChrome(`async () => {
+      const menu = document.getElementById("contentAreaContextMenu");
+      if (menu.state === "open" || menu.state === "showing") {
+        const hidden = new Promise((r) => menu.addEventListener("popuphidden", r, { once: true }));
+        menu.hidePopup();
+        await Promise.race([hidden, new Promise((r) => setTimeout(r, 2000))]);
+      }
+      window.__dfcShown = new Promise((r) => menu.addEventListener("popupshown", () => r(true), { once: true }));
+      return true;
+    }`);
+    const box = await (await p.$(selector)).boundingBox();
+    await p.mouse.click(box.x + box.width * at[0], box.y + box.height * at[1], { button: "right" });
+    const result = await inChrome(`async (label) => {
+      const menu = document.getElementById("contentAreaContextMenu");
+      const shown = await Promise.race([window.__dfcShown, new Promise((r) => setTimeout(() => r(false), 10000))]);
+      if (!shown) return "the context menu did not open (" + menu.state + ")";
+      const items = [...menu.querySelectorAll("menuitem")];
+      const item = items.find((m) => m.getAttribute("label") === label);
+      if (!item) { menu.hidePopup(); return "no item " + label + " in: " + items.map((m) => m.getAttribute("label")).filter(Boolean).join(" | "); }
+      item.doCommand();
+      menu.hidePopup();
+      return "ok";
+    }`, label);
+    if (result !== "ok") throw new Error(result);
+    return true;
+  },
+
+  async press({ page: id, key }) {
+    await page(id).keyboard.press(key);
+  },
+
+  /**
+   * Calls fn (a function source taking an element) on the element matching `selector` inside the
+   * closed shadow root of the badge host whose corner is at `at` (viewport px), as BiDi can reach
+   * it; returns fn's JSON value, or null when there is no such badge or element.
+   */
+  async inBadge({ page: id, at, selector, fn }) {
+    const target = { context: context(id) };
+    const boxes = json(await evaluate(id, `() => JSON.stringify([...document.querySelectorAll("deepfake-check-badge")].map((h) => {
+      const r = h.getBoundingClientRect(); return {left: r.left, top: r.top}; }))`));
+    const i = boxes.findIndex((b) => Math.abs(b.left - at.left) < 3 && Math.abs(b.top - at.top) < 3);
+    if (i < 0) return null;
+    const hosts = await bidi("script.evaluate", {
+      expression: `[...document.querySelectorAll("deepfake-check-badge")]`, target, awaitPromise: false,
+      serializationOptions: { maxDomDepth: 1, includeShadowTree: "all" },
+    });
+    const shadow = hosts.result.value[i]?.value?.shadowRoot;
+    if (!shadow?.sharedId) return null;
+    const r = await bidi("script.callFunction", {
+      functionDeclaration: `function (sel) { const el = this.querySelector(sel); return el ? JSON.stringify((${fn})(el) ?? null) : "null"; }`,
+      this: { sharedId: shadow.sharedId }, target, awaitPromise: true, arguments: [{ type: "string", value: selector }],
+    });
+    if (r.type === "exception") throw new Error(`in badge: ${r.exceptionDetails.text}`);
+    return json(r.result);
+  },
+
   async mouse({ page: id, x, y, button = "left" }) {
     await page(id).mouse.click(x, y, { button });
   },

@@ -33,9 +33,10 @@ class Server(RealServer):
         return body
 
 
-def start_server(tmp: Path, weights: Path | str, extra: list[str] = ()) -> Server:
-    """The real server on CPU, allowed to fetch from the fixture web (on loopback)."""
-    return Server.start(tmp, "--weights", str(weights), "--device", "cpu", "--allow-private-fetch", *extra)
+def start_server(tmp: Path, weights: Path | str, extra: list[str] = (), port: int | None = None) -> Server:
+    """The real server on CPU, allowed to fetch from the fixture web (on loopback). port: restart
+    one where it listened before (same tmp: same token, certificate and pairing)."""
+    return Server.start(tmp, "--weights", str(weights), "--device", "cpu", "--allow-private-fetch", *extra, port=port)
 
 
 def browser_args(fixture_web, *spkis: str) -> list[str]:
@@ -165,19 +166,26 @@ def _data_attributes(node) -> dict:
     return {k[5:]: v for k, v in zip(a[::2], a[1::2], strict=True) if k.startswith("data-")}
 
 
+# Where an element's badge goes: 6 px into the corner of the picture (a video's picture is drawn
+# inside its box with object-fit: contain, centred, so a clip of another shape is letterboxed).
+PICTURE_CORNER = """(sel) => {
+    const find = (root) => root.querySelector(sel) ?? [...root.querySelectorAll('*')].map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
+    const v = find(document);
+    if (!v) return null;
+    const r = v.getBoundingClientRect();
+    if (v.nodeName !== 'VIDEO' || !v.videoWidth || !v.videoHeight) return {left: r.left + 6, top: r.top + 6};
+    const s = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
+    return {left: r.left + (r.width - v.videoWidth * s) / 2 + 6, top: r.top + (r.height - v.videoHeight * s) / 2 + 6};
+}"""
+
+
 def badge(page, video_css: str) -> dict | None:
     """The badge drawn on a video's corner: {label, tone, url, open}, or None."""
-    r = page.evaluate("""(sel) => {
-        const find = (root) => root.querySelector(sel) ?? [...root.querySelectorAll('*')].map(e => e.shadowRoot && find(e.shadowRoot)).find(Boolean);
-        const v = find(document);
-        if (!v) return null;
-        const r = v.getBoundingClientRect();
-        return {left: r.left, top: r.top};
-    }""", video_css)
+    r = page.evaluate(PICTURE_CORNER, video_css)
     if r is None:
         return None
     for b in badges(page):
-        if abs(b["left"] - r["left"] - 6) < 3 and abs(b["top"] - r["top"] - 6) < 3:
+        if abs(b["left"] - r["left"]) < 3 and abs(b["top"] - r["top"]) < 3:
             return {k: b.get(k, "") for k in ("label", "tone", "url", "open", "source", "trend")}
     return None
 
@@ -202,19 +210,19 @@ def wait_badge(page, video_css: str, final: bool = True, timeout: float = 120) -
 
 
 def expected_label(result: dict) -> str:
-    """What the badge must say for a server result (the server's verdict, its confidence)."""
+    """What the badge must say for a server result (the server's verdict, the model's score for it)."""
     v = result["verdict"]
     if v == "NO_FACE":
         return "No face"
     if v == "UNCERTAIN":
         return "UNSURE"
     conf = result["p_fake"] if v == "FAKE" else 1 - result["p_fake"]
-    return f"{v} {math.floor(conf * 100 + 0.5)}%"  # JavaScript's Math.round
+    return f"{v} · score {math.floor(conf * 100 + 0.5)}%"  # JavaScript's Math.round
 
 
-def badge_text(page, video_css: str) -> str:
-    """All the text in the badge (and its open panel) on a video, read from its closed shadow root."""
-    r = page.evaluate("""(sel) => { const v = document.querySelector(sel); const r = v.getBoundingClientRect(); return {left: r.left, top: r.top}; }""", video_css)
+def badge_host(page, video_css: str) -> dict | None:
+    """The DevTools node of the badge host on a video (its closed shadow root included), or None."""
+    r = page.evaluate(PICTURE_CORNER, video_css)
     cdp = devtools(page)
     root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
     for node_id in cdp.send("DOM.querySelectorAll", {"nodeId": root, "selector": "deepfake-check-badge"})["nodeIds"]:
@@ -222,11 +230,37 @@ def badge_text(page, video_css: str) -> str:
             border = cdp.send("DOM.getBoxModel", {"nodeId": node_id})["model"]["border"]
         except Exception:
             continue
-        if abs(border[0] - r["left"] - 6) < 3 and abs(border[1] - r["top"] - 6) < 3:
-            host = cdp.send("DOM.describeNode", {"nodeId": node_id, "depth": -1, "pierce": True})["node"]
-            return " ".join(n.get("nodeValue", "") for n in _walk(host.get("shadowRoots", []))
-                            if n.get("nodeType") == 3 and n.get("parentId") is not None and "{" not in n.get("nodeValue", ""))
-    return ""
+        if abs(border[0] - r["left"]) < 3 and abs(border[1] - r["top"]) < 3:
+            return cdp.send("DOM.describeNode", {"nodeId": node_id, "depth": -1, "pierce": True})["node"]
+    return None
+
+
+def badge_text(page, video_css: str) -> str:
+    """What the badge on a video says (its label is drawn by CSS: read from its mirror) and all the
+    text of its open panel, read from its closed shadow root."""
+    host = badge_host(page, video_css)
+    if host is None:
+        return ""
+    nodes = list(_walk(host.get("shadowRoots", [])))
+    label = next((_data_attributes(n)["label"] for n in nodes if "label" in _data_attributes(n)), "")
+    return " ".join([label, *(n.get("nodeValue", "") for n in nodes
+                               if n.get("nodeType") == 3 and n.get("parentId") is not None and "{" not in n.get("nodeValue", ""))])
+
+
+def in_badge(page, video_css: str, selector: str, fn: str):
+    """Calls fn (JavaScript source taking the element) on the element matching selector inside the
+    closed shadow root of the badge on a video, as DevTools can; returns its JSON value (None: no such element)."""
+    host = badge_host(page, video_css)
+    if host is None:
+        return None
+    cdp = devtools(page)
+    shadow = host["shadowRoots"][0]
+    obj = cdp.send("DOM.resolveNode", {"backendNodeId": shadow["backendNodeId"]})["object"]["objectId"]
+    r = cdp.send("Runtime.callFunctionOn", {"objectId": obj, "returnByValue": True, "awaitPromise": True,
+                                            "functionDeclaration": f"function (sel) {{ const el = this.querySelector(sel); return el ? ({fn})(el) : null; }}",
+                                            "arguments": [{"value": selector}]})
+    assert "exceptionDetails" not in r, r["exceptionDetails"]
+    return r["result"].get("value")
 
 
 def sw_record(context, key: str) -> dict | None:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 
 MSE_PAGE = "https://blog.example/e2e/mse-player.html"
 PRIVATE_PAGE = "https://x.com/e2e/x-private.html"
-CROSS_ORIGIN = "can't read this video's pixels (cross-origin)"
+CROSS_ORIGIN = "can't read picture"
 
 
 class FramePosts:

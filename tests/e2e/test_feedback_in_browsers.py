@@ -9,7 +9,7 @@ import time
 
 import pytest
 from firefox import MENU_CLICK as FF_MENU_CLICK
-from harness import MENU_CLICK, devtools, extension_url, sw_eval, sw_record, wait_badge
+from harness import MENU_CLICK, devtools, extension_url, in_badge, sw_eval, sw_record, wait_badge
 
 pytestmark = pytest.mark.browser
 PAGE = "https://blog.example/e2e/feedback.html"
@@ -67,8 +67,8 @@ def test_no_its_real_in_the_badge_panel_is_saved_and_shown_in_the_history_page(p
     assert entry["verdict"] != "REAL", f"this test needs a clip the model does not call REAL: {entry}"
     assert entry["site"] == "127.0.0.1" and entry["url"] is None  # addresses are not kept by default
 
-    box = page.locator("#v-feedback").bounding_box()
-    page.mouse.click(box["x"] + 20, box["y"] + 14)  # the badge: its panel opens
+    at = in_badge(page, "#v-feedback", ".badge", "(el) => { const r = el.getBoundingClientRect(); return [r.left + 14, r.top + 8]; }")
+    page.mouse.click(*at)  # the badge (on the clip's picture): its panel opens
     button = wait_for(lambda: shadow_find(page, "data-answer", "REAL"), "the panel's answer buttons")
     assert button["attributes"].get("aria-pressed") == "false"
     page.mouse.click(button["x"], button["y"])

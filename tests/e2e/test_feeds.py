@@ -10,7 +10,7 @@ from harness import badge, expected_label, extension_url, sw_eval, wait_badge, w
 pytestmark = pytest.mark.browser
 
 # A failed server check shows a short word (extension/shared/verdict.js SHORT).
-FAILED_LABEL = {"fetch_failed": "can't fetch", "unsupported_url": "unsupported", "not_media": "not a video", "timeout": "timed out"}
+FAILED_LABEL = {"fetch_failed": "can't download", "unsupported_url": "unsupported", "not_media": "not a video", "timeout": "timed out"}
 
 
 class CheckPosts:

@@ -124,6 +124,11 @@ def test_popup_shows_connection_model_and_last_checks(paired, server, out_dir):
     assert model["name"] in page.inner_text("#status")
     page.wait_for_selector("#recent .tag")
     assert page.locator("#recent li").count() >= 1
+    # each line says what and where and when, not a raw address (that is in the tooltip)
+    lines = page.locator("#recent li a.url").all_inner_texts()
+    assert lines and not any(x.startswith(("http", "capture:", "live:")) for x in lines), lines
+    assert all(page.locator("#recent li .when").all_inner_texts()), "a line without its time"
+    assert page.is_visible("#caveat")
     page.screenshot(path=str(out_dir / "popup.png"))
     page.close()
 
@@ -141,4 +146,45 @@ def test_the_page_tells_the_popup_which_site_it_is_on(paired):
     assert {k: where[k] for k in ("url", "origin", "siteId")} == {
         "url": "https://www.reddit.com/", "origin": "https://www.reddit.com", "siteId": "reddit"}
     assert where["videos"] >= 1 and where["unresolved"] == 0  # every video it saw is a post's
+    page.close()
+
+
+def test_file_page_shows_the_score_caveat_and_scale_and_only_the_last_files_verdict(paired, server, clips, out_dir):
+    """Issue 22.2/22.3 and the minor: the number is called a model score, the caveat and the
+    REAL · UNSURE · FAKE scale stand beside the verdict; choosing another file clears the verdict at
+    once, and a file chosen while another is being checked is the only one whose verdict shows."""
+    page = paired.new_page()
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.goto(extension_url(paired, "pages/check-file.html"))
+    page.set_input_files("#file", str(clips["face1"]))
+    page.wait_for_selector("body[data-verdict]", timeout=120_000)
+    truth = upload_as_curl(server, clips["face1"])["result"]
+    assert page.get_attribute("body", "data-label") == expected_label(truth)
+    assert page.is_visible("#caveat") and page.inner_text("#caveat") == "An estimate, not proof — why?"
+    if truth["verdict"] in ("REAL", "FAKE"):
+        assert "model score" in page.inner_text("#confidence") and "confidence" not in page.inner_text("#confidence")
+    assert page.locator("#scale .scale .mark").count() == 1
+    page.wait_for_function("() => { const v = document.querySelector('#stage video'); return v && v.currentTime > 0.3 }")
+    page.screenshot(path=str(out_dir / "check-file-verdict.png"), full_page=True)
+    # another file: the verdict shown goes at once, before the new one is checked
+    # (read in a change listener that runs right after the page's own: a cached answer may come back
+    # before the test's next call)
+    page.evaluate("""() => document.getElementById('file').addEventListener('change', () => {
+        window.afterChange = [document.body.dataset.verdict ?? null, document.getElementById('result').hidden]; })""")
+    page.set_input_files("#file", str(clips["noface"]))
+    assert page.evaluate("window.afterChange") == [None, True]
+    page.wait_for_selector("body[data-verdict=NO_FACE]", timeout=120_000)
+    # two files in quick succession: only the second one's verdict is ever shown
+    page.evaluate("""() => { window.labels = []; new MutationObserver(() => window.labels.push(
+        [document.getElementById('file').files[0]?.name, document.body.dataset.label ?? null]))
+        .observe(document.body, {attributes: true, attributeFilter: ['data-label']}); }""")
+    page.set_input_files("#file", str(clips["face3"]))
+    page.set_input_files("#file", str(clips["tinyface"]))
+    page.wait_for_selector("body[data-verdict=UNCERTAIN]", timeout=120_000)
+    time.sleep(3)  # the first file's check, had it not been dropped, would have answered by now
+    shown = [label for name, label in page.evaluate("window.labels") if name == "tinyface.mp4" and label is not None]
+    assert shown == ["UNSURE"], page.evaluate("window.labels")  # while the small face is chosen, only its verdict
+    assert "The face is too small in the picture to judge." in page.inner_text("#summary")  # the reason, in words
+    assert page.locator("#scale .scale").count() == 0  # no score: no mark
+    page.screenshot(path=str(out_dir / "check-file-cannot-judge.png"), full_page=True)
     page.close()

@@ -29,33 +29,33 @@ suite("Content Credentials on the badge", () => {
   test("the declaration's detail names the signer, says it is unverified, and keeps the detector's verdict", () => {
     const v = describe(done("REAL", 0.07, aiDeclared()));
     assert.equal(v.detail, "The file's Content Credentials declare it AI-generated. Signed by Example AI Inc "
-      + "(not verified against a trust list). The detector: REAL 93% (P(fake) 0.07).");
-    assert.deepEqual(v.detector, { label: "REAL 93%", tone: "real", detail: "P(fake) 0.07" });
+      + "(not verified against a trust list). The detector: REAL · score 93% (P(fake) 0.07).");
+    assert.deepEqual([v.detector.label, v.detector.tone], ["REAL · score 93%", "real"]);
   });
   test("a signer on the user's trust list is said to be on it", () => {
     assert.match(describe(done("FAKE", 0.9, aiDeclared({ state: "valid" }))).detail, /Signed by Example AI Inc \(on your trust list\)/);
   });
   test("a declaration whose credentials are broken does not label the badge: the detector's verdict stays", () => {
     const v = describe(done("FAKE", 0.88, aiDeclared({ state: "invalid", errors: ["assertion.dataHash.mismatch"] })));
-    assert.deepEqual([v.label, v.tone, v.mark], ["FAKE 88%", "fake", ""]);
+    assert.deepEqual([v.label, v.tone, v.mark], ["FAKE · score 88%", "fake", ""]);
     assert.equal(v.credentials.kind, "broken");
     assert.equal(v.credentials.summary, BROKEN);
     assert.deepEqual(v.credentials.lines.at(-1), "Why: assertion.dataHash.mismatch");
   });
   test("intact camera credentials add a CR mark and never turn a FAKE into REAL", () => {
     const v = describe(done("FAKE", 0.8, provenance({ state: "valid" })));
-    assert.deepEqual([v.label, v.tone, v.mark], ["FAKE 80%", "fake", "CR"]);
+    assert.deepEqual([v.label, v.tone, v.mark], ["FAKE · score 80%", "fake", "CR"]);
     assert.equal(describe(done("REAL", 0.2, provenance())).mark, "CR");
   });
   test("no credentials, and results from before the field existed, change nothing", () => {
     const none = describe(done("REAL", 0.1, null));
-    assert.deepEqual([none.label, none.mark, none.credentials.kind, none.credentials.summary], ["REAL 90%", "", "none", NONE]);
+    assert.deepEqual([none.label, none.mark, none.credentials.kind, none.credentials.summary], ["REAL · score 90%", "", "none", NONE]);
     const old = describe({ phase: "done", result: { verdict: "FAKE", p_fake: 0.9, threshold: 0.5 } });
-    assert.deepEqual([old.label, old.mark], ["FAKE 90%", ""]);
+    assert.deepEqual([old.label, old.mark], ["FAKE · score 90%", ""]);
   });
   test("captured frames say credentials are not available, even if a result carried some", () => {
     const v = describe(done("REAL", 0.1, aiDeclared(), "frames"));
-    assert.deepEqual([v.label, v.credentials.kind, v.credentials.summary], ["REAL 90%", "unavailable", UNAVAILABLE]);
+    assert.deepEqual([v.label, v.credentials.kind, v.credentials.summary], ["REAL · score 90%", "unavailable", UNAVAILABLE]);
   });
   test("a declared AI file without a face is still declared", () => {
     const v = describe({ phase: "done", result: { verdict: "NO_FACE", p_fake: null, error: "No faces detected.", provenance: aiDeclared() } });
@@ -90,7 +90,7 @@ suite("Content Credentials in the panel", () => {
     assert.deepEqual([c.kind, c.summary], ["broken", BROKEN]);
     assert.deepEqual(c.lines.slice(1), [BROKEN_AI_CLAIM, "Why: claimSignature.mismatch"]);
     assert.equal(describe(done("REAL", 0.1, aiDeclared({ state: "invalid", ai_generated: false, ai_generated_claimed: true }))).label,
-      "REAL 90%");
+      "REAL · score 90%");
   });
   test("broken credentials without an AI claim do not mention one", () => {
     const c = credentialsView({ provenance: provenance({ state: "invalid", errors: ["assertion.dataHash.mismatch"] }) });

@@ -3,15 +3,29 @@ import { describe as suite, test } from "node:test";
 
 import { validTarget } from "../../extension/shared/messages.js";
 import { autoCheckEnabled, DEFAULTS, loginEnabled, normaliseServer } from "../../extension/shared/settings.js";
-import { describe, displayVerdict, shortError } from "../../extension/shared/verdict.js";
+import {
+  BADGE_LABEL_MAX, describe, displayVerdict, ERROR_TEXT, progressPercent, REASON_TEXT, scaleOf, shortError,
+} from "../../extension/shared/verdict.js";
 
 const result = (verdict, p_fake, extra = {}) => ({ verdict, p_fake, threshold: 0.5, uncertain_band: 0.1, faces: [], ...extra });
 
 suite("badge labels", () => {
-  test("REAL and FAKE show the confidence of the stated side, rounded", () => {
-    assert.equal(describe({ phase: "done", result: result("REAL", 0.07) }).label, "REAL 93%");
-    assert.equal(describe({ phase: "done", result: result("FAKE", 0.88) }).label, "FAKE 88%");
-    assert.equal(describe({ phase: "done", result: result("FAKE", 0.885) }).label, "FAKE 89%");
+  test("REAL and FAKE show the model's score for the stated side, called a score, rounded", () => {
+    assert.equal(describe({ phase: "done", result: result("REAL", 0.07) }).label, "REAL · score 93%");
+    assert.equal(describe({ phase: "done", result: result("FAKE", 0.88) }).label, "FAKE · score 88%");
+    assert.equal(describe({ phase: "done", result: result("FAKE", 0.885) }).label, "FAKE · score 89%");
+    const d = describe({ phase: "done", result: result("FAKE", 0.85) });
+    assert.match(d.detail, /^Model score 85% for FAKE \(P\(fake\) 0\.85\): how strongly the model leans that way, not the chance that it is right\.$/);
+    assert.equal(d.verdict, true); // shown with the caveat
+  });
+  test("a verdict carries the REAL · UNSURE · FAKE cuts and its mark; the options' band moves the cuts", () => {
+    assert.deepEqual(scaleOf(result("UNCERTAIN", 0.55)), { p: 0.55, lo: 0.4, hi: 0.6, threshold: 0.5 });
+    assert.deepEqual(scaleOf(result("FAKE", 0.77, { threshold: 0.6, uncertain_band: 0.1 }), 0.2), { p: 0.77, lo: 0.4, hi: 0.8, threshold: 0.6 });
+    assert.equal(scaleOf({ verdict: "UNCERTAIN", p_fake: null }), null);
+  });
+  test("UNSURE says where the cuts are in words", () => {
+    const d = describe({ phase: "done", result: result("UNCERTAIN", 0.55) });
+    assert.equal(d.detail, "The model's score, P(fake) 0.55, is between 0.40 and 0.60: too close to the line between REAL and FAKE for the model to take a side.");
   });
   test("UNCERTAIN is UNSURE, NO_FACE is No face; each has its own tone", () => {
     const unsure = describe({ phase: "done", result: result("UNCERTAIN", 0.52) });
@@ -19,16 +33,58 @@ suite("badge labels", () => {
     assert.deepEqual([unsure.label, unsure.tone], ["UNSURE", "unsure"]);
     assert.deepEqual([noface.label, noface.tone, noface.detail], ["No face", "noface", "No faces detected. Cannot process the video."]);
   });
-  test("progress shows checking… with the percentage when the server gives one", () => {
-    assert.equal(describe({ phase: "checking", status: "downloading", percent: 41.6 }).label, "checking… 42%");
-    assert.equal(describe({ phase: "queued", status: "queued" }).label, "checking…");
+  test("a check waiting its turn says waiting…; a running one how far it has got through its steps", () => {
+    assert.equal(describe({ phase: "queued", status: "queued" }).label, "waiting…");
+    assert.equal(describe({ phase: "checking", status: "queued" }).label, "waiting…");
+    assert.equal(describe({ phase: "checking", status: "downloading", percent: 40 }).label, "checking… 23%");
+    assert.equal(describe({ phase: "checking", status: "downloading", percent: null }).label, "checking… 5%");
+    assert.equal(describe({ phase: "checking", status: "detecting" }).label, "checking… 55%");
+    assert.equal(describe({ phase: "checking", status: "analysing" }).label, "checking… 80%");
+    const order = ["downloading", "detecting", "analysing"].map((status) => progressPercent({ status, percent: 100 }));
+    assert.deepEqual(order, [...order].sort((a, b) => a - b));
   });
-  test("errors are a short word on the badge and the server's message in the detail", () => {
+  test("errors are a short word on the badge; the panel says what happened and the next step, the server's words as details", () => {
     const d = describe({ phase: "error", error: { error: "not_running", message: "Cannot reach …" } });
-    assert.deepEqual([d.label, d.tone, d.detail], ["server not running", "error", "Cannot reach …"]);
-    assert.equal(describe({ phase: "failed", error: { error: "fetch_failed", message: "x" } }).label, "can't fetch");
+    assert.deepEqual([d.label, d.tone, d.headline, d.technical, d.retry],
+      ["server not running", "error", "Your Deepfake Check server is not answering.", "Cannot reach …", true]);
+    assert.match(d.next, /checks again on its own once the server answers/);
+    const f = describe({ phase: "failed", error: { error: "fetch_failed", message: "The site answered HTTP 404." } });
+    assert.deepEqual([f.label, f.headline, f.technical], ["can't download", "This post could not be downloaded by your server.", "The site answered HTTP 404."]);
+    assert.match(f.next, /Check what's playing for deepfakes/);
     assert.equal(shortError("cert_untrusted"), "certificate not trusted");
     assert.equal(shortError("something_new"), "error");
+    assert.equal(shortError("constructor"), "error");
+    assert.match(describe({ phase: "error", error: { error: "something_new", message: "?" } }).next, /Retry/);
+  });
+  test("every short label fits on a badge, and every error has a next step", () => {
+    for (const code of Object.keys(ERROR_TEXT)) {
+      const d = describe({ phase: "error", error: { error: code, message: "m" } });
+      assert.ok(d.label.length <= BADGE_LABEL_MAX, `${code}: ${d.label}`);
+      assert.ok(d.next && d.next.length > 10, code);
+    }
+    for (const label of ["waiting…", "checking… 80%", "capturing… 100%", "FAKE · score 100%", "UNSURE", "No face"]) {
+      assert.ok(label.length <= BADGE_LABEL_MAX, label);
+    }
+  });
+});
+
+suite("a check that could not judge (UNCERTAIN with a reason)", () => {
+  const abstained = (reason, reason_text = "The server's own sentence.") => ({
+    verdict: "UNCERTAIN", p_fake: null, confidence: null, reason, reason_text, threshold: 0.5, uncertain_band: 0.1, faces: [] });
+  const CODES = ["face_too_small", "face_in_profile", "too_blurred", "too_dark", "few_face_frames", "heavy_compression", "face_covered"];
+  test("the badge reads UNSURE and the detail is the extension's sentence for the code, with no scale", () => {
+    for (const code of CODES) {
+      const d = describe({ phase: "done", result: abstained(code) });
+      assert.deepEqual([d.label, d.tone, d.detail, d.reason, d.scale], ["UNSURE", "unsure", REASON_TEXT[code], REASON_TEXT[code], null], code);
+      assert.match(d.detail, /may work\.$/, `${code}: says what would help`);
+    }
+  });
+  test("an unknown code falls back to the server's sentence", () => {
+    assert.equal(describe({ phase: "done", result: abstained("glare", "Too much glare on the face.") }).detail, "Too much glare on the face.");
+  });
+  test("a band set in the options never turns an abstention into a side", () => {
+    assert.equal(displayVerdict(abstained("too_dark"), 0), "UNCERTAIN");
+    assert.equal(describe({ phase: "done", result: abstained("too_dark") }, 0).label, "UNSURE");
   });
 });
 
