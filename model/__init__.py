@@ -16,13 +16,34 @@ Public API (what the server and the CLI use):
     conformal_fake_cut, real_cut, threshold_and_band: the calibration's cuts (model/calibration.py), for a
         user's personal calibration
 """
-from .calibration import conformal_fake_cut, real_cut, threshold_and_band
-from .check import Prepared, check, prepare, score, score_tracks, warm_up
-from .faces import NO_FACE_MESSAGE, NoFaceError
-from .provenance import Provenance, TrustAnchorsError, load_trust_anchors
-from .verdict import VERDICTS, Verdict, decide
-from .video import FRAME_CHOICES, Frames, MediaError, decode_size, frames_from_images
-from .weights import CheckpointError, LoadedModel, NoDefaultModelError, available_models, load_model, read_spec
+import importlib
+
+# Public names -> the module that holds them. Imported on first use (PEP 562), so that the light parts
+# (the verdict rule, the calibration's cuts: numpy only) can be used by a process that must never load
+# torch, such as the server's listening process.
+_WHERE = {
+    "conformal_fake_cut": "calibration", "real_cut": "calibration", "threshold_and_band": "calibration",
+    "Prepared": "check", "check": "check", "prepare": "check", "score": "check", "score_tracks": "check",
+    "warm_up": "check", "NO_FACE_MESSAGE": "faces", "NoFaceError": "faces", "Provenance": "provenance",
+    "TrustAnchorsError": "provenance", "load_trust_anchors": "provenance", "VERDICTS": "verdict",
+    "Verdict": "verdict", "decide": "verdict", "FRAME_CHOICES": "video", "Frames": "video",
+    "MediaError": "video", "decode_size": "video", "frames_from_images": "video", "CheckpointError": "weights",
+    "LoadedModel": "weights", "NoDefaultModelError": "weights", "available_models": "weights",
+    "load_model": "weights", "read_spec": "weights",
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_WHERE))
+
 
 __all__ = [
     "check", "warm_up", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model import conformal_fake_cut, decide, real_cut, threshold_and_band
+from model import conformal_fake_cut, decide, real_cut, threshold_and_band  # numpy only: no torch in this process
 
 from .history import Entry
 from .private import write_private
