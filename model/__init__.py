@@ -17,6 +17,8 @@ Public API (what the server and the CLI use):
         user's personal calibration
 """
 import importlib
+import sys
+import types
 
 # Public names -> the module that holds them. Imported on first use (PEP 562), so that the light parts
 # (the verdict rule, the calibration's cuts: numpy only) can be used by a process that must never load
@@ -43,6 +45,19 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_WHERE))
+
+
+class _Package(types.ModuleType):
+    """`model.check` is the function, never the submodule of the same name: importing a submodule makes
+    it an attribute of its package, which would shadow the lazily bound function."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "check" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
