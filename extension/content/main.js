@@ -258,7 +258,11 @@ async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
     if (!answer?.ok) show({ phase: "error", error: answer?.error ?? { error: "internal", message: "No answer from the extension." } });
     else if (!(FINAL_PHASES.has(entry.update?.phase) && !FINAL_PHASES.has(answer.update.phase))) show(answer.update);
   } catch (e) {
-    if (e instanceof CaptureError && e.code === "no_picture" && failed) return show(failed); // nothing to add to the server's answer
+    if (e instanceof CaptureError && e.code === "no_picture") {
+      // Not loaded yet (a feed that loads videos late, a busy machine): say so, and capture once it has a picture.
+      captureWhenPicture(video, key, reason, fallbackUrl, failed);
+      if (failed) return show(failed); // nothing to add to the server's answer until then
+    }
     if (e instanceof CaptureError && e.code === "cross_origin" && fallbackUrl) {
       capturing.delete(video);
       check(video, "video", fallbackUrl, reason, false, NOTE.playingCrossOrigin); // the address, then: and the panel says so
@@ -270,6 +274,31 @@ async function runCapture(video, key, entry, reason, fallbackUrl, failed) {
   } finally {
     capturing.delete(video);
   }
+}
+
+const awaitingPicture = new WeakSet(); // videos that had no picture to capture: captured once they have one
+
+/**
+ * A video that had no picture when its capture began is captured when it gets one (it loads or
+ * starts playing), once, if it is still on the page and its badge still says why it was not checked.
+ * @param {HTMLVideoElement} video @param {string} key @param {"auto" | "menu"} reason @param {string | null} fallbackUrl
+ * @param {any} failed
+ */
+function captureWhenPicture(video, key, reason, fallbackUrl, failed) {
+  if (awaitingPicture.has(video)) return;
+  awaitingPicture.add(video);
+  const events = ["loadeddata", "playing"];
+  const go = () => {
+    for (const ev of events) video.removeEventListener(ev, go);
+    awaitingPicture.delete(video);
+    const entry = entries.get(key);
+    const shown = entry?.update;
+    const stillWaiting = shown === failed || shown?.error?.error === "no_picture";
+    if (!video.isConnected || captureKeys.get(video) !== key || !entry || !stillWaiting || capturing.has(video)) return;
+    runCapture(video, key, entry, reason, fallbackUrl, failed);
+  };
+  for (const ev of events) video.addEventListener(ev, go);
+  if (video.readyState >= 2 && video.videoWidth > 0) setTimeout(go, 0); // it came between the wait and now
 }
 
 /** Whether the server cannot be given this video's address, so its frames are checked instead. */

@@ -94,6 +94,24 @@ def test_a_post_the_server_may_not_download_is_checked_from_its_captured_frames(
     page.close()
 
 
+def test_a_video_that_gets_its_picture_late_is_captured_when_it_does(paired, server, fixture_web):
+    """The post's address needs a login and its video has no picture yet (the page loads it 9 s
+    later): the badge says what the server answered, then, once the video plays, shows the verdict
+    from its frames, with nobody clicking anything."""
+    url = f"{fixture_web.http_base}/private/status/late-face1"
+    page = paired.new_page()
+    page.goto("https://x.com/e2e/x-late.html")
+    shown = wait_badge(page, "#v-late", timeout=60)
+    assert (shown["tone"], shown["label"]) == ("error", "login needed"), shown
+    deadline = time.time() + 120
+    while (shown := badge(page, "#v-late"))["tone"] in ("busy", "error"):
+        assert time.time() < deadline, shown
+        time.sleep(0.25)
+    check = captured_result(paired, server, f"capture:{url}")
+    assert shown["source"] == "frames" and shown["label"] == expected_label(check["result"]), (shown, check["result"])
+    page.close()
+
+
 def test_a_cross_origin_video_without_cors_says_its_pixels_cannot_be_read(paired, out_dir, frame_posts):
     """The same kind of post, its video from another origin without CORS: the canvas is tainted, there
     is no address left to try, and the badge says so; nothing is sent."""
