@@ -57,16 +57,18 @@ RECIPES = {
                       epochs=8, steps_per_epoch=300, patience=3, freeze_bn=True, size=112, frame_loss=0.5,
                       synth="sbi=0.3,swap-lowres=0.3", real_pools="video=0.5,utkface=0.25,meso=0.25",
                       fake_pools="talking-head=0.5,face-swap=0.25,meso=0.25", precision="fp32",
-                      platform_augment=False),
+                      platform_augment=False, select="all"),
     "lite0-blend": dict(backbone="efficientnet_lite0", mode="frames", hidden=0, init="imagenet", lr=1e-3,
                         lr_backbone=2e-4, weight_decay=1e-4, clips_per_batch=0, frames_per_batch=32, seq_lengths="1",
                         epochs=60, steps_per_epoch=200, patience=10, freeze_bn=False, size=224, frame_loss=0.0,
                         synth="sbi=0.4,swap-lowres=0.4", real_pools="video=0.5,utkface=0.3,meso=0.2",
-                        fake_pools="face-swap=0.5,meso=0.5", precision="fp32", platform_augment=True),
+                        fake_pools="face-swap=0.5,meso=0.5", precision="fp32", platform_augment=True,
+                        select="blend"),
     "seed": dict(backbone="resnext50_32x4d", mode="temporal", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,
                  weight_decay=1e-3, clips_per_batch=4, frames_per_batch=0, seq_lengths="10,20,40,60,80,100",
                  epochs=20, steps_per_epoch=0, patience=5, freeze_bn=False, size=112, frame_loss=0.0,
-                 synth="sbi=0.5", real_pools="", fake_pools="", precision="fp32", platform_augment=False),
+                 synth="sbi=0.5", real_pools="", fake_pools="", precision="fp32", platform_augment=False,
+                 select="all"),
 }
 TFLITE_DEFAULT = os.environ.get(
     "DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
@@ -186,12 +188,43 @@ def set_train_mode(net: DeepfakeDetector, freeze_bn: bool) -> None:
                 m.eval()
 
 
-def val_score(metrics: dict) -> float:
-    """The mean AUC over the kinds of fake: labelled video families and made fakes (not per method,
-    which would count a family twice)."""
-    keys = [k for k in metrics if k in ("video/face-swap", "video/talking-head") or k.startswith(("synth/", "stills/"))]
+# What a run is chosen on (early stopping, best.pt): the kinds of fake its head is trained to see.
+# A blend head is not trained on talking heads, and their AUC swinging from epoch to epoch says
+# nothing about it; a generation head likewise for blends.
+SELECT = {
+    "all": lambda k: k in ("video/face-swap", "video/talking-head") or k.startswith(("synth/", "stills/")),
+    "blend": lambda k: k == "video/face-swap" or k.startswith(("synth/", "stills/")),
+    "generation": lambda k: k in ("video/talking-head", "video/portrait-animation") or k.startswith("synth/lipsync"),
+}
+
+
+def val_score(metrics: dict, select: str = "all") -> float:
+    """The mean AUC over the kinds of fake `select` names (see SELECT): labelled video families and
+    made fakes (not per method, which would count a family twice)."""
+    keys = [k for k in metrics if SELECT[select](k)]
     aucs = [metrics[k]["auc"] for k in keys if not math.isnan(metrics[k].get("auc", float("nan")))]
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def rechoose_best(out: Path, net: DeepfakeDetector, last_epoch: int, select: str) -> float:
+    """A run resumed under another selection rule (`--select`): score best.pt's epoch under the new
+    rule, and make the last epoch (the weights in `net`) best.pt if it now scores higher. Returns the
+    best score to beat. Other past epochs were not kept, so they cannot be chosen afterwards."""
+    best_path = out / "best.pt"
+    best = -1.0
+    if best_path.exists():
+        _, _, extra = spec_and_state(best_path)
+        if "cal" in extra:
+            best = val_score(extra["cal"], select)
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()] \
+        if (out / "log.jsonl").exists() else []
+    last = next((r for r in reversed(records) if r["epoch"] == last_epoch), None)
+    if last is not None and (score := val_score(last["cal"], select)) > best:
+        save_checkpoint(best_path, net, extra={"epoch": last_epoch, "cal": last["cal"], "cal_score": score})
+        best = score
+    log.info("selection rule now %r: best cal %.4f (best.pt is epoch %s)", select, best,
+             spec_and_state(best_path)[2].get("epoch") if best_path.exists() else None)
+    return best
 
 
 def train(args: argparse.Namespace) -> Path:
@@ -226,7 +259,8 @@ def train(args: argparse.Namespace) -> Path:
         # optimizer's moments start afresh), at the epoch it was saved after, on the same LR plan
         _, _, ck_extra = spec_and_state(Path(args.init))
         if "epoch" in ck_extra:
-            start_epoch, best = int(ck_extra["epoch"]), float(ck_extra.get("cal_score", -1.0))
+            start_epoch = int(ck_extra["epoch"])
+            best = val_score(ck_extra["cal"], args.select) if "cal" in ck_extra else float(ck_extra.get("cal_score", -1.0))
             for _ in range(start_epoch * args.steps_per_epoch):
                 sched.step()
             log.info("resumed from the candidate %s at epoch %d (best cal %.4f)", args.init, start_epoch, best)
@@ -238,6 +272,8 @@ def train(args: argparse.Namespace) -> Path:
         start_epoch, best, bad_epochs = state["epoch"] + 1, state["best"], state["bad_epochs"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d", last, start_epoch)
+        if state.get("select", "all") != args.select:
+            best = rechoose_best(out, net, start_epoch, args.select)
 
     t_eval = time.time()
     cal_set = build_eval_set(splits["cal"], args.size, TRAINED_SYNTHESES, synth_limit=args.val_synth_limit)
@@ -287,8 +323,8 @@ def train(args: argparse.Namespace) -> Path:
             metrics = by_head["model"]
             both = {}
             if "frames" in by_head:  # how the per-frame head alone would do, for the LSTM-vs-average choice
-                both = {"frames_head": _brief(by_head["frames"]), "frames_head_score": val_score(by_head["frames"])}
-            score = val_score(metrics)
+                both = {"frames_head": _brief(by_head["frames"]), "frames_head_score": val_score(by_head["frames"], args.select)}
+            score = val_score(metrics, args.select)
             improved = score > best
             if improved:
                 best, bad_epochs = score, 0
@@ -296,7 +332,7 @@ def train(args: argparse.Namespace) -> Path:
             else:
                 bad_epochs += 1
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_acc": correct / max(1, seen),
-                      "cal": _brief(metrics), "cal_score": score, **both, "best": best, "seconds": round(time.time() - t0, 1),
+                      "cal": _brief(metrics), "cal_score": score, "select": args.select, **both, "best": best, "seconds": round(time.time() - t0, 1),
                       "eval_seconds": round(time.time() - t_eval, 1), "lr": [g["lr"] for g in opt.param_groups],
                       "samples": kinds}
             log_f.write(json.dumps(record) + "\n")
@@ -304,7 +340,7 @@ def train(args: argparse.Namespace) -> Path:
             log.info("epoch %d: loss %.4f, cal %s (score %.4f%s)", epoch + 1, record["train_loss"],
                      {k: v["auc"] for k, v in record["cal"].items() if "auc" in v}, score, ", best" if improved else "")
             torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                        "best": best, "bad_epochs": bad_epochs, "torch_rng": torch.get_rng_state()}, out / "last.tmp")
+                        "best": best, "select": args.select, "bad_epochs": bad_epochs, "torch_rng": torch.get_rng_state()}, out / "last.tmp")
             os.replace(out / "last.tmp", last)
             if args.stop_after and epoch + 1 - start_epoch >= args.stop_after:
                 log.info("stopping after %d epoch(s) as asked (--resume continues)", args.stop_after)
@@ -357,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--freeze-bn", type=lambda s: s.lower() in ("1", "true", "yes"), help="true/false")
     ap.add_argument("--platform-augment", type=lambda s: s.lower() in ("1", "true", "yes"),
                     help="true/false: beauty-filter smoothing, sharpening, noise and low light on every sample")
+    ap.add_argument("--select", choices=list(SELECT), help="the kinds of fake the best epoch is chosen on (cal mean AUC)")
     ap.add_argument("--val-synth-limit", type=int, default=120, help="real clips made into each kind of fake on cal")
     ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes making batches")
     ap.add_argument("--seed", type=int, default=0)

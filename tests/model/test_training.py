@@ -138,3 +138,39 @@ def test_a_per_frame_run_resumes_its_optimizer_and_goes_on_from_a_candidate_on_a
     _run("model.training.train", *common_fresh, "--out", str(fresh), "--epochs", "3", "--resume")
     log = [json.loads(line) for line in (fresh / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == list(range(extra["epoch"] + 1, 4))
+
+
+def test_a_head_is_chosen_on_the_kinds_of_fake_it_is_trained_to_see():
+    from model.training.train import val_score
+
+    cal = {"video/face-swap": {"auc": 0.9}, "video/talking-head": {"auc": 0.3}, "synth/sbi": {"auc": 0.7},
+           "stills/meso-val": {"auc": 0.8}, "video/DFDC": {"auc": 0.1}, "synth/lipsync": {"auc": 0.6}}
+    assert val_score(cal, "blend") == pytest.approx((0.9 + 0.7 + 0.8 + 0.6) / 4)
+    assert val_score(cal, "generation") == pytest.approx((0.3 + 0.6) / 2)  # lipsync is a made generation fake
+    assert val_score(cal, "all") == pytest.approx((0.9 + 0.3 + 0.7 + 0.8 + 0.6) / 5)  # a method (DFDC) never counts
+
+
+def test_a_run_resumed_under_another_rule_makes_its_last_epoch_best_when_it_now_wins(tmp_path):
+    import torch
+
+    from model.spec import CropSpec, ModelSpec
+    from model.training.train import TFLITE_DEFAULT, build_model, rechoose_best
+    from model.weights import save_checkpoint, spec_and_state
+
+    spec = ModelSpec(backbone="mobilenet_v3_small", mode="frames", hidden=0, frames=4, crop=CropSpec(size=64), name="t",
+                     frame_head=True)
+    net = build_model(spec, "scratch", TFLITE_DEFAULT)
+    cal = {1: {"video/face-swap": {"auc": 0.80}, "video/talking-head": {"auc": 0.9}},   # best by "all"
+           2: {"video/face-swap": {"auc": 0.85}, "video/talking-head": {"auc": 0.5}}}   # best by "blend"
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"epoch": e, "cal": c}) + "\n" for e, c in cal.items()))
+    save_checkpoint(tmp_path / "best.pt", net, extra={"epoch": 1, "cal": cal[1], "cal_score": 0.85})
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)  # epoch 2's weights differ
+    assert rechoose_best(tmp_path, net, 2, "blend") == pytest.approx(0.85)
+    _, state, extra = spec_and_state(tmp_path / "best.pt")
+    assert extra["epoch"] == 2
+    assert torch.equal(next(iter(state.values())).float(), next(iter(net.state_dict().values())).float())
+    # under the rule it was chosen by, epoch 1 stays best
+    save_checkpoint(tmp_path / "best.pt", net, extra={"epoch": 1, "cal": cal[1], "cal_score": 0.85})
+    assert rechoose_best(tmp_path, net, 2, "all") == pytest.approx(0.85)
+    assert spec_and_state(tmp_path / "best.pt")[2]["epoch"] == 1
