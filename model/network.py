@@ -16,6 +16,7 @@ Three modes:
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import numpy as np
 import torch
@@ -64,6 +65,17 @@ def preprocess(crops: np.ndarray, spec: ModelSpec, device: torch.device | str = 
     return (x - mean) / std
 
 
+def trunk_modules(trunk: nn.Module) -> list[nn.Module]:
+    """The trunk as the flat sequence of modules it runs, stem first: a generation branch copies the
+    last few, and the rest are shared (timm's EfficientNet: stem, its stages, head convolution;
+    torchvision's `features`: its layers)."""
+    if hasattr(trunk, "blocks") and hasattr(trunk, "conv_stem"):
+        return [trunk.conv_stem, trunk.bn1, *trunk.blocks, trunk.conv_head, trunk.bn2]
+    if isinstance(trunk, nn.Sequential):
+        return list(trunk)
+    raise ValueError(f"a generation branch cannot be cut from a {type(trunk).__name__} trunk")
+
+
 class DeepfakeDetector(nn.Module):
     """Attribute names (`model`, `lstm`, `linear1`) match the published checkpoints' keys."""
 
@@ -83,12 +95,47 @@ class DeepfakeDetector(nn.Module):
             self.linear1 = nn.Linear(spec.hidden, 2)
         if spec.frame_head:
             self.frame_head = nn.Linear(channels, 2)
+        if spec.gen_branch:
+            mods = trunk_modules(self.model)
+            if not 0 < spec.gen_branch < len(mods):
+                raise ValueError(f"gen_branch must be 1..{len(mods) - 1} for {spec.backbone}")
+            # starts as a copy of the trunk's tail (build_model copies trained weights in)
+            self.gen_branch = nn.Sequential(*copy.deepcopy(mods[-spec.gen_branch:]))
+            self.gen_head = nn.Linear(channels, 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (batch, frames, 3, H, W) normalised crops -> (feature maps, logits (batch, 2))."""
+        """x: (batch, frames, 3, H, W) normalised crops -> (feature maps, logits (batch, 2)). The
+        network's own head: with a generation branch, that is the blend head (see `heads`)."""
         b, t, c, h, w = x.shape
         fmap = self.model(x.reshape(b * t, c, h, w))
         return fmap, self.head(self.avgpool(fmap).reshape(b, t, self.channels))
+
+    def heads(self, x: torch.Tensor, blend: bool = True) -> dict[str, torch.Tensor]:
+        """Every head's clip logits (batch, 2) in one pass over the shared trunk: {"blend": ...,
+        "generation": ...}, plus "blend_fmap" (the blend trunk's feature maps, for the heatmap).
+        `blend=False` skips the blend tail (training the generation head alone)."""
+        if not self.spec.gen_branch:
+            fmap, logits = self(x)
+            return {"blend": logits, "blend_fmap": fmap}
+        b, t, c, h, w = x.shape
+        mods = trunk_modules(self.model)
+        cut = len(mods) - self.spec.gen_branch
+        mid = x.reshape(b * t, c, h, w)
+        for m in mods[:cut]:
+            mid = m(mid)
+        out = {"generation": self.gen_head(self.dp(self.avgpool(self.gen_branch(mid)).reshape(b, t, self.channels))).mean(dim=1)}
+        if blend:
+            fmap = mid
+            for m in mods[cut:]:
+                fmap = m(fmap)
+            out["blend"], out["blend_fmap"] = self.head(self.avgpool(fmap).reshape(b, t, self.channels)), fmap
+        return out
+
+    def copy_trunk_tail_to_branch(self) -> None:
+        """Start the generation branch from the trunk's trained tail (a blend-trained backbone)."""
+        mods = trunk_modules(self.model)[-self.spec.gen_branch:]
+        for src, dst in zip(mods, self.gen_branch, strict=True):
+            dst.load_state_dict(src.state_dict())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled per-frame features (batch, frames, channels) -- for caching in training."""

@@ -55,6 +55,10 @@ class ModelSpec:
     # a per-frame linear head beside the LSTM (trained jointly); mode "frames" scores a clip by it
     frame_head: bool = False
     precision: str = "fp32"
+    # a generation head (issue 20): 0 = none. Otherwise the number of trailing trunk modules
+    # (network.trunk_modules) the generation branch has its own copy of; the modules before them are
+    # shared with the blend head, which is the network's own (`forward`).
+    gen_branch: int = 0
 
     def __post_init__(self):
         if self.crop.detector not in DETECTORS:
@@ -67,6 +71,8 @@ class ModelSpec:
             raise ValueError("mode 'frames' needs frame_head")
         if self.hidden == 0 and self.mode != "frames":
             raise ValueError("only mode 'frames' can do without the LSTM (hidden=0)")
+        if self.gen_branch < 0 or (self.gen_branch and self.mode != "frames"):
+            raise ValueError("a generation branch (gen_branch > 0) needs mode 'frames'")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.channel_order not in ("RGB", "BGR"):

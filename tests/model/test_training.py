@@ -174,3 +174,37 @@ def test_a_run_resumed_under_another_rule_makes_its_last_epoch_best_when_it_now_
     save_checkpoint(tmp_path / "best.pt", net, extra={"epoch": 1, "cal": cal[1], "cal_score": 0.85})
     assert rechoose_best(tmp_path, net, 2, "all") == pytest.approx(0.85)
     assert spec_and_state(tmp_path / "best.pt")[2]["epoch"] == 1
+
+
+def test_the_generation_head_trains_over_a_blend_run_and_leaves_the_blend_head_as_it_was(tiny_dataset, tmp_path):
+    import torch
+
+    from model.weights import spec_and_state
+
+    cache = tmp_path / "cache"
+    _run("model.training.prepare", str(tiny_dataset), str(cache), "--frames", "4", "--workers", "1")
+    source = f"tiny={cache},split=0.5/0.5/0"
+    small = ["--source", source, "--init", "scratch", "--backbone", "mobilenet_v3_small", "--size", "64",
+             "--steps-per-epoch", "2", "--frames-per-batch", "4", "--workers", "0", "--val-synth-limit", "4"]
+    _run("model.training.train", *small, "--recipe", "lite0-blend", "--out", str(tmp_path / "blend"), "--epochs", "1")
+    blend = tmp_path / "blend" / "best.pt"
+    gen = [a if a != "scratch" else str(blend) for a in small]
+    r = subprocess.run([sys.executable, "-m", "model.training.train", *small, "--recipe", "lite0-generation",
+                        "--out", str(tmp_path / "nogen"), "--epochs", "1"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "--init CHECKPOINT" in r.stderr  # it needs a blend-trained network to branch from
+    _run("model.training.train", *gen, "--recipe", "lite0-generation", "--gen-branch", "3", "--out", str(tmp_path / "gen"),
+         "--epochs", "2", "--patience", "5")
+
+    log = [json.loads(line) for line in (tmp_path / "gen" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2] and all(e["select"] == "generation" for e in log)
+    assert "synth/lipsync" in log[0]["cal"]  # its made fakes are on cal too
+    _, before, _ = spec_and_state(blend)
+    spec, after, _ = spec_and_state(tmp_path / "gen" / "best.pt")
+    assert spec.gen_branch == 3
+    shared = [k for k in before if not k.startswith(("gen_branch.", "gen_head."))]
+    assert shared and all(torch.equal(before[k].float(), after[k].float()) for k in shared)  # trunk and blend head untouched
+    # the branch started as a copy of the trunk's last 3 modules (of mobilenet_v3_small's 13) and learnt
+    last = torch.load(tmp_path / "gen" / "last.pt", weights_only=False)["model"]
+    pairs = [(k, "model.{}.{}".format(10 + int(k.split(".")[1]), k.split(".", 2)[2])) for k in last if k.startswith("gen_branch.")]
+    assert pairs and all(src in before and last[k].shape == before[src].shape for k, src in pairs)
+    assert any(not torch.allclose(last[k].float(), before[src].float()) for k, src in pairs if last[k].is_floating_point())
