@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Detector v3, generation half (issue 20): the generation branch over a blend-trained network, in
+# the background, resumable.
+#   scripts/train-v3-gen.sh BLEND.pt   # start over the blend checkpoint (copied into the run folder)
+#   scripts/train-v3-gen.sh            # go on from runs/v3-gen/last.pt, else from the committed candidate
+# The branch learns on the blend trunk it starts from: when the blend run ships a newer trunk, start
+# again over it. Logs to runs/v3-gen/train.log; one JSON line per epoch in runs/v3-gen/log.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+P=${CACHE:-$HOME/.cache/deepfake-check/prepared-v3}
+CANDIDATE=model/weights/candidates/dfc-lite0-v3-gen.pt
+OUT=${OUT:-runs/v3-gen}
+mkdir -p "$OUT"
+if [ $# -ge 1 ]; then
+  cp "$1" "$OUT/blend-init.pt"
+  init=$OUT/blend-init.pt
+elif [ ! -f "$OUT/last.pt" ] && [ -f "$CANDIDATE" ]; then
+  init=$CANDIDATE  # a fresh machine: go on from the committed candidate's epoch
+else
+  init=$OUT/blend-init.pt
+fi
+export OMP_WAIT_POLICY=PASSIVE
+exec nice -n 10 .venv/bin/python -m model.training.train \
+  --source video="$P/video" --source fake-dev="$P/fake-dev" --source utkface="$P/utkface" \
+  --source meso-train="$P/meso-train" --source meso-val="$P/meso-val,grouped" \
+  --recipe lite0-generation --name dfc-lite0-v3 --init "$init" --threads "${THREADS:-1}" --workers 1 \
+  --val-synth-limit 60 --out "$OUT" --resume \
+  >> "$OUT/train.log" 2>&1
