@@ -22,13 +22,14 @@ def _colourise(cam: np.ndarray, crop_rgb: np.ndarray, out_size: int = 224) -> by
     return buf.tobytes()
 
 
-def heatmap(net: DeepfakeDetector, x: torch.Tensor, crops_rgb: np.ndarray) -> tuple[bytes, int]:
+def heatmap(net: DeepfakeDetector, x: torch.Tensor, crops_rgb: np.ndarray, head: str = "blend") -> tuple[bytes, int]:
     """PNG of the class-activation map over the most telling frame; returns (png, frame index).
 
     Legacy models use the original project's CAM: the last frame's feature map weighted by the
     linear layer's row for the predicted class (it has as many inputs as feature channels).
     Other models use Grad-CAM for the FAKE logit, which works whatever the LSTM's size, and
-    show the frame with the strongest activation.
+    show the frame with the strongest activation. `head`: the head whose FAKE logit is explained
+    ("generation": over the generation branch's feature maps, for a check that head decided).
     """
     if net.spec.mode == "legacy":
         with torch.inference_mode():
@@ -42,14 +43,15 @@ def heatmap(net: DeepfakeDetector, x: torch.Tensor, crops_rgb: np.ndarray) -> tu
         return _colourise(cam, crops_rgb[frame]), frame
 
     b, t, c, h, w = x.shape
+    generation = head == "generation" and getattr(net.spec, "gen_branch", 0)
     with torch.inference_mode():
-        fmap = net.model(x.reshape(b * t, c, h, w))
+        fmap = net.generation_fmap(x) if generation else net.model(x.reshape(b * t, c, h, w))
     # Grad-CAM needs the FAKE logit's gradient with respect to the feature maps only: the CNN runs
     # without autograd and only the pooling, LSTM and linear layer are differentiated (a backward
     # pass through the CNN's weights cost most of the heatmap's time and changed nothing)
     fmap = fmap.clone().requires_grad_(True)
     with torch.enable_grad():
-        logits = net.head(net.avgpool(fmap).reshape(b, t, net.channels))
+        logits = net.generation_head(fmap, b, t) if generation else net.head(net.avgpool(fmap).reshape(b, t, net.channels))
         (grads,) = torch.autograd.grad(logits[0, FAKE], fmap)  # (t, C, h, w)
         weights = grads.mean(dim=(2, 3), keepdim=True)
         cams = torch.relu((weights * fmap).sum(dim=1)).detach().float().cpu().numpy()  # (t, h, w)

@@ -45,16 +45,22 @@ def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = N
         timings[stage] = round((time.perf_counter() - t0) * 1000, 1)
 
 
-def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float]:
-    """Raw P(fake) of each track in a preprocessed batch."""
+def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float] | list[dict[str, float]]:
+    """Raw P(fake) of each track in a preprocessed batch: a number, or for a two-head model each
+    head's ({"blend": p, "generation": q}; the shared trunk runs once)."""
     with torch.inference_mode(), autocast_for(loaded.spec, loaded.device):
+        if loaded.spec.gen_branch:
+            out = loaded.net.heads(x)
+            probs = {h: torch.softmax(out[h].float(), dim=1)[:, FAKE].tolist() for h in ("blend", "generation")}
+            return [{h: float(probs[h][i]) for h in probs} for i in range(x.shape[0])]
         _, logits = loaded.net(x)
     return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
 
 
-def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float:
-    """P(fake) for one face track's crops."""
-    return float(_p_fake(loaded, preprocess(crops, loaded.spec, loaded.device))[0])
+def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float | dict[str, float]:
+    """Raw P(fake) for one face track's crops (per head for a two-head model)."""
+    p = _p_fake(loaded, preprocess(crops, loaded.spec, loaded.device))[0]
+    return p if isinstance(p, dict) else float(p)
 
 
 @dataclass
@@ -136,7 +142,7 @@ def prepare(
     return out
 
 
-def score_tracks(loaded: LoadedModel, crops: list[np.ndarray]) -> list[float]:
+def score_tracks(loaded: LoadedModel, crops: list[np.ndarray]) -> list[float] | list[dict[str, float]]:
     """Raw P(fake) of several face tracks (of one file or many), batching the tracks of equal shape
     into one forward pass each; the same numbers as `score_crops` track by track."""
     out: list[float | None] = [None] * len(crops)
@@ -149,7 +155,7 @@ def score_tracks(loaded: LoadedModel, crops: list[np.ndarray]) -> list[float]:
             continue
         x = preprocess(np.stack([crops[i] for i in idx]), loaded.spec, loaded.device)
         for i, p in zip(idx, _p_fake(loaded, x), strict=True):
-            out[i] = float(p)
+            out[i] = p if isinstance(p, dict) else float(p)
     return out  # type: ignore[return-value]
 
 
@@ -160,7 +166,7 @@ def score(
     uncertain_band: float | None = None,
     want_heatmap: bool | tuple[str, ...] = False,
     on_stage: Callable[[str], None] | None = None,
-    raw_scores: list[float] | None = None,
+    raw_scores: list[float] | list[dict[str, float]] | None = None,
 ) -> Verdict:
     """The model stage of `check` on a `prepare`d file: P(fake) per face, the verdict, the heatmap
     (want_heatmap: True, or the verdicts that get one, e.g. ("FAKE", "UNCERTAIN")).
@@ -201,17 +207,24 @@ def score(
         with _timed(timings, "model", on_stage):
             raw = raw_scores if raw_scores is not None else [score_crops(loaded, fc.crops) for fc in face_crops]
             scores = [loaded.calibrated(p) for p in raw]
+            signals = [{h: round(q, 6) for h, q in loaded.calibrated_signals(p).items()} if isinstance(p, dict) else None
+                       for p in raw]
         v.faces = [FaceResult(p_fake=round(p, 6), frames=len(fc.frame_indices), boxes=boxes,
-                              evidence=ev.to_dict() if ev is not None else None)
-                   for p, fc, boxes, ev in zip(scores, face_crops, face_boxes, face_evidence, strict=True)]
+                              evidence=ev.to_dict() if ev is not None else None, signals=sig)
+                   for p, fc, boxes, ev, sig in zip(scores, face_crops, face_boxes, face_evidence, signals, strict=True)]
         p = video_p_fake(scores)
+        deciding = int(np.argmax(scores))
+        if signals[deciding]:
+            v.signals = signals[deciding]
+            v.signal = max(v.signals, key=v.signals.get)
         v.p_fake = round(p, 6)
         v.verdict, conf = decide(p, v.threshold, v.uncertain_band)
         v.confidence = round(conf, 6)
         if want_heatmap is True or (want_heatmap and v.verdict in want_heatmap):
             with _timed(timings, "heatmap"):
-                worst = face_crops[int(np.argmax(scores))]
-                v.heatmap_png, _ = heatmap(loaded.net, preprocess(worst.crops, loaded.spec, loaded.device), worst.crops)
+                worst = face_crops[deciding]
+                v.heatmap_png, _ = heatmap(loaded.net, preprocess(worst.crops, loaded.spec, loaded.device), worst.crops,
+                                           head=v.signal or "blend")
     except (MemoryError, ValueError, OSError, RuntimeError) as e:
         log.warning("check failed: %s: %s", type(e).__name__, e)
         v.verdict, v.error = "ERROR", f"Could not process this file ({type(e).__name__})."

@@ -123,13 +123,27 @@ class DeepfakeDetector(nn.Module):
         mid = x.reshape(b * t, c, h, w)
         for m in mods[:cut]:
             mid = m(mid)
-        out = {"generation": self.gen_head(self.dp(self.avgpool(self.gen_branch(mid)).reshape(b, t, self.channels))).mean(dim=1)}
+        out = {"generation": self.generation_head(self.gen_branch(mid), b, t)}
         if blend:
             fmap = mid
             for m in mods[cut:]:
                 fmap = m(fmap)
             out["blend"], out["blend_fmap"] = self.head(self.avgpool(fmap).reshape(b, t, self.channels)), fmap
         return out
+
+    def generation_fmap(self, x: torch.Tensor) -> torch.Tensor:
+        """The generation branch's feature maps (batch * frames, C, h, w) of (batch, frames, 3, H, W) crops."""
+        b, t, c, h, w = x.shape
+        mods = trunk_modules(self.model)
+        mid = x.reshape(b * t, c, h, w)
+        for m in mods[:len(mods) - self.spec.gen_branch]:
+            mid = m(mid)
+        return self.gen_branch(mid)
+
+    def generation_head(self, fmap: torch.Tensor, b: int, t: int) -> torch.Tensor:
+        """Clip logits (batch, 2) of the generation head from its branch's feature maps: the mean of
+        the frames' logits, as the blend head's."""
+        return self.gen_head(self.dp(self.avgpool(fmap).reshape(b, t, self.channels))).mean(dim=1)
 
     def copy_trunk_tail_to_branch(self) -> None:
         """Start the generation branch from the trunk's trained tail (a blend-trained backbone)."""

@@ -10,6 +10,7 @@ DEFAULT_THRESHOLD = 0.5
 # confident-looking call on a coin flip.
 DEFAULT_UNCERTAIN_BAND = 0.1
 VERDICTS = ("REAL", "FAKE", "UNCERTAIN", "NO_FACE", "ERROR")
+SIGNALS = ("blend", "generation")
 
 
 @dataclass
@@ -20,6 +21,8 @@ class FaceResult:
     frames: int
     boxes: list[dict] = field(default_factory=list)  # [{"t": seconds, "box": [x, y, w, h]}]
     evidence: dict | None = None  # evidence.TrackEvidence: how good the face is as evidence
+    # a two-head model: each head's calibrated P(fake) ({"blend": ..., "generation": ...}); p_fake is the larger
+    signals: dict[str, float] | None = None
 
 
 @dataclass
@@ -63,6 +66,11 @@ class Verdict:
     reason_text: str | None = None
     # the file's Content Credentials (C2PA): None when it has none, and for captured frames
     provenance: Provenance | None = None
+    # a two-head model (SIGNALS): the deciding face's calibrated P(fake) per head, and the head that
+    # gave the verdict's score ("blend": traces of a face blended or swapped in; "generation": of a
+    # face generated or re-rendered, as talking-head and portrait-animation tools do). None otherwise.
+    signals: dict[str, float] | None = None
+    signal: str | None = None
     heatmap_png: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:

@@ -186,11 +186,25 @@ class LoadedModel:
         """{"threshold", "uncertain_band", ...}: chosen on a calibration set and stored with the weights."""
         return dict(self.extra.get("calibration") or {})
 
-    def calibrated(self, p_fake: float) -> float:
+    def calibrated(self, p_fake: float | dict[str, float]) -> float:
         """The network's P(fake) mapped by the calibration's logistic fit (Platt scaling), so that it reads
-        as a probability on video (0.5: as likely fake as real); unchanged without a calibration."""
+        as a probability on video (0.5: as likely fake as real); unchanged without a calibration.
+        A two-head model's raw scores ({"blend": p, "generation": q}) give the larger of the heads'
+        calibrated scores: either kind of trace is enough to suspect a fake."""
+        if isinstance(p_fake, dict):
+            return max(self.calibrated_signals(p_fake).values())
         fit = self.calibration.get("platt")
         return platt(p_fake, *fit) if fit else p_fake
+
+    def calibrated_signals(self, raw: dict[str, float]) -> dict[str, float]:
+        """Each head's raw P(fake) through that head's own Platt map (calibration["heads"][head]);
+        unchanged for a head without one."""
+        heads = self.calibration.get("heads") or {}
+        out = {}
+        for head, p in raw.items():
+            fit = (heads.get(head) or {}).get("platt")
+            out[head] = platt(p, *fit) if fit else p
+        return out
 
     @property
     def abstain_cuts(self) -> Cuts:

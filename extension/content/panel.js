@@ -4,7 +4,7 @@
 // (addSection, after a named one) instead of editing the others. Text children are text nodes,
 // never parsed as HTML. The panel itself (where it goes, opening and closing) is badge.js's.
 import { scaleElement, SCALE_CSS } from "../shared/scale.js";
-import { CAVEAT, reasonText, sourceText } from "../shared/verdict.js";
+import { CAVEAT, reasonText, signalText, sourceText } from "../shared/verdict.js";
 
 export const PANEL_CSS = `
 .panel { position: fixed; left: 0; top: 0; width: 330px; max-width: calc(100vw - 16px); box-sizing: border-box; overflow: auto;
@@ -94,6 +94,11 @@ const SECTIONS = [
     return text ? [h("p", { class: view.reason ? "summary reason" : "summary" }, text)] : null;
   } },
   { name: "scale", render: ({ view }) => (view.scale ? [scaleElement(document, view.scale)] : null) },
+  // a two-head model: which kind of trace the score came from
+  { name: "signal", render: ({ result: r }) => {
+    const text = signalText(r);
+    return text ? [h("p", { class: "signal" }, text)] : null;
+  } },
   { name: "failure", render: ({ view, act }) => {
     if (view.tone !== "error") return null;
     const out = [];

@@ -104,6 +104,26 @@ export const REASON_TEXT = {
   secondary_small: "Another face was small next to the main one, so it was not scored.",
 };
 
+// A two-head model's signals (result.signals, result.signal: docs/api.md): what each kind of trace is.
+/** @type {Record<string, string>} */
+export const SIGNAL_TEXT = {
+  blend: "traces of a face blended or swapped in (face-swap tools)",
+  generation: "traces of a face generated or re-rendered (talking-head and animation tools)",
+};
+
+/**
+ * Which of a two-head model's signals gave the score, in plain words, with both heads' scores; null
+ * for a one-head model, and when the check has no score.
+ * @param {any} r  the server's result
+ * @returns {string | null}
+ */
+export function signalText(r) {
+  if (!r?.signal || !r.signals || r.p_fake == null || !Object.hasOwn(SIGNAL_TEXT, r.signal)) return null;
+  const scores = Object.keys(SIGNAL_TEXT).filter((k) => typeof r.signals[k] === "number")
+    .map((k) => `${k} ${Number(r.signals[k]).toFixed(2)}`).join(", ");
+  return `The score came from the model's look for ${SIGNAL_TEXT[r.signal]} (scores: ${scores}).`;
+}
+
 /**
  * A reason code in plain words (REASON_TEXT), else the server's own sentence, else null.
  * @param {string | null | undefined} code @param {string | null | undefined} [fallback]

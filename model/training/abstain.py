@@ -78,8 +78,8 @@ def blank_frames(frames: Frames, keep: int) -> Frames:
 
 
 def faces_of(v) -> list[dict]:
-    """[{"p": raw P(fake), **evidence}] for the faces a check scored."""
-    return [{"p": f.p_fake, **(f.evidence or {})} for f in v.faces]
+    """[{"p": raw P(fake), "signals": each head's (a two-head model), **evidence}] for the faces a check scored."""
+    return [{"p": f.p_fake, **({"signals": f.signals} if f.signals else {}), **(f.evidence or {})} for f in v.faces]
 
 
 class Rows:
@@ -102,7 +102,7 @@ class Rows:
         if key in self.done:
             return self.done[key]
         v = check(src, model=self.loaded) if src is not None else None
-        row = {"key": key, "path": it.path, "label": it.label, "group": it.group, "method": it.method,
+        row = {"key": key, "path": it.path, "label": it.label, "group": it.group, "method": it.method, "family": it.family,
                "defect": defect, "level": level, "verdict": v.verdict if v else "SKIPPED", "faces": faces_of(v) if v else []}
         self.done[key] = row
         self._out.write(json.dumps(row) + "\n")

@@ -11,7 +11,9 @@ low light), because a cut that holds only on pristine clips does not hold in a f
    judged at all; a clip without one is UNCERTAIN with a reason, whatever its score, and takes no part
    below;
 2. a Platt map of the logit (model/calibration.py), each class weighing half and, within a class, each
-   person (group) the same, so a calibrated 0.5 reads "as likely fake as real";
+   person (group) the same, so a calibrated 0.5 reads "as likely fake as real". A two-head model
+   (blend and generation heads) gets one map per head, fitted on the reals against the fakes of that
+   head's kind (SIGNAL_KINDS), and its score is the larger calibrated head;
 3. the FAKE cut: a conformal bound over real *people* (each person weighs one, however many clips and
    copies they have), so that at most `fpr` of real people not seen are called FAKE, with the
    finite-sample correction; the REAL cut where `real-share` of real people are REAL; UNCERTAIN between.
@@ -33,6 +35,7 @@ import numpy as np
 from model import load_model
 from model.calibration import conformal_fake_cut, fit_platt, platt, real_cut, threshold_and_band, weighted_share
 from model.evidence import Cuts, TrackEvidence, judge
+from model.verdict import SIGNALS
 from model.video import Frames, read_frames
 from model.weights import build_from, save_checkpoint, spec_and_state
 
@@ -45,8 +48,20 @@ log = logging.getLogger(__name__)
 __all__ = ["fit_platt", "judged_score", "main"]
 
 
-def judged_score(row: dict, cuts: Cuts) -> tuple[float | None, str | None]:
-    """(the clip's raw score over the faces that can be judged, None; or None, the reason it cannot be)."""
+# The fakes each head of a two-head model is calibrated on: (family, method) -> head.
+def signal_kind(family: str, method: str) -> str | None:
+    """The head whose kind of trace a fake carries: "blend" (swapped or blended faces, made blends),
+    "generation" (talking heads, animated portraits, made lip-syncs), None for a real."""
+    if family == "real":
+        return None
+    if family in ("talking-head", "portrait-animation") or method == "lipsync":
+        return "generation"
+    return "blend"
+
+
+def judged_score(row: dict, cuts: Cuts, head: str | None = None) -> tuple[float | None, str | None]:
+    """(the clip's raw score over the faces that can be judged, None; or None, the reason it cannot be).
+    `head`: that head's raw score (a two-head model's rows carry each head's) instead of the model's."""
     if not row["faces"]:
         return None, "no_face"
     fields = {f.name for f in dataclasses.fields(TrackEvidence)}
@@ -55,7 +70,8 @@ def judged_score(row: dict, cuts: Cuts) -> tuple[float | None, str | None]:
         ev = TrackEvidence(**{k: f.get(k) for k in fields})
         code = judge(ev, cuts)
         if code is None:
-            best = f["p"] if best is None else max(best, f["p"])
+            p = f["signals"][head] if head else f["p"]
+            best = p if best is None else max(best, p)
         elif reason is None:
             reason = code
     return (best, None) if best is not None else (None, reason)
@@ -123,10 +139,27 @@ def main(argv: list[str] | None = None) -> int:
 
     judged = [(r, *judged_score(r, cuts)) for r in rows]
     scored = [(r, p) for r, p, _ in judged if p is not None]
+    heads: dict[str, dict] = {}
+    if spec.gen_branch:  # one map per head, each on the reals and the fakes of its kind
+        for head in SIGNALS:
+            mine = [(r, judged_score(r, cuts, head)[0]) for r, _ in scored
+                    if r["label"] == "REAL" or signal_kind(_family(r), r["method"]) == head]
+            y = [1 if r["label"] == "FAKE" else 0 for r, _ in mine]
+            fit = fit_platt([p for _, p in mine], y, weights=_class_weights(y, [r["group"] for r, _ in mine]))
+            heads[head] = {"platt": [round(fit[0], 6), round(fit[1], 6)], "n_fake": sum(y)}
+
+    def calibrated(r: dict, cuts_: Cuts = cuts) -> float | None:
+        """The row's calibrated score: the larger calibrated head of a two-head model."""
+        if not heads:
+            p = judged_score(r, cuts_)[0]
+            return None if p is None else platt(p, a, b)
+        ps = [judged_score(r, cuts_, h)[0] for h in heads]
+        return None if ps[0] is None else max(platt(p, *heads[h]["platt"]) for p, h in zip(ps, heads, strict=True))
+
     labels = [1 if r["label"] == "FAKE" else 0 for r, _ in scored]
     groups = [r["group"] for r, _ in scored]
-    a, b = fit_platt([p for _, p in scored], labels, weights=_class_weights(labels, groups))
-    reals = [(r, platt(p, a, b)) for r, p in scored if r["label"] == "REAL"]
+    a, b = fit_platt([p for _, p in scored], labels, weights=_class_weights(labels, groups)) if not heads else (1.0, 0.0)
+    reals = [(r, calibrated(r)) for r, _ in scored if r["label"] == "REAL"]
     r_scores, r_groups = [p for _, p in reals], [r["group"] for r, _ in reals]
     fake_cut = conformal_fake_cut(r_scores, r_groups, args.fpr)
     lower = real_cut(r_scores, r_groups, args.real_share)
@@ -135,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     def verdict(row: dict, p: float | None) -> str:
         if p is None:
             return "UNJUDGED"
-        q = platt(p, a, b)
+        q = calibrated(row)
         return "UNCERTAIN" if abs(q - threshold) < band - 1e-9 else "FAKE" if q >= threshold else "REAL"
 
     summary: dict = {"n_real_people": len(set(r["group"] for r in rows if r["label"] == "REAL")),
@@ -149,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         vs = [verdict(r, p) for r, p, _ in judged if r["method"] == method and r["label"] == "FAKE"]
         summary[f"fake/{method}"] = {"n": len(vs), "called_fake": round(vs.count("FAKE") / len(vs), 4),
                                      "unjudged": round(vs.count("UNJUDGED") / len(vs), 4)}
-    calibration = {"platt": [round(a, 6), round(b, 6)], "threshold": round(threshold, 6), "uncertain_band": round(band, 6),
+    if heads:  # which head decides, per kind of fake, at the cuts
+        for method in sorted({r["method"] for r in rows if r["label"] == "FAKE"}):
+            spoke = [max(heads, key=lambda h: platt(judged_score(r, cuts, h)[0], *heads[h]["platt"]))
+                     for r, p, _ in judged if r["method"] == method and r["label"] == "FAKE" and p is not None]
+            summary[f"fake/{method}"]["decided_by"] = {h: round(spoke.count(h) / max(1, len(spoke)), 4) for h in heads}
+    calibration = {**({"heads": heads, "combine": "max of the heads' calibrated scores"} if heads else {}),
+                   "platt": [round(a, 6), round(b, 6)], "threshold": round(threshold, 6), "uncertain_band": round(band, 6),
                    "fake_cut": round(fake_cut, 6), "real_cut": round(min(lower, fake_cut), 6),
                    "fpr_target": args.fpr, "real_share": args.real_share, "weighting": "per person (group)",
                    "fake_cut_rule": "conformal over real people, finite-sample corrected",
@@ -159,6 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     save_checkpoint(args.out, net, extra={**extra, "calibration": calibration}, half=True)
     print(json.dumps(calibration, indent=1))
     return 0
+
+
+def _family(row: dict) -> str:
+    """A row's family (rows written before the field existed: real, or a fake told by its method)."""
+    if "family" in row:
+        return row["family"]
+    return "real" if row["label"] == "REAL" else "synthetic" if row["method"] in ("sbi", "swap-lowres", "lipsync") else "face-swap"
 
 
 def _class_weights(labels: list[int], groups: list[str]) -> list[float]:

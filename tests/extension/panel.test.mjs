@@ -63,6 +63,15 @@ suite("the details panel", () => {
     box.querySelector("button.retry").dispatchEvent(new document.defaultView.Event("click"));
     assert.equal(acts.retried, true);
   });
+  test("a two-head model's verdict says which kind of trace the score came from; a one-head model's says nothing", () => {
+    const { text } = panelFor(done({ verdict: "FAKE", p_fake: 0.91, confidence: 0.91, threshold: 0.6, uncertain_band: 0.1,
+      signals: { blend: 0.12, generation: 0.91 }, signal: "generation" }));
+    assert.match(text, /The score came from the model's look for traces of a face generated or re-rendered \(talking-head and animation tools\) \(scores: blend 0\.12, generation 0\.91\)\./);
+    assert.doesNotMatch(panelFor(done({ verdict: "FAKE", p_fake: 0.91, confidence: 0.91 })).text, /score came from/);
+    // a check that abstained has no score to attribute
+    assert.doesNotMatch(panelFor(done({ verdict: "UNCERTAIN", p_fake: null, reason: "too_dark", signals: null, signal: null })).text,
+      /score came from/);
+  });
   test("what happened on the way (a capture that fell back to the file) is said", () => {
     const { text } = panelFor(done({ verdict: "REAL", p_fake: 0.2 }), { note: "Its picture could not be read in the page." });
     assert.ok(text.includes("Its picture could not be read in the page."));

@@ -52,3 +52,18 @@ def test_wilson_interval_of_zero_in_forty_is_not_zero_wide():
     assert lo == 0.0 and 0.08 < hi < 0.09  # 0 of 40 real videos called FAKE still allows up to ~9 %
     lo, hi = wilson(5, 100)
     assert lo < 0.05 < hi
+
+
+def test_each_head_is_calibrated_on_the_fakes_of_its_kind():
+    from model.evidence import Cuts
+    from model.training.calibrate import judged_score, signal_kind
+
+    assert signal_kind("face-swap", "DFDC") == "blend" and signal_kind("synthetic", "sbi") == "blend"
+    assert signal_kind("talking-head", "EDTalk") == "generation" and signal_kind("synthetic", "lipsync") == "generation"
+    assert signal_kind("portrait-animation", "AniPortrait") == "generation" and signal_kind("real", "real") is None
+    good = {"face_px": 200, "face_frames": 20, "frames": 20, "sharpness": 100.0, "brightness": 120.0, "detector_score": 0.95}
+    row = {"faces": [{"p": 0.7, "signals": {"blend": 0.2, "generation": 0.7}, **good},
+                     {"p": 0.4, "signals": {"blend": 0.4, "generation": 0.1}, **good}]}
+    assert judged_score(row, Cuts()) == (0.7, None)
+    assert judged_score(row, Cuts(), "blend") == (0.4, None)  # each head's own score, over the judged faces
+    assert judged_score(row, Cuts(), "generation") == (0.7, None)

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from testenv import ROOT
 
@@ -143,3 +144,77 @@ def test_no_frames_or_mixed_sizes_are_clear_errors():
         frames_from_images([], [])
     with pytest.raises(MediaError, match="same size"):
         frames_from_images([np.zeros((10, 10, 3), np.uint8), np.zeros((12, 10, 3), np.uint8)], [0.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def two_heads(tmp_path_factory):
+    """An untrained two-head model (blend and generation) with a calibration map per head."""
+    import torch
+
+    from model.network import DeepfakeDetector
+    from model.spec import CropSpec, ModelSpec
+    from model.weights import save_checkpoint
+
+    torch.manual_seed(3)
+    spec = ModelSpec(backbone="mobilenet_v3_small", mode="frames", hidden=0, frame_head=True, crop=CropSpec(size=64),
+                     gen_branch=3, name="tiny-two-heads")
+    net = DeepfakeDetector(spec)
+    with torch.no_grad():  # heads that disagree, so the combination has something to choose
+        net.gen_head.bias.copy_(torch.tensor([1.5, -1.5]))
+    path = tmp_path_factory.mktemp("two") / "two.pt"
+    calibration = {"heads": {"blend": {"platt": [1.0, 0.0]}, "generation": {"platt": [0.5, 0.2]}}, "platt": [1.0, 0.0],
+                   "threshold": 0.5, "uncertain_band": 0.1}
+    save_checkpoint(path, net, extra={"calibration": calibration})
+    return load_model(path, device="cpu")
+
+
+def test_a_two_head_model_scores_by_its_larger_calibrated_head_and_says_which_spoke(media_dir, two_heads):
+    from model.calibration import platt
+    from model.check import score_crops
+
+    v = check(media_dir / "face.mp4", frames=20, model=two_heads, want_heatmap=True)
+    assert v.verdict in ("REAL", "FAKE", "UNCERTAIN") and len(v.faces) == 1
+    face = v.faces[0]
+    assert set(face.signals) == {"blend", "generation"} and v.signals == face.signals
+    assert v.p_fake == pytest.approx(max(face.signals.values()), abs=1e-6)
+    assert v.signal == max(face.signals, key=face.signals.get) == "generation"  # its bias leans FAKE
+    assert v.heatmap_png.startswith(b"\x89PNG")  # explaining the head that spoke
+    # each head through its own map, from the raw scores the network gives
+    crops = np.zeros((20, 64, 64, 3), np.uint8) + 128
+    raw = score_crops(two_heads, crops)
+    assert set(raw) == {"blend", "generation"}
+    assert two_heads.calibrated_signals(raw)["generation"] == pytest.approx(platt(raw["generation"], 0.5, 0.2))
+    assert two_heads.calibrated(raw) == pytest.approx(max(raw["blend"], platt(raw["generation"], 0.5, 0.2)))
+    d = v.to_dict()
+    assert d["signal"] == "generation" and set(d["faces"][0]["signals"]) == {"blend", "generation"}
+
+
+def test_a_one_head_model_reports_no_signals(media_dir, tiny):
+    v = check(media_dir / "face.mp4", frames=20, model=tiny)
+    assert v.signals is None and v.signal is None and v.faces[0].signals is None
+
+
+def test_the_generation_heatmap_explains_the_generation_head():
+    """Grad-CAM over the generation branch's feature maps for its FAKE logit (the blend's is the default)."""
+    import torch
+
+    from model.cam import _colourise, heatmap
+    from model.network import DeepfakeDetector, preprocess
+    from model.spec import FAKE, CropSpec, ModelSpec
+
+    torch.manual_seed(4)
+    spec = ModelSpec(backbone="mobilenet_v3_small", mode="frames", hidden=0, frame_head=True, crop=CropSpec(size=64), gen_branch=3)
+    net = DeepfakeDetector(spec).eval()
+    for p in net.gen_branch.parameters():
+        p.data.add_(torch.randn_like(p) * 0.3)
+    crops = np.random.default_rng(1).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
+    x = preprocess(crops, spec)
+    png, frame = heatmap(net, x, crops, head="generation")
+    with torch.enable_grad():
+        fmap = net.generation_fmap(x).detach().requires_grad_(True)
+        logits = net.generation_head(fmap, 1, 5)
+        (g,) = torch.autograd.grad(logits[0, FAKE], fmap)
+        cams = torch.relu((g.mean(dim=(2, 3), keepdim=True) * fmap).sum(dim=1)).detach().numpy()
+    assert frame == int(np.argmax(cams.reshape(5, -1).sum(axis=1)))
+    assert png == _colourise(cams[frame], crops[frame])
+    assert heatmap(net, x, crops)[0] != png  # the blend head's map is another one
