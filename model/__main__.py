@@ -31,7 +31,9 @@ def _verdict_line(v) -> str:
     t = v.timings_ms
     stages = " ".join(f"{k} {t[k]:.0f}" for k in ("decode", "detect", "crop", "model") if k in t)
     return (
-        f"{name}: {v.verdict} (confidence {v.confidence:.0%}, P(fake) {v.p_fake:.3f}; "
+        f"{name}: {v.verdict} (confidence {v.confidence:.0%}, P(fake) {v.p_fake:.3f}"
+        + (f" from the {v.signal} head [" + ", ".join(f"{k} {q:.2f}" for k, q in v.signals.items()) + "]" if v.signal else "")
+        + "; "
         f"{len(v.faces)} face(s) [{faces}]; {v.frames_with_face}/{v.frames_analysed} frames with a face; "
         f"model {v.model}; ms: {stages}, total {t.get('total', 0):.0f})"
     )

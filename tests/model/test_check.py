@@ -185,6 +185,9 @@ def test_a_two_head_model_scores_by_its_larger_calibrated_head_and_says_which_sp
     assert set(raw) == {"blend", "generation"}
     assert two_heads.calibrated_signals(raw)["generation"] == pytest.approx(platt(raw["generation"], 0.5, 0.2))
     assert two_heads.calibrated(raw) == pytest.approx(max(raw["blend"], platt(raw["generation"], 0.5, 0.2)))
+    from model.__main__ import _verdict_line
+
+    assert "from the generation head [blend " in _verdict_line(v)  # the CLI says it too
     d = v.to_dict()
     assert d["signal"] == "generation" and set(d["faces"][0]["signals"]) == {"blend", "generation"}
 
