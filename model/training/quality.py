@@ -137,6 +137,7 @@ class Result:
     seconds: float
     error: str | None = None
     reason: str | None = None  # why the check could not judge (an UNCERTAIN without a score)
+    signals: dict[str, float] | None = None  # a two-head model: each head's calibrated score
 
 
 def run_model(loaded: LoadedModel, items: list[Item], frames: int, cache_file: Path | None = None) -> dict[str, Result]:
@@ -153,7 +154,7 @@ def run_model(loaded: LoadedModel, items: list[Item], frames: int, cache_file: P
                 continue
             t0 = time.perf_counter()
             v = check(load_input(it.path), frames=frames, model=loaded)
-            r = Result(it.path, v.verdict, v.p_fake, round(time.perf_counter() - t0, 3), v.error, v.reason)
+            r = Result(it.path, v.verdict, v.p_fake, round(time.perf_counter() - t0, 3), v.error, v.reason, v.signals)
             done[it.path] = r
             if out is not None:
                 out.write(json.dumps(asdict(r)) + "\n")
@@ -182,7 +183,11 @@ def fake_row(fakes: list[Item], reals: list[Item], res: dict[str, Result]) -> di
     scored_r = [res[i.path] for i in reals if res[i.path].p_fake is not None]
     fs, rs = [r.p_fake for r in scored_f], [r.p_fake for r in scored_r]
     all_f = [res[i.path] for i in fakes]
+    heads = sorted(set().union(*[r.signals or {} for r in scored_f + scored_r])) if scored_f and scored_r else []
+    by_head = {h: roc_auc([0] * len(rs) + [1] * len(fs), [r.signals[h] for r in scored_r] + [r.signals[h] for r in scored_f])
+               for h in heads if all(r.signals and h in r.signals for r in scored_f + scored_r)}
     return {
+        **({"auc_by_head": by_head} if by_head else {}),
         "n": len(fakes), "n_reals": len(reals),
         "auc": roc_auc([0] * len(rs) + [1] * len(fs), rs + fs) if fs and rs else float("nan"),
         "recall": float(np.mean([r.verdict == "FAKE" for r in all_f])) if all_f else float("nan"),
@@ -298,6 +303,16 @@ def markdown(report: dict) -> str:
                      + " | " + " / ".join(_f(m.get("called_uncertain"), True) for m in ms) + " | "
                      + " / ".join(_f(m.get("abstained"), True) for m in ms) + " | "
                      + " / ".join(str(m.get("no_face", 0) + m.get("error", 0)) for m in ms) + " |")
+    for n in names:  # a two-head model: each head's own AUC per kind of fake
+        rows = {row: m["auc_by_head"] for row, m in report["tables"][n]["fakes"].items() if m.get("auc_by_head")}
+        if not rows:
+            continue
+        heads = sorted({h for v in rows.values() for h in v})
+        lines += ["", f"**Per head, {n}** (each head's calibrated score alone; the verdict takes the larger)", "",
+                  "| set | " + " | ".join(f"AUC, {h} head" for h in heads) + " | AUC, combined |",
+                  "|---|" + "---|" * (len(heads) + 1)]
+        for row, v in rows.items():
+            lines.append(f"| {row} | " + " | ".join(_f(v.get(h)) for h in heads) + f" | {_f(report['tables'][n]['fakes'][row].get('auc'))} |")
     lines += ["", "| model | threshold | uncertain band | seconds per clip (mean) |", "|---|---|---|---|"]
     for m in models:
         lines.append(f"| {m['name']} | {m['threshold']:.3f} | {m['uncertain_band']:.3f} | {m['seconds_per_clip']:.2f} |")

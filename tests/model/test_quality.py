@@ -44,6 +44,18 @@ def test_a_perfect_scorer_has_auc_one_and_a_constant_one_half():
     assert real_row(reals, perfect)["called_fake"] == 0.0
 
 
+def test_a_two_head_model_is_reported_per_head_beside_the_combined_score():
+    items = _items(20, 10)
+    reals, fakes = items[:20], items[20:]
+    res = {}
+    for n, it in enumerate(items):  # the generation head ranks perfectly, the blend head not at all
+        sig = {"blend": 0.4, "generation": 0.9 if it.label == "FAKE" else 0.1 + n * 0.001}
+        res[it.path] = Result(it.path, "REAL", max(sig.values()), 0.1, signals=sig)
+    row = fake_row(fakes, reals, res)
+    assert row["auc_by_head"] == {"blend": 0.5, "generation": 1.0} and row["auc"] == 1.0
+    assert "auc_by_head" not in fake_row(fakes, reals, _results(items, lambda it: 0.3))  # a one-head model
+
+
 def test_recall_at_five_percent_false_positives_matches_a_hand_count():
     reals = [i / 20 for i in range(20)]  # 0.00 .. 0.95: one real (5 %) may be at or above the threshold
     fakes = [0.2, 0.92, 0.95, 0.97, 0.99]
