@@ -153,7 +153,8 @@ def run_rows(loaded, items, per_class: int, seed: int, rows_file: Path) -> list[
                 log.info("defects: %d/%d", n + 1, len(subset))
     finally:
         rows.close()
-    return list(done.values())
+    # the rows file may be shared with the calibration, which adds feed/webcam copies: not measured here
+    return [r for r in done.values() if r["defect"] == "none" or r["defect"] in SWEEPS]
 
 
 def video_score(row: dict) -> tuple[float | None, dict | None]:
@@ -162,6 +163,17 @@ def video_score(row: dict) -> tuple[float | None, dict | None]:
         return None, None
     f = max(row["faces"], key=lambda f: f["p"])
     return f["p"], f
+
+
+def provisional_fake_cut(rows: list[dict], fpr: float = 0.05) -> float:
+    """For a network not yet calibrated: the FAKE cut its calibration will put near, the conformal bound
+    over the real people's raw scores of the files as they are (model.calibration), so that "crying
+    wolf" in a bin is measured against the cut the model will ship with, not against an arbitrary 0.6."""
+    from model.calibration import conformal_fake_cut
+
+    reals = [(video_score(r)[0], r["group"]) for r in rows if r["label"] == "REAL" and r["defect"] == "none"]
+    reals = [(p, g) for p, g in reals if p is not None]
+    return conformal_fake_cut([p for p, _ in reals], [g for _, g in reals], fpr)
 
 
 def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS) -> list[dict]:
@@ -236,7 +248,9 @@ def markdown(result: dict, meta: dict) -> str:
     lines = [f"Abstention measurement: `{meta['model']}`, split `{meta['split']}`, {meta['date']}; `{meta['command']}`. "
              f"{meta['n_rows']} checks ({meta['n_files']} files as they are, {meta['n_subset']} of them again with each defect). "
              f"AUC of the video's score, fakes against reals, per bin of the measure (deciles of the pooled checks); "
-             f"real FAKE = the share of real clips at or above the model's FAKE cut ({meta['fake_cut']:.3f}). "
+             f"real FAKE = the share of real clips at or above the model's FAKE cut ({meta['fake_cut']:.3f}"
+             + ("; provisional: the network is not calibrated yet, so the cut is the conformal 5 % bound over the real "
+                "people's raw scores of the files as they are" if meta.get("fake_cut_provisional") else "") + "). "
              f"Cut: from the poor end, the run of bins where the AUC is below {result['floor']} or at least "
              f"{ALARM:.0%} of the real clips are above the FAKE cut (each counted with ≥ {MIN_PER_CLASS} clips of a class).", ""]
     for measure, m in result["measures"].items():
@@ -282,11 +296,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows = run_rows(raw, items, args.per_class, args.seed, args.out / f"rows-{loaded.sha256[:16]}.jsonl")
+    if not raw_cut:  # a new network, not calibrated yet: its default cut means nothing on its raw scores
+        fake_cut = provisional_fake_cut(rows)
+        log.info("no calibration: the FAKE cut is the raw score above which 5 %% of the real people lie (%.4f)", fake_cut)
     result = analyse(rows, fake_cut, args.floor)
     meta = {"model": loaded.name, "sha256": loaded.sha256, "split": args.split, "date": dt.date.today().isoformat(),
             "command": "python -m model.training.abstain " + " ".join(argv if argv is not None else sys.argv[1:]),
             "n_rows": len(rows), "n_files": len(items), "n_subset": min(args.per_class, sum(i.label == "REAL" for i in items))
-            + min(args.per_class, sum(i.label == "FAKE" for i in items)), "fake_cut": fake_cut}
+            + min(args.per_class, sum(i.label == "FAKE" for i in items)), "fake_cut": fake_cut,
+            "fake_cut_provisional": not raw_cut}
     (args.out / "abstain.json").write_text(json.dumps({**meta, **result}, indent=1))
     md = markdown(result, meta)
     (args.out / "abstain.md").write_text(md)

@@ -1,0 +1,38 @@
+"""Where a model stops being trustworthy (model.training.abstain): the bin rule, the cut, and the FAKE
+cut a network is measured against before it has a calibration."""
+import pytest
+
+from model.training.abstain import choose_cut, failing, provisional_fake_cut
+
+
+def _bin(lo, hi, auc, real_fake, n_fake=20, n_real=20):
+    return {"lo": lo, "hi": hi, "n": n_fake + n_real, "n_fake": n_fake, "n_real": n_real, "auc": auc,
+            "real_fake_rate": real_fake}
+
+
+def test_a_bin_fails_when_no_better_than_chance_or_crying_wolf_and_says_nothing_when_too_small():
+    assert failing(_bin(0, 1, 0.55, 0.0)) is True  # chance
+    assert failing(_bin(0, 1, 0.90, 0.30)) is True  # 30 % of its reals called FAKE
+    assert failing(_bin(0, 1, 0.90, 0.05)) is False
+    assert failing(_bin(0, 1, 0.40, 0.90, n_fake=3, n_real=4)) is None  # too few of either class to say
+
+
+def test_the_cut_ends_the_run_of_failing_bins_from_the_poor_end_and_small_bins_neither_end_nor_extend_it():
+    bins = [_bin(0, 1, 0.5, 0.0), _bin(1, 2, 0.9, 0.9, n_real=3, n_fake=3), _bin(2, 3, 0.55, 0.0), _bin(3, 4, 0.9, 0.0),
+            _bin(4, 5, 0.5, 0.0)]
+    assert choose_cut(bins, "low") == 3  # the failing bin at the good end is not part of the run
+    assert choose_cut(bins, "high") == 4  # a measure whose poor end is high (the turn): from the top
+    assert choose_cut([_bin(0, 1, 0.9, 0.0), _bin(1, 2, 0.5, 0.0)], "low") is None
+
+
+def test_an_uncalibrated_network_is_measured_against_the_cut_its_calibration_will_set():
+    """The conformal 5 % bound over real people's raw scores of the files as they are (not the default
+    0.6, which means nothing on a new network's raw scale); copies and defects do not count."""
+    def row(p, group, label="REAL", defect="none"):
+        return {"label": label, "group": group, "defect": defect, "faces": [{"p": p}]}
+
+    rows = [row(0.01 * k, f"p{k}") for k in range(60)] + [row(0.99, "x", defect="dark"), row(0.99, "f", label="FAKE")]
+    cut = provisional_fake_cut(rows)
+    reals = sorted(0.01 * k for k in range(60))
+    assert sum(p >= cut for p in reals) <= 0.05 * 61  # at most 5 % of people, with the finite-sample correction
+    assert cut == pytest.approx(0.58, abs=0.011)  # the 58th of 60 people: (1 - 0.05) * 61 = 57.95
