@@ -170,8 +170,11 @@ def blend_sequence(images: list[np.ndarray], landmarks: list[np.ndarray], rng: n
 # what is left to learn is what these tools leave: the resolution and smoothness mismatch between
 # the face and its surroundings, the feathered seam, a slight per-frame wobble of the pasted face.
 SYNTHESES = ("sbi", "swap-lowres", "lipsync")
-# `lipsync` is never trained on: it measures how the detector generalises to a fake it was not shown.
+# What the blend head trains on. `lipsync` (a re-generated face box with a changed mouth) is never shown
+# to the blend head, so it measures how that head generalises to a fake it was not shown; it is a made
+# fake of the other kind, which only a generation head (recipe lite0-generation) trains on.
 TRAINED_SYNTHESES = ("sbi", "swap-lowres")
+GENERATION_SYNTHESES = ("lipsync",)
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,7 @@ def sample_lipsync(rng: np.random.Generator) -> LipsyncParams:
 
 def lipsync(image: np.ndarray, landmarks: np.ndarray, p: LipsyncParams, rng: np.random.Generator) -> np.ndarray:
     """One frame of a lip-sync fake: the face box re-generated at low resolution with a changed
-    mouth (its lower half), pasted back as a box. Held out of training (see TRAINED_SYNTHESES)."""
+    mouth (its lower half), pasted back as a box. Never shown to a blend head (see TRAINED_SYNTHESES)."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = _face_square(landmarks, (h, w), 0.05)
     region = image[y0:y1, x0:x1].astype(np.float32)

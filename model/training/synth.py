@@ -6,7 +6,7 @@
 Each real video of the split (splits.csv; test by default, cal for calibration) is re-rendered once per kind (blend.SYNTHESES): every
 frame's main face found with the inference detector, its 68 landmarks, the kind's manipulation with
 one parameter set per clip (seeded by the clip and the kind), the clip encoded again as H.264
-(CRF 23). `lipsync` is a kind the detector never trains on. Writes OUT/<kind>/<group>__<name>.mp4
+(CRF 23). `lipsync` is a kind no blend head trains on (only a generation head does). Writes OUT/<kind>/<group>__<name>.mp4
 and OUT/labels.csv (file,label,family,method,group) for `model.training.quality`; a made clip takes its
 source clip's split. Re-running skips what is there. Training never reads these files.
 """
