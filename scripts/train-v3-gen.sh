@@ -3,13 +3,17 @@
 # the background, resumable.
 #   scripts/train-v3-gen.sh BLEND.pt   # start over the blend checkpoint (copied into the run folder)
 #   scripts/train-v3-gen.sh            # go on from runs/v3-gen/last.pt, else from the committed candidate
-# The branch learns on the blend trunk it starts from: when the blend run ships a newer trunk, start
-# again over it. Logs to runs/v3-gen/train.log; one JSON line per epoch in runs/v3-gen/log.jsonl.
+# The branch learns on the blend trunk it starts from: when the blend run has a newer trunk, start
+# again over it (giving BLEND.pt moves an earlier run folder aside). The blend and generation runs each
+# hold the training caches in memory (~11 GB, and their batch worker): on 24 GiB, run one at a time. Logs to runs/v3-gen/train.log; one JSON line per epoch in runs/v3-gen/log.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${CACHE:-$HOME/.cache/deepfake-check/prepared-v3}
 CANDIDATE=model/weights/candidates/dfc-lite0-v3-gen.pt
 OUT=${OUT:-runs/v3-gen}
+if [ $# -ge 1 ] && [ -e "$OUT" ]; then
+  mv "$OUT" "$OUT.$(date +%Y%m%d-%H%M%S)"  # a new trunk: a new run (the old one is kept beside it)
+fi
 mkdir -p "$OUT"
 if [ $# -ge 1 ]; then
   cp "$1" "$OUT/blend-init.pt"
