@@ -260,6 +260,27 @@ def tables(items: list[Item], res: dict[str, Result]) -> dict:
     return {"fakes": rows, "reals": real_rows}
 
 
+def network_tables(items: list[Item], named_rows: list[list[str]]) -> dict:
+    """The networks alone: each network's raw score (its most suspicious face) of every file as it is,
+    from model.training.abstain's rows, on the files all of them scored. The fair comparison of networks
+    whose policies judge different shares of the files (a policy that declines the hard files raises
+    its AUC on what is left)."""
+    scores: dict[str, dict[str, float]] = {}
+    for name, path in named_rows:
+        mine = {}
+        for line in Path(path).read_text().splitlines():
+            r = json.loads(line)
+            if r["defect"] == "none" and r["faces"]:
+                mine[r["path"]] = max(f["p"] for f in r["faces"])
+        scores[name] = mine
+    common = [i for i in items if all(i.path in s for s in scores.values())]
+    out = {"n_files": len(common), "of": len(items), "tables": {}}
+    for name, s in scores.items():
+        res = {i.path: Result(i.path, "SCORED", s[i.path], 0.0) for i in common}
+        out["tables"][name] = tables(common, res)["fakes"]
+    return out
+
+
 def _ci(ci) -> str:
     if not ci or any(v is None or np.isnan(v) for v in ci):
         return "–"
@@ -303,6 +324,15 @@ def markdown(report: dict) -> str:
                      + " | " + " / ".join(_f(m.get("called_uncertain"), True) for m in ms) + " | "
                      + " / ".join(_f(m.get("abstained"), True) for m in ms) + " | "
                      + " / ".join(str(m.get("no_face", 0) + m.get("error", 0)) for m in ms) + " |")
+    if report.get("networks"):
+        nets = report["networks"]
+        nn = list(nets["tables"])
+        lines += ["", f"**The networks alone** (raw scores of the files as they are, no abstention; the same "
+                  f"{nets['n_files']} of the {nets['of']} files for each: the comparison of networks whose policies "
+                  "judge different shares)", "", f"| set | n fake / n real | AUC ({' | '.join(nn)}) |", "|---|---|---|"]
+        for row, m0 in nets["tables"][nn[0]].items():
+            lines.append(f"| {row} | {m0['n']} / {m0['n_reals']} | "
+                         + " / ".join(_f(nets["tables"][n].get(row, {}).get("auc")) for n in nn) + " |")
     for n in names:  # a two-head model: each head's own AUC per kind of fake
         rows = {row: m["auc_by_head"] for row, m in report["tables"][n]["fakes"].items() if m.get("auc_by_head")}
         if not rows:
@@ -332,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--limit", type=int, help="at most this many files (a smoke run)")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--network-rows", action="append", default=[], metavar="NAME=ROWS",
+                    help="model.training.abstain's rows file of a network (raw scores, every file as it is): adds the "
+                         "networks-alone table, each on the same files, no abstention (repeat: side by side)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     items = collect(args.split, args.video_dir, args.data, args.synth_dir, Splits(args.splits), meso_dir=args.meso_dir)
@@ -353,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "seconds_per_clip": float(np.mean([r.seconds for r in res.values()]))})
         report["tables"][name] = tables(items, res)
         report["files"][name] = {Path(p).name: asdict(r) | {"path": p} for p, r in res.items()}
+    if args.network_rows:
+        report["networks"] = network_tables(items, [spec.split("=", 1) for spec in args.network_rows])
     report["items"] = [asdict(i) for i in items]
     (args.out / "quality.json").write_text(json.dumps(report, indent=1))
     md = markdown(report)

@@ -71,6 +71,28 @@ def test_tables_have_a_row_per_family_method_and_real_source():
     assert t["reals"]["MEAD"]["n"] == 4 and t["reals"]["all real videos"]["called_fake"] == 0.0
 
 
+def test_networks_are_compared_alone_on_the_files_all_of_them_scored(tmp_path):
+    """A policy that declines the hard files raises its AUC on the rest: the networks-alone table scores
+    every file as it is (the abstention rows' raw scores), only on files every network has."""
+    from model.training.quality import network_tables
+
+    items = _items(4, 2)
+
+    def rows(path, score, skip=()):
+        path.write_text("".join(json.dumps({"path": it.path, "defect": d, "label": it.label,
+                                            "faces": [{"p": score(it)}, {"p": 0.0}]}) + "\n"
+                                for it in items if it.path not in skip for d in ("none", "dark")))
+        return str(path)
+
+    good = rows(tmp_path / "a.jsonl", lambda it: 0.9 if it.label == "FAKE" else 0.1)
+    coin = rows(tmp_path / "b.jsonl", lambda it: 0.5, skip={"r0.mp4"})
+    nets = network_tables(items, [["A", good], ["B", coin]])
+    assert (nets["n_files"], nets["of"]) == (5, 6)  # r0 is missing from B's rows: left out for both
+    assert nets["tables"]["A"]["talking-head (all)"]["auc"] == 1.0
+    assert nets["tables"]["B"]["talking-head (all)"]["auc"] == 0.5
+    assert nets["tables"]["A"]["talking-head (all)"]["n_reals"] == 3
+
+
 def test_platt_fit_moves_a_shifted_score_back_to_one_half():
     # fakes score around 0.9, reals around 0.7: the fit must put 0.5 between them and keep the order
     rng = np.random.default_rng(1)
