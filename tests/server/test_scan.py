@@ -21,7 +21,7 @@ from server.report import assets_path, html_path
 pytestmark = pytest.mark.slow
 CLI_FIELDS = {"file", "verdict", "p_fake", "confidence", "faces", "faces_not_scored", "frames_analysed",
               "frames_with_face", "model", "mode", "threshold", "uncertain_band", "width", "height", "duration",
-              "timings_ms", "error", "provenance", "reason", "reason_text"}
+              "timings_ms", "error", "provenance", "reason", "reason_text", "signals", "signal"}
 SAME_AS_CLI = ("verdict", "frames_analysed", "frames_with_face", "width", "height", "error", "provenance")
 # A model actor runs torch on one thread and batches face tracks: sums run in another order than
 # in the CLI, which can move the sixth decimal of P(fake) (measured: 1e-6 on 2 of 50 real clips).
