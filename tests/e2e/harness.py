@@ -137,6 +137,13 @@ def content_script_eval(page, expression: str):
     return r["result"].get("value")
 
 
+def content_script_ready(page) -> None:
+    """Waits until the extension's content script runs in the page's top frame: a right-click made
+    before it listens is not seen (a person right-clicks a page that has been up a while; a test under
+    load can be faster than the script)."""
+    content_script_eval(page, "true")
+
+
 def badges(page) -> list[dict]:
     """Every badge shown on the page: where it is, and what its closed shadow root says. The page
     itself cannot read that (test_hostile_pages); the tests read it as DevTools' inspector does."""

@@ -15,6 +15,7 @@ from harness import (
     badge_text,
     badges,
     browser_args,
+    content_script_ready,
     expected_label,
     in_badge,
     launch,
@@ -190,6 +191,7 @@ def test_retry_on_a_failed_badge_asks_the_server_again(paired, fixture_web, out_
     page.goto("https://x.com/")
     page.bring_to_front()
     link = "#post-noface div[role=link] a"
+    content_script_ready(page)
     page.locator(link).click(button="right")
     sw_eval(paired, MENU_CLICK.replace('mediaType: "video", ', f'linkUrl: "{url}", '),
             {"item": "check-link", "pageUrl": "https://x.com/", "srcUrl": None})

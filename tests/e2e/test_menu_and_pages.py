@@ -4,7 +4,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness import MENU_CLICK, badge, expected_label, extension_url, sw_eval, upload_as_curl, wait_badge
+from harness import (
+    MENU_CLICK,
+    badge,
+    content_script_ready,
+    expected_label,
+    extension_url,
+    sw_eval,
+    upload_as_curl,
+    wait_badge,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +66,7 @@ def test_right_click_on_a_link_checks_the_link(paired, server, fixture_web):
     page.goto("https://x.com/")
     page.bring_to_front()
     link = page.locator("#post-noface div[role=link] a")
+    content_script_ready(page)
     link.click(button="right")
     url = f"{fixture_web.http_base}/carol/status/quoted999"
     answer = sw_eval(paired, MENU_CLICK.replace('mediaType: "video", ', f'linkUrl: "{url}", '),
