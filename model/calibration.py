@@ -23,6 +23,17 @@ def platt(p_fake: float, a: float, b: float) -> float:
     return float(1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b))))
 
 
+def platt_heads(raw: dict[str, float], heads: dict[str, dict]) -> dict[str, float]:
+    """A two-head model's raw scores, each through its head's Platt map (heads[head]["platt"], as
+    a checkpoint's calibration stores them); unchanged for a head without one. The model's score is
+    the largest of these."""
+    out = {}
+    for head, p in raw.items():
+        fit = (heads.get(head) or {}).get("platt")
+        out[head] = platt(p, *fit) if fit else p
+    return out
+
+
 def fit_platt(raw: Sequence[float], labels: Sequence[int], weights: Sequence[float] | None = None,
               l2: float = 1e-2, iters: int = 100) -> tuple[float, float]:
     """(a, b) of p' = sigmoid(a * logit(p) + b), by weighted logistic regression (damped Newton steps),

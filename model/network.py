@@ -117,28 +117,30 @@ class DeepfakeDetector(nn.Module):
         if not self.spec.gen_branch:
             fmap, logits = self(x)
             return {"blend": logits, "blend_fmap": fmap}
-        b, t, c, h, w = x.shape
-        mods = trunk_modules(self.model)
-        cut = len(mods) - self.spec.gen_branch
-        mid = x.reshape(b * t, c, h, w)
-        for m in mods[:cut]:
-            mid = m(mid)
+        b, t = x.shape[:2]
+        mid, tail = self._shared(x)
         out = {"generation": self.generation_head(self.gen_branch(mid), b, t)}
         if blend:
             fmap = mid
-            for m in mods[cut:]:
+            for m in tail:
                 fmap = m(fmap)
             out["blend"], out["blend_fmap"] = self.head(self.avgpool(fmap).reshape(b, t, self.channels)), fmap
         return out
 
     def generation_fmap(self, x: torch.Tensor) -> torch.Tensor:
         """The generation branch's feature maps (batch * frames, C, h, w) of (batch, frames, 3, H, W) crops."""
+        return self.gen_branch(self._shared(x)[0])
+
+    def _shared(self, x: torch.Tensor) -> tuple[torch.Tensor, list[nn.Module]]:
+        """The shared trunk's output for (batch, frames, 3, H, W) crops, and the blend trunk's tail
+        (the modules the generation branch has its own copy of)."""
         b, t, c, h, w = x.shape
         mods = trunk_modules(self.model)
+        cut = len(mods) - self.spec.gen_branch
         mid = x.reshape(b * t, c, h, w)
-        for m in mods[:len(mods) - self.spec.gen_branch]:
+        for m in mods[:cut]:
             mid = m(mid)
-        return self.gen_branch(mid)
+        return mid, mods[cut:]
 
     def generation_head(self, fmap: torch.Tensor, b: int, t: int) -> torch.Tensor:
         """Clip logits (batch, 2) of the generation head from its branch's feature maps: the mean of

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import platt
+from .calibration import platt, platt_heads
 from .evidence import Cuts
 from .network import BACKBONES, DeepfakeDetector, pick_device
 from .spec import LEGACY_SPEC, ModelSpec
@@ -199,12 +199,7 @@ class LoadedModel:
     def calibrated_signals(self, raw: dict[str, float]) -> dict[str, float]:
         """Each head's raw P(fake) through that head's own Platt map (calibration["heads"][head]);
         unchanged for a head without one."""
-        heads = self.calibration.get("heads") or {}
-        out = {}
-        for head, p in raw.items():
-            fit = (heads.get(head) or {}).get("platt")
-            out[head] = platt(p, *fit) if fit else p
-        return out
+        return platt_heads(raw, self.calibration.get("heads") or {})
 
     @property
     def abstain_cuts(self) -> Cuts:

@@ -13,7 +13,7 @@ low light), because a cut that holds only on pristine clips does not hold in a f
 2. a Platt map of the logit (model/calibration.py), each class weighing half and, within a class, each
    person (group) the same, so a calibrated 0.5 reads "as likely fake as real". A two-head model
    (blend and generation heads) gets one map per head, fitted on the reals against the fakes of that
-   head's kind (SIGNAL_KINDS), and its score is the larger calibrated head;
+   head's kind (`signal_kind`), and its score is the larger calibrated head;
 3. the FAKE cut: a conformal bound over real *people* (each person weighs one, however many clips and
    copies they have), so that at most `fpr` of real people not seen are called FAKE, with the
    finite-sample correction; the REAL cut where `real-share` of real people are REAL; UNCERTAIN between.
@@ -33,7 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from model import load_model
-from model.calibration import conformal_fake_cut, fit_platt, platt, real_cut, threshold_and_band, weighted_share
+from model.calibration import (
+    conformal_fake_cut,
+    fit_platt,
+    platt,
+    platt_heads,
+    real_cut,
+    threshold_and_band,
+    weighted_share,
+)
 from model.evidence import Cuts, TrackEvidence, judge
 from model.verdict import SIGNALS
 from model.video import Frames, read_frames
@@ -48,7 +56,6 @@ log = logging.getLogger(__name__)
 __all__ = ["fit_platt", "judged_score", "main"]
 
 
-# The fakes each head of a two-head model is calibrated on: (family, method) -> head.
 def signal_kind(family: str, method: str) -> str | None:
     """The head whose kind of trace a fake carries: "blend" (swapped or blended faces, made blends),
     "generation" (talking heads, animated portraits, made lip-syncs), None for a real."""
@@ -148,13 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             fit = fit_platt([p for _, p in mine], y, weights=_class_weights(y, [r["group"] for r, _ in mine]))
             heads[head] = {"platt": [round(fit[0], 6), round(fit[1], 6)], "n_fake": sum(y)}
 
-    def calibrated(r: dict, cuts_: Cuts = cuts) -> float | None:
+    def head_scores(r: dict) -> dict[str, float] | None:
+        """A two-head model's row: each head's calibrated score over the faces that can be judged."""
+        raw = {h: judged_score(r, cuts, h)[0] for h in heads}
+        return None if None in raw.values() else platt_heads(raw, heads)
+
+    def calibrated(r: dict) -> float | None:
         """The row's calibrated score: the larger calibrated head of a two-head model."""
         if not heads:
-            p = judged_score(r, cuts_)[0]
+            p = judged_score(r, cuts)[0]
             return None if p is None else platt(p, a, b)
-        ps = [judged_score(r, cuts_, h)[0] for h in heads]
-        return None if ps[0] is None else max(platt(p, *heads[h]["platt"]) for p, h in zip(ps, heads, strict=True))
+        scores = head_scores(r)
+        return None if scores is None else max(scores.values())
 
     labels = [1 if r["label"] == "FAKE" else 0 for r, _ in scored]
     groups = [r["group"] for r, _ in scored]
@@ -184,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "unjudged": round(vs.count("UNJUDGED") / len(vs), 4)}
     if heads:  # which head decides, per kind of fake, at the cuts
         for method in sorted({r["method"] for r in rows if r["label"] == "FAKE"}):
-            spoke = [max(heads, key=lambda h: platt(judged_score(r, cuts, h)[0], *heads[h]["platt"]))
-                     for r, p, _ in judged if r["method"] == method and r["label"] == "FAKE" and p is not None]
+            spoke = [max(s, key=s.get) for r, p, _ in judged if r["method"] == method and r["label"] == "FAKE"
+                     and p is not None and (s := head_scores(r)) is not None]
             summary[f"fake/{method}"]["decided_by"] = {h: round(spoke.count(h) / max(1, len(spoke)), 4) for h in heads}
     calibration = {**({"heads": heads, "combine": "max of the heads' calibrated scores"} if heads else {}),
                    "platt": [round(a, 6), round(b, 6)], "threshold": round(threshold, 6), "uncertain_band": round(band, 6),
