@@ -110,6 +110,7 @@ def save_checkpoint(path: str | os.PathLike, model: DeepfakeDetector, extra: dic
     if extra:
         payload["extra"] = extra
     tmp = Path(f"{path}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)  # an --out in a folder not made yet: not a lost run
     torch.save(payload, tmp)
     os.replace(tmp, path)
 

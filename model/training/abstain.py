@@ -9,7 +9,8 @@ ignored; the AUC does not depend on it):
 2. a balanced subset (`--per-class` reals and fakes, seeded) again with one defect at a time, at graded
    strengths (variants.degrade; compression as real re-encoded streams; few frames by blanking frames),
    which reaches the poor end that the natural files rarely do.
-Then, per measure, the pooled rows are cut into bins (deciles of the measure); in each bin the ROC AUC of
+Then, per measure, the files as they are and the copies with that measure's own defect (OWN_DEFECT:
+never another defect's copies, whose failure is not this measure's) are cut into bins (deciles of the measure); in each bin the ROC AUC of
 the video's score (fakes against reals) and the share of real clips above the model's FAKE cut. A bin
 fails when the model is no better than chance there (AUC below `--floor`, 0.6) or cries wolf there (at
 least 25 % of its real clips above the FAKE cut: five times what the cut is fitted for), each judged only
@@ -61,6 +62,12 @@ MEASURES = {"face_px": "low", "brightness": "low", "sharpness": "low", "detector
 CUT_FIELD = {"face_px": "min_face_px", "brightness": "min_brightness", "sharpness": "min_sharpness",
              "detector_score": "min_detector_score", "bits_per_pixel": "min_bits_per_pixel",
              "face_frames": "min_face_frames", "yaw": "max_yaw"}
+# measure -> the defect made along it: a measure's bins hold the files as they are and that defect's
+# copies only. A dark or blurred copy of a heavily compressed clip keeps the clip's low bits per pixel;
+# pooled into the compression bins, its failure (caused by the dark or the blur) would be charged to
+# compression and cut clips that are only compressed. Yaw has no made defect: the files as they are.
+OWN_DEFECT = {"face_px": "small", "brightness": "dark", "sharpness": "blur", "detector_score": "cover",
+              "bits_per_pixel": "compress", "face_frames": "frames", "yaw": None}
 FLOOR = 0.6  # AUC below this: no better than chance within a bin's sampling noise
 ALARM = 0.25  # real clips above the FAKE cut in a bin: five times the 5 % the cut is fitted for
 MIN_PER_CLASS = 10  # clips of a class a bin needs before its AUC or its FAKE share counts
@@ -179,6 +186,8 @@ def provisional_fake_cut(rows: list[dict], fpr: float = 0.05) -> float:
 def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS) -> list[dict]:
     pts = []
     for r in rows:
+        if r["defect"] not in ("none", OWN_DEFECT.get(measure)):
+            continue
         p, f = video_score(r)
         if p is None or f.get(measure) is None:
             continue
@@ -247,7 +256,7 @@ def analyse(rows: list[dict], fake_cut: float, floor: float = FLOOR) -> dict:
 def markdown(result: dict, meta: dict) -> str:
     lines = [f"Abstention measurement: `{meta['model']}`, split `{meta['split']}`, {meta['date']}; `{meta['command']}`. "
              f"{meta['n_rows']} checks ({meta['n_files']} files as they are, {meta['n_subset']} of them again with each defect). "
-             f"AUC of the video's score, fakes against reals, per bin of the measure (deciles of the pooled checks); "
+             f"AUC of the video's score, fakes against reals, per bin of the measure (deciles of the files as they are and the copies with the measure's own defect); "
              f"real FAKE = the share of real clips at or above the model's FAKE cut ({meta['fake_cut']:.3f}"
              + ("; provisional: the network is not calibrated yet, so the cut is the conformal 5 % bound over the real "
                 "people's raw scores of the files as they are" if meta.get("fake_cut_provisional") else "") + "). "

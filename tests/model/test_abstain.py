@@ -36,3 +36,24 @@ def test_an_uncalibrated_network_is_measured_against_the_cut_its_calibration_wil
     reals = sorted(0.01 * k for k in range(60))
     assert sum(p >= cut for p in reals) <= 0.05 * 61  # at most 5 % of people, with the finite-sample correction
     assert cut == pytest.approx(0.58, abs=0.011)  # the 58th of 60 people: (1 - 0.05) * 61 = 57.95
+
+
+def test_a_measure_is_judged_on_the_files_as_they_are_and_its_own_defect_only():
+    """Dark copies of heavily compressed clips keep the clip's low bits per pixel; their false alarms
+    are the dark's doing: they put a cut on brightness, not on compression."""
+    from model.training.abstain import analyse
+
+    def row(label, defect, bpp, brightness, p):
+        return {"label": label, "group": f"g{bpp:.4f}{brightness}", "defect": defect,
+                "faces": [{"p": p, "bits_per_pixel": bpp, "brightness": brightness}]}
+
+    rows = []
+    for k in range(100):
+        bpp = 0.001 + 0.003 * k  # 0.001 .. 0.3
+        rows += [row("REAL", "none", bpp, 100 + k % 50, 0.1), row("FAKE", "none", bpp, 100 + k % 50, 0.9)]
+    for k in range(40):  # dim copies of the most compressed clips, reals called FAKE
+        bpp = 0.001 + 0.001 * k
+        rows += [row("REAL", "dark", bpp, 10 + k % 10, 0.99), row("FAKE", "dark", bpp, 10 + k % 10, 0.9)]
+    result = analyse(rows, fake_cut=0.5)
+    assert "min_bits_per_pixel" not in result["cuts"]
+    assert 19 <= result["cuts"]["min_brightness"] <= 110  # past the dark copies (to a bin), not far into the rest
