@@ -7,6 +7,7 @@ Public API (what the server and the CLI use):
         score_tracks(loaded, crops): many files' face tracks in batched forward passes
     load_model(name_or_path=None, device=None) -> LoadedModel
     warm_up(loaded): pay one-off start-up costs before the first check (a server calls it once)
+    optimise_for_cpu(loaded): trace the network for the CPU (warm_up does it; a batch job may too)
     frames_from_images(images, times, source_size=None) -> Frames: captured frames for check()
     decode_size(width, height, n): the size n frames of a source are held at (decode them that small)
     read_spec(name_or_path): a model's spec (crop size, detector) without loading it
@@ -26,7 +27,7 @@ import types
 _WHERE = {
     "conformal_fake_cut": "calibration", "real_cut": "calibration", "threshold_and_band": "calibration",
     "Prepared": "check", "check": "check", "prepare": "check", "score": "check", "score_tracks": "check",
-    "warm_up": "check", "NO_FACE_MESSAGE": "faces", "NoFaceError": "faces", "Provenance": "provenance",
+    "warm_up": "check", "optimise_for_cpu": "check", "NO_FACE_MESSAGE": "faces", "NoFaceError": "faces", "Provenance": "provenance",
     "TrustAnchorsError": "provenance", "load_trust_anchors": "provenance", "VERDICTS": "verdict",
     "Verdict": "verdict", "decide": "verdict", "FRAME_CHOICES": "video", "Frames": "video",
     "MediaError": "video", "decode_size": "video", "frames_from_images": "video", "CheckpointError": "weights",
@@ -61,7 +62,7 @@ sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
-    "check", "warm_up", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",
+    "check", "warm_up", "optimise_for_cpu", "load_model", "available_models", "LoadedModel", "Verdict", "VERDICTS", "MediaError",
     "NoFaceError", "CheckpointError", "NoDefaultModelError", "FRAME_CHOICES", "NO_FACE_MESSAGE", "Frames",
     "frames_from_images", "decode_size", "prepare", "score", "score_tracks", "Prepared", "read_spec",
     "Provenance", "TrustAnchorsError", "load_trust_anchors", "decide", "conformal_fake_cut", "real_cut",

@@ -4,10 +4,12 @@ Each stage is a small function of its own module; this one strings them together
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -45,10 +47,54 @@ def _timed(timings: dict, stage: str, on_stage: Callable[[str], None] | None = N
         timings[stage] = round((time.perf_counter() - t0) * 1000, 1)
 
 
+class _Logits(torch.nn.Module):
+    """The network's clip logits as a tuple, one per head (blend first): what `optimise_for_cpu` traces."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.net.spec.gen_branch:
+            out = self.net.heads(x)
+            return out["blend"], out["generation"]
+        return (self.net(x)[1],)
+
+
+def optimise_for_cpu(loaded: LoadedModel) -> bool:
+    """Trace and freeze a per-frame model for the CPU (`loaded.fast`, used by every later check):
+    TorchScript folds each batch norm into its convolution and drops the per-call Python, the same
+    outputs (to 1e-5) about a quarter sooner on a 2-core CPU (docs/performance.md). It costs a few
+    seconds once, so a long-lived process (the server's worker, a Ray replica, a scan) calls it from
+    `warm_up`, not a one-file CLI run. Only fp32 on the CPU and `frames` models, whose shapes the trace
+    generalises over (any number of tracks and frames, tested); False when it does not apply. The
+    heatmap keeps using the network itself (it needs gradients)."""
+    if loaded.fast is not None:
+        return True
+    if loaded.device.type != "cpu" or loaded.spec.mode != "frames" or \
+            not isinstance(autocast_for(loaded.spec, loaded.device), contextlib.nullcontext):
+        return False
+    size = loaded.spec.crop.size
+    example = torch.zeros(1, 2, 3, size, size).contiguous(memory_format=torch.contiguous_format)
+    with torch.inference_mode(), warnings.catch_warnings():
+        # torch.jit is marked deprecated in favour of torch.compile, which needs a C++ compiler at run
+        # time; the pinned torch runs it, and tests/model/test_optimise.py holds it to the network's outputs
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded.fast = torch.jit.freeze(torch.jit.trace(_Logits(loaded.net).eval(), example))
+    return True
+
+
 def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float] | list[dict[str, float]]:
     """Raw P(fake) of each track in a preprocessed batch: a number, or for a two-head model each
     head's ({"blend": p, "generation": q}; the shared trunk runs once)."""
     with torch.inference_mode(), autocast_for(loaded.spec, loaded.device):
+        if loaded.fast is not None:
+            out = loaded.fast(x)
+            if loaded.spec.gen_branch:
+                probs = {h: torch.softmax(o.float(), dim=1)[:, FAKE].tolist() for h, o in zip(("blend", "generation"), out, strict=True)}
+                return [{h: float(probs[h][i]) for h in probs} for i in range(x.shape[0])]
+            return torch.softmax(out[0].float(), dim=1)[:, FAKE].tolist()
         if loaded.spec.gen_branch:
             out = loaded.net.heads(x)
             probs = {h: torch.softmax(out[h].float(), dim=1)[:, FAKE].tolist() for h in ("blend", "generation")}
@@ -276,10 +322,12 @@ def _boxes(track, fr: Frames) -> list[dict]:
 
 
 def warm_up(loaded: LoadedModel) -> None:
-    """Pay the one-off costs before the first user's check: the face detector's set-up (~1 s) and
-    the first heatmap's backward pass (0.3-1.3 s, measured on 2 cores). Best-effort for the
+    """Pay the one-off costs before the first user's check: the face detector's set-up (~1 s), the
+    traced CPU network (`optimise_for_cpu`, a few seconds) and the first heatmap's backward pass
+    (0.3-1.3 s, measured on 2 cores). Best-effort for the
     heatmap: a model that fails there fails its checks later with a reason."""
     importlib.import_module("av")  # the decoder's first import
+    optimise_for_cpu(loaded)
     grey = np.full((64, 64, 3), 128, np.uint8)
     try:
         find_faces(Frames([grey], [0.0], 1, 0.0, 64, 64, kind="image"), detector=loaded.spec.crop.detector)
