@@ -279,7 +279,23 @@ def register(entry: RegistryEntry, default: bool = False) -> None:
 
 
 # ---- the shipped models ----------------------------------------------------------------------------
-# the default: dfc-mobilenetv2-video's network re-calibrated with the verdict policy of 2026-12-07 (cuts
+# the default: detector v3's first network (EfficientNet-Lite0 at 224 px, per frame, a blend head and a
+# generation head), calibrated with the verdict policy (model card: dfc-lite0-v3.md)
+register(
+    RegistryEntry(
+        name="dfc-lite0-v3",
+        file="dfc-lite0-v3.pt",
+        sha256="e7dab5351a2909fa7b74f7060fa85cea384e17975ab9af522fdd543a89a04f8e",
+        backbone="efficientnet_lite0",
+        mode="frames",
+        frames=20,
+        input_size=224,
+        class_order=("FAKE", "REAL"),
+        card="dfc-lite0-v3.md",
+    ),
+    default=True,
+)
+# the previous default: dfc-mobilenetv2-video's network re-calibrated with the verdict policy of 2026-12-07 (cuts
 # fitted on 51 real people and their feed/webcam copies, abstention cuts measured for it)
 register(
     RegistryEntry(
@@ -293,7 +309,6 @@ register(
         class_order=("FAKE", "REAL"),
         card="dfc-mobilenetv2-video-r2.md",
     ),
-    default=True,
 )
 # the same network with its first calibration (2026-12-02), kept loadable by name for comparison
 register(
