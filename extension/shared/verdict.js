@@ -112,8 +112,8 @@ export const SIGNAL_TEXT = {
 };
 
 /**
- * Which of a two-head model's signals gave the score, in plain words, with both heads' scores; null
- * for a one-head model, and when the check has no score.
+ * Which of a two-head model's signals gave the score, in plain words, with both heads' scores (for a
+ * REAL verdict: that neither found much); null for a one-head model, and when the check has no score.
  * @param {any} r  the server's result
  * @returns {string | null}
  */
@@ -121,6 +121,9 @@ export function signalText(r) {
   if (!r?.signal || !r.signals || r.p_fake == null || !Object.hasOwn(SIGNAL_TEXT, r.signal)) return null;
   const scores = Object.keys(SIGNAL_TEXT).filter((k) => typeof r.signals[k] === "number")
     .map((k) => `${k} ${Number(r.signals[k]).toFixed(2)}`).join(", ");
+  if (r.verdict === "REAL") {  // nothing "came from" a head when neither found much
+    return `The model looked for ${SIGNAL_TEXT.blend} and for ${SIGNAL_TEXT.generation}, and found little of either (scores: ${scores}).`;
+  }
   return `The score came from the model's look for ${SIGNAL_TEXT[r.signal]} (scores: ${scores}).`;
 }
 

@@ -68,6 +68,11 @@ suite("the details panel", () => {
       signals: { blend: 0.12, generation: 0.91 }, signal: "generation" }));
     assert.match(text, /The score came from the model's look for traces of a face generated or re-rendered \(talking-head and animation tools\) \(scores: blend 0\.12, generation 0\.91\)\./);
     assert.doesNotMatch(panelFor(done({ verdict: "FAKE", p_fake: 0.91, confidence: 0.91 })).text, /score came from/);
+    // a REAL verdict: neither head found much, and the panel does not say one of them "gave" the score
+    const real = panelFor(done({ verdict: "REAL", p_fake: 0.09, confidence: 0.91, threshold: 0.6, uncertain_band: 0.1,
+      signals: { blend: 0.05, generation: 0.09 }, signal: "generation" })).text;
+    assert.match(real, /The model looked for traces of a face blended or swapped in \(face-swap tools\) and for traces of a face generated or re-rendered \(talking-head and animation tools\), and found little of either \(scores: blend 0\.05, generation 0\.09\)\./);
+    assert.doesNotMatch(real, /score came from/);
     // a check that abstained has no score to attribute
     assert.doesNotMatch(panelFor(done({ verdict: "UNCERTAIN", p_fake: null, reason: "too_dark", signals: null, signal: null })).text,
       /score came from/);
