@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         for threads in a.threads:
             torch.set_num_threads(threads)
             loaded.fast = None
-            eager = _times(lambda: score_crops(loaded, crops), a.runs)
+            eager = _times(lambda m=loaded, c=crops: score_crops(m, c), a.runs)
             traced = None
             if optimise_for_cpu(loaded):
-                traced = _times(lambda: score_crops(loaded, crops), a.runs)
+                traced = _times(lambda m=loaded, c=crops: score_crops(m, c), a.runs)
             loaded.fast = None
             ratio = f"{statistics.median(traced) / statistics.median(eager):.2f}" if traced else "–"
             print(f"| `{loaded.name}` | {loaded.spec.backbone}, {loaded.spec.mode}, {size} px | {threads} | {_cell(eager)} | "
