@@ -10,7 +10,8 @@ ignored; the AUC does not depend on it):
    strengths (variants.degrade; compression as real re-encoded streams; few frames by blanking frames),
    which reaches the poor end that the natural files rarely do.
 Then, per measure, the files as they are and the copies with that measure's own defect (OWN_DEFECT:
-never another defect's copies, whose failure is not this measure's) are cut into bins (deciles of the measure); in each bin the ROC AUC of
+never another defect's copies, whose failure is not this measure's) are cut into bins (from the poor end, a tenth of the checks each, grown until they hold 10 reals and
+10 fakes); in each bin the ROC AUC of
 the video's score (fakes against reals) and the share of real clips above the model's FAKE cut. A bin
 fails when the model is no better than chance there (AUC below `--floor`, 0.6) or cries wolf there (at
 least 25 % of its real clips above the FAKE cut: five times what the cut is fitted for), each judged only
@@ -184,6 +185,12 @@ def provisional_fake_cut(rows: list[dict], fpr: float = 0.05) -> float:
 
 
 def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS) -> list[dict]:
+    """The measure's bins, in increasing order of the measure: walking from its poor end, a bin closes
+    once it holds a tenth of the checks **and** at least MIN_PER_CLASS reals and fakes (never between
+    two equal values), and what is left at the good end joins the last bin. Every bin can then be
+    judged: with deciles, a run of bins holding a handful of reals said nothing, and one chance
+    failure beyond them (an AUC of 0.49 on 11 reals in the middle of the detector's confidence) carried
+    the cut across all of them."""
     pts = []
     for r in rows:
         if r["defect"] not in ("none", OWN_DEFECT.get(measure)):
@@ -194,15 +201,32 @@ def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS
         pts.append((float(f[measure]), 1 if r["label"] == "FAKE" else 0, p))
     if len(pts) < 2 * n_bins:
         return []
-    vals = np.array([v for v, _, _ in pts])
-    edges = np.unique(np.quantile(vals, np.linspace(0, 1, n_bins + 1)))
+    high_poor = MEASURES[measure] == "high"
+    pts.sort(key=lambda t: t[0], reverse=high_poor)
+    target = len(pts) / n_bins
+    groups: list[list[tuple[float, int, float]]] = []
+    cur: list[tuple[float, int, float]] = []
+    for k, pt in enumerate(pts):
+        cur.append(pt)
+        n_fake = sum(y for _, y, _ in cur)
+        full = len(cur) >= target and n_fake >= MIN_PER_CLASS and len(cur) - n_fake >= MIN_PER_CLASS
+        if full and (k + 1 == len(pts) or pts[k + 1][0] != pt[0]):
+            groups.append(cur)
+            cur = []
+    if cur:
+        if groups:
+            groups[-1].extend(cur)
+        else:
+            groups.append(cur)
+    if high_poor:
+        groups = [g[::-1] for g in groups[::-1]]
     out = []
-    for k in range(len(edges) - 1):
-        lo, hi = edges[k], edges[k + 1]
-        sel = [(y, p) for v, y, p in pts if (lo <= v < hi) or (k == len(edges) - 2 and v == hi)]
-        ys, ps = [y for y, _ in sel], [p for _, p in sel]
-        reals = [p for y, p in sel if y == 0]
-        out.append({"lo": float(lo), "hi": float(hi), "n": len(sel), "n_fake": int(sum(ys)), "n_real": len(reals),
+    for k, g in enumerate(groups):
+        lo = g[0][0]
+        hi = groups[k + 1][0][0] if k + 1 < len(groups) else g[-1][0]
+        ys, ps = [y for _, y, _ in g], [p for _, _, p in g]
+        reals = [p for _, y, p in g if y == 0]
+        out.append({"lo": float(lo), "hi": float(hi), "n": len(g), "n_fake": int(sum(ys)), "n_real": len(reals),
                     "auc": roc_auc(ys, ps), "real_fake_rate": float(np.mean([p >= fake_cut for p in reals])) if reals else float("nan")})
     return out
 
@@ -256,7 +280,7 @@ def analyse(rows: list[dict], fake_cut: float, floor: float = FLOOR) -> dict:
 def markdown(result: dict, meta: dict) -> str:
     lines = [f"Abstention measurement: `{meta['model']}`, split `{meta['split']}`, {meta['date']}; `{meta['command']}`. "
              f"{meta['n_rows']} checks ({meta['n_files']} files as they are, {meta['n_subset']} of them again with each defect). "
-             f"AUC of the video's score, fakes against reals, per bin of the measure (deciles of the files as they are and the copies with the measure's own defect); "
+             f"AUC of the video's score, fakes against reals, per bin of the measure (the files as they are and the copies with the measure's own defect; from the poor end, a tenth of the checks a bin, grown to hold ≥ {MIN_PER_CLASS} reals and fakes); "
              f"real FAKE = the share of real clips at or above the model's FAKE cut ({meta['fake_cut']:.3f}"
              + ("; provisional: the network is not calibrated yet, so the cut is the conformal 5 % bound over the real "
                 "people's raw scores of the files as they are" if meta.get("fake_cut_provisional") else "") + "). "

@@ -1,5 +1,6 @@
 """Where a model stops being trustworthy (model.training.abstain): the bin rule, the cut, and the FAKE
 cut a network is measured against before it has a calibration."""
+import numpy as np
 import pytest
 
 from model.training.abstain import choose_cut, failing, provisional_fake_cut
@@ -57,3 +58,25 @@ def test_a_measure_is_judged_on_the_files_as_they_are_and_its_own_defect_only():
     result = analyse(rows, fake_cut=0.5)
     assert "min_bits_per_pixel" not in result["cuts"]
     assert 19 <= result["cuts"]["min_brightness"] <= 110  # past the dark copies (to a bin), not far into the rest
+
+
+def test_every_bin_holds_enough_of_each_class_to_be_judged_and_equal_values_stay_together():
+    """Walking from the poor end, a bin closes only with MIN_PER_CLASS reals and fakes: a stretch where
+    reals are rare (fakes only, say) joins its neighbour instead of making bins that say nothing."""
+    from model.training.abstain import MIN_PER_CLASS, bins_for
+
+    def row(label, score, p):
+        return {"label": label, "group": "g", "defect": "none", "faces": [{"p": p, "detector_score": score}]}
+
+    rng = np.random.default_rng(0)
+    rows = [row("REAL", 0.70 + 0.002 * k, 0.9) for k in range(15)]  # the poor end
+    rows += [row("FAKE", 0.73 + 0.001 * k, rng.random()) for k in range(120)]  # fakes only
+    rows += [row("REAL", 0.90, rng.random() * 0.5) for _ in range(40)]  # 40 equal values
+    rows += [row("FAKE", 0.90, 0.5 + rng.random() * 0.5) for _ in range(40)]
+    rows += [row("REAL", 0.95 + 0.0001 * k, 0.1) for k in range(30)]
+    bins = bins_for(rows, "detector_score", fake_cut=0.8)
+    assert sum(b["n"] for b in bins) == len(rows)
+    assert all(b["n_real"] >= MIN_PER_CLASS and b["n_fake"] >= MIN_PER_CLASS for b in bins)
+    assert all(a["hi"] == b["lo"] for a, b in zip(bins[:-1], bins[1:], strict=True))  # contiguous, in increasing order
+    assert sum(b["lo"] <= 0.90 < b["hi"] or b["lo"] == 0.90 for b in bins) == 1  # the 80 equal values in one bin
+
