@@ -279,7 +279,23 @@ def register(entry: RegistryEntry, default: bool = False) -> None:
 
 
 # ---- the shipped models ----------------------------------------------------------------------------
-# the default: detector v3's first network (EfficientNet-Lite0 at 224 px, per frame, a blend head and a
+# the default: detector v3's second network (the blend run's epoch 8, a generation branch over it),
+# calibrated with the verdict policy (model card: dfc-lite0-v3b.md)
+register(
+    RegistryEntry(
+        name="dfc-lite0-v3b",
+        file="dfc-lite0-v3b.pt",
+        sha256="d419082a7444b40e366038cea04a9371cdbdcb9ca1ac3b8bbfb7f6c933275308",
+        backbone="efficientnet_lite0",
+        mode="frames",
+        frames=20,
+        input_size=224,
+        class_order=("FAKE", "REAL"),
+        card="dfc-lite0-v3b.md",
+    ),
+    default=True,
+)
+# the previous default (shipped the same day): detector v3's first network (EfficientNet-Lite0 at 224 px, per frame, a blend head and a
 # generation head), calibrated with the verdict policy (model card: dfc-lite0-v3.md)
 register(
     RegistryEntry(
@@ -293,7 +309,6 @@ register(
         class_order=("FAKE", "REAL"),
         card="dfc-lite0-v3.md",
     ),
-    default=True,
 )
 # the previous default: dfc-mobilenetv2-video's network re-calibrated with the verdict policy of 2026-12-07 (cuts
 # fitted on 51 real people and their feed/webcam copies, abstention cuts measured for it)

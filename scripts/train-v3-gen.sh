@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=${CACHE:-$HOME/.cache/deepfake-check/prepared-v3}
-CANDIDATE=model/weights/candidates/dfc-lite0-v3-gen.pt
+# a fresh machine goes on from the shipped two-head network (its branch's epoch; the calibration in the
+# file is not used by training)
+CANDIDATE=model/weights/dfc-lite0-v3b.pt
 OUT=${OUT:-runs/v3-gen}
 if [ $# -ge 1 ] && [ -e "$OUT" ]; then
   mv "$OUT" "$OUT.$(date +%Y%m%d-%H%M%S)"  # a new trunk: a new run (the old one is kept beside it)
