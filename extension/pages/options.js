@@ -213,7 +213,7 @@ async function main() {
   });
 
   $("band").addEventListener("change", async () => {
-    const v = $("band").value === "" ? null : Math.min(0.5, Math.max(0, Number($("band").value)));
+    const v = $("band").value === "" ? null : Math.min(1, Math.max(0, Number($("band").value)))  // up to 1: a model whose cut is far from 0.5 (0.62) must still be reachable from both ends;
     await setSettings({ uncertainBand: Number.isFinite(v) ? v : null });
   });
   $("band-reset").addEventListener("click", async () => {

@@ -195,7 +195,7 @@ def test_the_uncertain_band_from_the_options_relabels_badges_live(paired, server
         side = "FAKE" if result["p_fake"] >= result["threshold"] else "REAL"
         want = expected_label({**result, "verdict": side})
     else:
-        band = round(min(0.5, abs(result["p_fake"] - result["threshold"]) + 0.05), 2)
+        band = round(min(1.0, abs(result["p_fake"] - result["threshold"]) + 0.05), 2)  # the option allows up to 1
         want = "UNSURE"
     assert want != expected_label(result)
     options = paired.new_page()
