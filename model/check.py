@@ -55,10 +55,15 @@ class _Logits(torch.nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.net.spec.gen_branch:
-            out = self.net.heads(x)
-            return out["blend"], out["generation"]
-        return (self.net(x)[1],)
+        return _logits(self.net, x)
+
+
+def _logits(net: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Clip logits per head, blend first (one head: a 1-tuple); the shared trunk runs once."""
+    if net.spec.gen_branch:
+        out = net.heads(x)
+        return out["blend"], out["generation"]
+    return (net(x)[1],)
 
 
 def optimise_for_cpu(loaded: LoadedModel) -> bool:
@@ -75,7 +80,7 @@ def optimise_for_cpu(loaded: LoadedModel) -> bool:
             not isinstance(autocast_for(loaded.spec, loaded.device), contextlib.nullcontext):
         return False
     size = loaded.spec.crop.size
-    example = torch.zeros(1, 2, 3, size, size).contiguous(memory_format=torch.contiguous_format)
+    example = torch.zeros(1, 2, 3, size, size)
     with torch.inference_mode(), warnings.catch_warnings():
         # torch.jit is marked deprecated in favour of torch.compile, which needs a C++ compiler at run
         # time; the pinned torch runs it, and tests/model/test_optimise.py holds it to the network's outputs
@@ -89,18 +94,11 @@ def _p_fake(loaded: LoadedModel, x: torch.Tensor) -> list[float] | list[dict[str
     """Raw P(fake) of each track in a preprocessed batch: a number, or for a two-head model each
     head's ({"blend": p, "generation": q}; the shared trunk runs once)."""
     with torch.inference_mode(), autocast_for(loaded.spec, loaded.device):
-        if loaded.fast is not None:
-            out = loaded.fast(x)
-            if loaded.spec.gen_branch:
-                probs = {h: torch.softmax(o.float(), dim=1)[:, FAKE].tolist() for h, o in zip(("blend", "generation"), out, strict=True)}
-                return [{h: float(probs[h][i]) for h in probs} for i in range(x.shape[0])]
-            return torch.softmax(out[0].float(), dim=1)[:, FAKE].tolist()
-        if loaded.spec.gen_branch:
-            out = loaded.net.heads(x)
-            probs = {h: torch.softmax(out[h].float(), dim=1)[:, FAKE].tolist() for h in ("blend", "generation")}
-            return [{h: float(probs[h][i]) for h in probs} for i in range(x.shape[0])]
-        _, logits = loaded.net(x)
-    return torch.softmax(logits.float(), dim=1)[:, FAKE].tolist()
+        out = loaded.fast(x) if loaded.fast is not None else _logits(loaded.net, x)
+    probs = [torch.softmax(o.float(), dim=1)[:, FAKE].tolist() for o in out]
+    if loaded.spec.gen_branch:
+        return [{"blend": float(b), "generation": float(g)} for b, g in zip(*probs, strict=True)]
+    return probs[0]
 
 
 def score_crops(loaded: LoadedModel, crops: np.ndarray) -> float | dict[str, float]:

@@ -206,13 +206,14 @@ def bins_for(rows: list[dict], measure: str, fake_cut: float, n_bins: int = BINS
     target = len(pts) / n_bins
     groups: list[list[tuple[float, int, float]]] = []
     cur: list[tuple[float, int, float]] = []
+    n_fake = 0
     for k, pt in enumerate(pts):
         cur.append(pt)
-        n_fake = sum(y for _, y, _ in cur)
+        n_fake += pt[1]
         full = len(cur) >= target and n_fake >= MIN_PER_CLASS and len(cur) - n_fake >= MIN_PER_CLASS
         if full and (k + 1 == len(pts) or pts[k + 1][0] != pt[0]):
             groups.append(cur)
-            cur = []
+            cur, n_fake = [], 0
     if cur:
         if groups:
             groups[-1].extend(cur)
